@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Install everything the tests need on a fresh Debian machine, then lint and run the whole suite.
+# Usage: bash tests/run.sh [pytest args...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages the tests start or build with (real components, never mocks).
+need=()
+command -v gcc >/dev/null || need+=(gcc libc6-dev)
+command -v tmux >/dev/null || need+=(tmux)
+python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
+if [ ${#need[@]} -gt 0 ]; then
+    sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}"
+fi
+
+# Python packages, pinned by constraints.txt so a new release cannot turn CI red overnight.
+[ -x .venv/bin/python ] || python3 -m venv .venv
+.venv/bin/python -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[test]'
+
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+.venv/bin/python -m pytest "$@"

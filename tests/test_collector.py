@@ -1,0 +1,68 @@
+"""The collector's guarantees: bounded waits, no pile-up, stale values with their age."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from vramtop.collector import Collector
+from vramtop.model import HostReading
+from vramtop.sources.base import SourceError
+
+
+class Host:
+    """A source under the test's control: it answers, fails, or hangs until released."""
+
+    name = "host"
+    hostname = "h"
+
+    def __init__(self) -> None:
+        self.mode = "ok"
+        self.release = threading.Event()
+        self.calls = 0
+
+    def poll(self) -> HostReading:
+        self.calls += 1
+        if self.mode == "hang":
+            self.release.wait(30)
+        if self.mode == "fail":
+            raise SourceError("the host said no")
+        if self.mode == "crash":
+            raise RuntimeError("boom\nwith\x1b[2J newline")
+        return HostReading("h", cpu_percent=float(self.calls))
+
+
+def test_hung_source_is_bounded_then_stale_and_never_piles_up():
+    host = Host()
+    collector = Collector(host, timeout=0.2)
+    first = collector.collect()
+    assert first.source("host").state == "ok" and first.host.cpu_percent == 1.0
+    host.mode = "hang"
+    started = time.monotonic()
+    frame = collector.collect()
+    assert time.monotonic() - started < 2
+    status = frame.source("host")
+    assert (status.state, status.detail) == ("stale", "no answer within 0.2 s")
+    assert status.since == first.time and frame.host.cpu_percent == 1.0
+    for _ in range(3):
+        collector.collect()
+    assert host.calls == 2, "a source still busy must not be asked again"
+    host.mode = "ok"
+    host.release.set()
+    time.sleep(0.1)
+    assert collector.collect().source("host").state == "ok"
+
+
+def test_errors_become_status_sentences():
+    host = Host()
+    host.mode = "fail"
+    frame = Collector(host, timeout=1).collect()
+    assert (frame.source("host").state, frame.source("host").detail) == (
+        "error",
+        "the host said no",
+    )
+    assert frame.host.hostname == "h"
+    host.mode = "crash"
+    detail = Collector(host, timeout=1).collect().source("host").detail
+    assert detail == "internal error: boom with?[2J newline"
+    assert Collector(host, timeout=1).collect().source("nvml").state == "disabled"

@@ -1,0 +1,159 @@
+"""Command line: parse flags, merge settings, build the collector, run one mode."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from vramtop import __version__
+from vramtop.config import FORMATS, ConfigError, Settings, check_flag, load
+
+if TYPE_CHECKING:
+    from vramtop.collector import Collector
+    from vramtop.sources.nvml import GpuSelection
+
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        # One sentence and exit 2, like every other bad input (argparse's default prints usage).
+        self.exit(EXIT_USAGE, f"vramtop: {message} (see vramtop --help)\n")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="vramtop",
+        description="A live monitor for GPU inference hosts: VRAM per model, latency, "
+        "queues and alerts on one screen.",
+    )
+    p.add_argument("-1", "--once", action="store_true", help="print one frame and exit")
+    p.add_argument("--format", choices=FORMATS, help="output format for --once (default text)")
+    p.add_argument("--json", action="store_true", help="shorthand for --format json")
+    p.add_argument(
+        "-o", "--output", metavar="FILE", help="write the frame to FILE instead of stdout"
+    )
+    p.add_argument(
+        "--no-color", action="store_true", default=None, help="no colour (also NO_COLOR)"
+    )
+    p.add_argument(
+        "--gpus",
+        metavar="LIST",
+        help="GPU indices or UUIDs, e.g. 0,2 (default: all, or CUDA_VISIBLE_DEVICES)",
+    )
+    p.add_argument("--interval", metavar="SECONDS", help="refresh interval, e.g. 2 or 2s")
+    p.add_argument("--timeout", metavar="SECONDS", help="how long a source may take (default 5s)")
+    p.add_argument("--demo", action="store_true", help="show the embedded simulated demo host")
+    p.add_argument(
+        "--config",
+        metavar="FILE",
+        help="config file (default $XDG_CONFIG_HOME/vramtop/config.toml)",
+    )
+    p.add_argument("--version", action="version", version=f"vramtop {__version__}")
+    return p
+
+
+def settings_from(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
+    flags: dict[str, Any] = {
+        "format": "json" if args.json else args.format,
+        "gpus": args.gpus,
+        "no_color": args.no_color,
+    }
+    if args.interval is not None:
+        flags["interval"] = check_flag("interval", "--interval", args.interval)
+    if args.timeout is not None:
+        flags["timeout"] = check_flag("timeout", "--timeout", args.timeout)
+    if args.gpus is not None:
+        flags["gpus"] = check_flag("gpus", "--gpus", args.gpus)
+    return load(env=env, config_file=args.config, flags=flags)
+
+
+def build_collector(settings: Settings, env: Mapping[str, str], demo: bool = False) -> Collector:
+    """The one place that wires sources together, for the CLI, the TUI and the tests."""
+    from vramtop.attribution import Attributor
+    from vramtop.collector import Collector
+    from vramtop.sources.host import HostSource
+    from vramtop.sources.nvml import NvmlSource
+
+    selection = None
+    if settings.gpus is not None:
+        selection = _selection(settings.gpus, "the GPU list (--gpus / VRAMTOP_GPUS / gpus)")
+    elif "CUDA_VISIBLE_DEVICES" in env:
+        selection = _selection(env["CUDA_VISIBLE_DEVICES"], "CUDA_VISIBLE_DEVICES")
+    if demo:
+        from vramtop.demo.host import demo_collector
+
+        return demo_collector(selection, Attributor(settings.attribution), settings.timeout)
+    return Collector(
+        host=HostSource(),
+        nvml=NvmlSource(selection=selection),
+        attributor=Attributor(settings.attribution),
+        timeout=settings.timeout,
+    )
+
+
+def _selection(text: str, where: str) -> GpuSelection:
+    from vramtop.sources.nvml import GpuSelection
+
+    try:
+        return GpuSelection.parse(text)
+    except ValueError as err:
+        raise ConfigError(f"{where}: {err}") from None
+
+
+def run_once(settings: Settings, args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from vramtop.export import render
+
+    frame = build_collector(settings, env, demo=args.demo).collect()
+    if args.output:
+        text = render(frame, settings.format, color=False)
+        tmp = f"{args.output}.tmp-{os.getpid()}"
+        try:
+            with open(tmp, "w", encoding="utf-8") as f:
+                f.write(text)
+            os.replace(tmp, args.output)
+        except OSError as err:
+            _remove_quietly(tmp)
+            print(f"vramtop: cannot write {args.output}: {err.strerror}", file=sys.stderr)
+            return EXIT_USAGE
+        return 0
+    color = settings.format == "text" and not settings.no_color and sys.stdout.isatty()
+    try:
+        sys.stdout.write(render(frame, settings.format, color=color))
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # `vramtop --once | head` is fine: stop quietly, as Unix tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 0
+
+
+def _remove_quietly(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.remove(path)
+
+
+def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
+    env = os.environ if env is None else env
+    args = parser().parse_args(argv)
+    try:
+        settings = settings_from(args, env)
+        if args.once or args.json or args.format or args.output:
+            return run_once(settings, args, env)
+    except ConfigError as err:
+        print(f"vramtop: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+    print(
+        "vramtop: the live view is not built yet; use --once (or -1) to print one frame",
+        file=sys.stderr,
+    )
+    return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

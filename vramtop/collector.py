@@ -1,0 +1,177 @@
+"""Runs the sources, each bounded by a timeout on its own thread, and builds one Frame.
+
+Each source has one worker thread. A source still busy with an earlier request is not asked
+again, so a hung driver or server never piles up threads; its last good reading is shown as
+stale instead.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
+
+from vramtop.attribution import Attributor
+from vramtop.model import Frame, GpuReading, HostReading, ModelReading, ProcessReading, SourceStatus
+from vramtop.sources.base import SourceError, one_line
+from vramtop.sources.nvml import NvmlReading
+from vramtop.sources.procs import ProcessInspector
+
+DEFAULT_TIMEOUT = 5.0
+
+
+class Source(Protocol):
+    name: str
+
+    def poll(self) -> Any: ...
+
+
+class _Worker:
+    """One daemon thread per source: an abandoned (hung) call cannot block exit."""
+
+    def __init__(self, source: Source) -> None:
+        self.source = source
+        self._jobs: queue.SimpleQueue[Future[Any]] = queue.SimpleQueue()
+        self._pending: Future[Any] | None = None
+        threading.Thread(target=self._run, name=f"vramtop-{source.name}", daemon=True).start()
+
+    def submit(self) -> Future[Any]:
+        if self._pending is not None and not self._pending.done():
+            return self._pending
+        fut: Future[Any] = Future()
+        self._pending = fut
+        self._jobs.put(fut)
+        return fut
+
+    def _run(self) -> None:
+        while True:
+            fut = self._jobs.get()
+            if not fut.set_running_or_notify_cancel():
+                continue
+            try:
+                fut.set_result(self.source.poll())
+            except BaseException as err:  # every failure becomes the source's status
+                fut.set_exception(err)
+
+
+@dataclass(slots=True)
+class _Last:
+    value: Any = None
+    at: float | None = None
+
+
+class Collector:
+    def __init__(
+        self,
+        host: Source,
+        nvml: Source | None = None,
+        inspector: ProcessInspector | None = None,
+        attributor: Attributor | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        demo: bool = False,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._sources = [s for s in (host, nvml) if s is not None]
+        self._workers = {s.name: _Worker(s) for s in self._sources}
+        self._hostname = getattr(host, "hostname", "localhost")
+        self._inspector = inspector or ProcessInspector()
+        self._attributor = attributor or Attributor()
+        self._timeout = timeout
+        self._demo = demo
+        self._clock = clock
+        self._last = {s.name: _Last() for s in self._sources}
+        self._has_nvml = nvml is not None
+
+    def collect(self) -> Frame:
+        now = self._clock()
+        futures = {name: w.submit() for name, w in self._workers.items()}
+        deadline = time.monotonic() + self._timeout
+        results: dict[str, Any] = {}
+        statuses: list[SourceStatus] = []
+        for name, fut in futures.items():
+            try:
+                value = fut.result(timeout=max(0.0, deadline - time.monotonic()))
+            except TimeoutError:
+                reason = f"no answer within {self._timeout:g} s"
+                value, status = self._fallback(name, reason)
+            except SourceError as err:
+                value, status = self._fallback(name, err.reason)
+            except Exception as err:
+                value, status = self._fallback(name, f"internal error: {one_line(err)}")
+            else:
+                self._last[name] = _Last(value, now)
+                detail = getattr(value, "note", "") or ""
+                status = SourceStatus(name, "ok", detail)
+            results[name] = value
+            statuses.append(status)
+        if not self._has_nvml:
+            statuses.append(SourceStatus("nvml", "disabled", "NVML is turned off"))
+        return self._build(now, results, statuses)
+
+    def _fallback(self, name: str, reason: str) -> tuple[Any, SourceStatus]:
+        last = self._last[name]
+        if last.value is not None:
+            return last.value, SourceStatus(name, "stale", reason, since=last.at)
+        return None, SourceStatus(name, "error", reason)
+
+    def _build(self, now: float, results: dict[str, Any], statuses: list[SourceStatus]) -> Frame:
+        host: HostReading = results.get("host") or HostReading(hostname=self._hostname)
+        nvml: NvmlReading | None = results.get("nvml")
+        gpus = tuple(self._attribute(g) for g in nvml.gpus) if nvml else ()
+        self._inspector.forget_except({p.pid for g in gpus for p in g.processes})
+        return Frame(
+            time=now,
+            host=host,
+            gpus=gpus,
+            models=models_of(gpus),
+            sources=tuple(statuses),
+            driver_version=nvml.driver_version if nvml else None,
+            demo=self._demo,
+        )
+
+    def _attribute(self, gpu: GpuReading) -> GpuReading:
+        if not gpu.processes:
+            return gpu
+        procs = []
+        for p in gpu.processes:
+            info = self._inspector.describe(p.pid)
+            model, how = self._attributor.attribute(info)
+            procs.append(
+                replace(
+                    p,
+                    user=info.user,
+                    name=info.name,
+                    command=info.command,
+                    model=model,
+                    model_source=how,
+                    detail=info.detail,
+                )
+            )
+        return replace(gpu, processes=tuple(procs))
+
+
+def models_of(gpus: Iterable[GpuReading]) -> tuple[ModelReading, ...]:
+    """VRAM per model is the sum of its processes' VRAM on every GPU they touch."""
+    grouped: dict[str, list[ProcessReading]] = {}
+    for gpu in gpus:
+        for p in gpu.processes:
+            if p.model:
+                grouped.setdefault(p.model, []).append(p)
+    models = []
+    for name, procs in grouped.items():
+        known = [p.used_memory_bytes for p in procs if p.used_memory_bytes is not None]
+        models.append(
+            ModelReading(
+                name=name,
+                vram_bytes=sum(known) if known else None,
+                processes=tuple(sorted({p.pid for p in procs})),
+                gpus=tuple(sorted({p.gpu_index for p in procs})),
+                sources=tuple(sorted({p.model_source or "" for p in procs} - {""})),
+            )
+        )
+    models.sort(key=lambda m: (-(m.vram_bytes or 0), m.name))
+    return tuple(models)

@@ -1,0 +1,209 @@
+"""Typed settings: defaults < TOML file < ``VRAMTOP_*`` environment < flags.
+
+Every rejection is one sentence naming where the bad value came from (file and key, or the
+variable), what was expected and what was found; the CLI prints it and exits 2.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from vramtop.attribution import Rule
+
+FORMATS = ("text", "markdown", "json")
+MIN_INTERVAL = 0.1
+
+
+class ConfigError(Exception):
+    """Bad configuration; the message is the whole sentence shown to the user."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    interval: float = 2.0  # seconds between refreshes
+    timeout: float = 5.0  # seconds a source may take before it is reported stale
+    format: str = "text"  # text, markdown or json for one-shot output
+    gpus: str | None = None  # "0,2" or UUIDs; None means CUDA_VISIBLE_DEVICES or all
+    no_color: bool = False
+    attribution: tuple[Rule, ...] = field(default=())
+    config_file: str | None = None  # where the file layer came from, for messages
+
+
+def parse_duration(text: str | float | int) -> float:
+    """``2``, ``2s``, ``1.5``, ``500ms`` or ``1m`` as seconds; ValueError otherwise."""
+    if isinstance(text, bool):
+        raise ValueError(text)
+    if isinstance(text, int | float):
+        value = float(text)
+    elif not isinstance(text, str):
+        raise ValueError(text)
+    else:
+        m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*(ms|s|m)?\s*", text)
+        if not m:
+            raise ValueError(text)
+        scale = {"ms": 0.001, "s": 1.0, "m": 60.0, None: 1.0}[m.group(2)]
+        value = float(m.group(1)) * scale
+    if value != value or value <= 0:
+        raise ValueError(text)
+    return value
+
+
+def _interval(value: Any) -> float:
+    seconds = parse_duration(value)
+    if seconds < MIN_INTERVAL:
+        raise ValueError(value)
+    return seconds
+
+
+def _format(value: Any) -> str:
+    if value not in FORMATS:
+        raise ValueError(value)
+    return str(value)
+
+
+def _gpus(value: Any) -> str:
+    if isinstance(value, list) and all(isinstance(v, int | str) for v in value):
+        return ",".join(str(v) for v in value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(value, str):
+        return value
+    raise ValueError(value)
+
+
+def _bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in (
+        "1",
+        "true",
+        "yes",
+        "on",
+        "0",
+        "false",
+        "no",
+        "off",
+    ):
+        return value.lower() in ("1", "true", "yes", "on")
+    raise ValueError(value)
+
+
+def _rules(value: Any) -> tuple[Rule, ...]:
+    if not isinstance(value, list):
+        raise ValueError(value)
+    rules = []
+    for entry in value:
+        if not isinstance(entry, dict) or set(entry) - {"pattern", "model", "match"}:
+            raise ValueError(entry)
+        pattern, model = entry.get("pattern"), entry.get("model")
+        match = entry.get("match", "cmdline")
+        if not isinstance(pattern, str) or not isinstance(model, str) or not model:
+            raise ValueError(entry)
+        if match not in ("cmdline", "container", "user"):
+            raise ValueError(entry)
+        try:
+            compiled = re.compile(pattern)
+        except re.error as err:
+            raise ValueError(f"{pattern!r} ({err})") from None
+        rules.append(Rule(compiled, model, match))
+    return tuple(rules)
+
+
+# key -> (parser, what is expected, environment variable or None)
+_KEYS: dict[str, tuple[Callable[[Any], Any], str, str | None]] = {
+    "interval": (
+        _interval,
+        f'a duration of at least {MIN_INTERVAL} s, like 2 or "2s"',
+        "VRAMTOP_INTERVAL",
+    ),
+    "timeout": (parse_duration, 'a positive duration, like 5 or "5s"', "VRAMTOP_TIMEOUT"),
+    "format": (_format, "one of " + ", ".join(FORMATS), "VRAMTOP_FORMAT"),
+    "gpus": (_gpus, 'a GPU list like "0,2" or ["GPU-8a7f..."]', "VRAMTOP_GPUS"),
+    "no_color": (_bool, "true or false", "VRAMTOP_NO_COLOR"),
+    "attribution": (
+        _rules,
+        'a list of tables with "pattern" (a regex), "model" and optional "match" '
+        "(cmdline, container or user)",
+        None,
+    ),
+}
+
+
+def default_config_path(env: Mapping[str, str]) -> Path:
+    base = env.get("XDG_CONFIG_HOME") or os.path.join(env.get("HOME", "~"), ".config")
+    return Path(os.path.expanduser(base)) / "vramtop" / "config.toml"
+
+
+def load(
+    env: Mapping[str, str] | None = None,
+    config_file: str | None = None,
+    flags: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Merge every layer. ``config_file`` (from --config) must exist; the default may not."""
+    env = os.environ if env is None else env
+    settings = Settings()
+    explicit = config_file or env.get("VRAMTOP_CONFIG")
+    path = Path(explicit) if explicit else default_config_path(env)
+    if explicit or path.is_file():
+        settings = replace(_from_file(path), config_file=str(path))
+    settings = _apply(settings, _from_env(env))
+    settings = _apply(settings, {k: v for k, v in (flags or {}).items() if v is not None})
+    if env.get("NO_COLOR"):
+        settings = replace(settings, no_color=True)
+    return settings
+
+
+def _apply(settings: Settings, values: Mapping[str, Any]) -> Settings:
+    known = {f.name for f in fields(Settings)}
+    return replace(settings, **{k: v for k, v in values.items() if k in known})
+
+
+def _from_file(path: Path) -> Settings:
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read config file ({err.strerror})") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path}: not valid TOML: {err}") from None
+    values = {}
+    for key, raw in data.items():
+        if key not in _KEYS:
+            raise ConfigError(
+                f"{path}: unknown key {key!r} (known keys: {', '.join(sorted(_KEYS))})"
+            )
+        parse, expected, _ = _KEYS[key]
+        try:
+            values[key] = parse(raw)
+        except ValueError:
+            raise ConfigError(f"{path}: key {key!r} must be {expected}, got {raw!r}") from None
+    return _apply(Settings(), values)
+
+
+def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
+    values = {}
+    for key, (parse, expected, var) in _KEYS.items():
+        if var is None or var not in env:
+            continue
+        try:
+            values[key] = parse(env[var])
+        except ValueError:
+            raise ConfigError(f"{var} must be {expected}, got {env[var]!r}") from None
+    return values
+
+
+def check_flag(key: str, flag: str, raw: Any) -> Any:
+    """Parse one command-line value with the same rules as the file and environment."""
+    parse, expected, _ = _KEYS[key]
+    try:
+        return parse(raw)
+    except ValueError:
+        raise ConfigError(f"{flag} must be {expected}, got {raw!r}") from None

@@ -1,0 +1,1 @@
+"""Demo mode: a simulated GPU host driven by a scenario."""

@@ -1,0 +1,217 @@
+"""The embedded demo host behind ``--demo``: four GPUs serving several model families.
+
+It goes through the production code paths: the real NVML source over a simulated NVML backend,
+the real collector, attribution and exports. Only what cannot exist here is simulated: the GPUs,
+the host's load and the processes' command lines. Values move with time, so a live view moves.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from vramtop.attribution import Attributor
+from vramtop.collector import Collector
+from vramtop.demo.scenario import Gpu, Process, Scenario
+from vramtop.demo.simnvml import SimulatedNvml
+from vramtop.model import HostReading
+from vramtop.sources.nvml import GpuSelection, NvmlReading, NvmlSource
+from vramtop.sources.procs import ProcessInspector, ProcInfo
+
+HOSTNAME = "demo-gpu-host"
+GIB = 2**30
+_SPAWN = ("python3", "-c", "from multiprocessing.spawn import spawn_main; spawn_main(tracker_fd=5)")
+_VLLM = (
+    "/opt/venv/bin/python3",
+    "-m",
+    "vllm.entrypoints.openai.api_server",
+    "--model",
+    "meta-llama/Llama-3.1-70B-Instruct",
+    "--served-model-name",
+    "llama-3.1-70b",
+    "--tensor-parallel-size",
+    "2",
+    "--port",
+    "8000",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class DemoProcess:
+    pid: int
+    gpu: int
+    gib: float | None  # None: NVML cannot say (as on some drivers)
+    user: str
+    argv: tuple[str, ...]
+    parent: tuple[str, ...] = ()
+
+
+PROCESSES = (
+    DemoProcess(4101, 0, 71.2, "svc-infer", _SPAWN, _VLLM),
+    DemoProcess(4102, 1, 71.2, "svc-infer", _SPAWN, _VLLM),
+    DemoProcess(
+        4200,
+        2,
+        31.5,
+        "svc-infer",
+        (
+            "python3",
+            "-m",
+            "sglang.launch_server",
+            "--model-path",
+            "Qwen/Qwen2.5-7B-Instruct",
+            "--mem-fraction-static",
+            "0.4",
+            "--port",
+            "30000",
+        ),
+    ),
+    DemoProcess(
+        4300,
+        2,
+        5.4,
+        "svc-infer",
+        (
+            "/usr/local/bin/llama-server",
+            "-m",
+            "/models/Mistral-7B-Instruct-v0.3-Q4_K_M.gguf",
+            "-ngl",
+            "99",
+            "--metrics",
+        ),
+    ),
+    DemoProcess(
+        4400,
+        3,
+        1.2,
+        "facesocial",
+        ("python3", "-m", "facesocial.serve", "--model-name", "yolov10n", "--port", "8101"),
+    ),
+    DemoProcess(
+        4401,
+        3,
+        2.1,
+        "facesocial",
+        ("python3", "-m", "facesocial.serve", "--model-name", "adaface_ir101", "--port", "8102"),
+    ),
+    DemoProcess(
+        4500,
+        3,
+        3.3,
+        "triton-server",
+        (
+            "tritonserver",
+            "--model-repository=/models",
+            "--model-control-mode=explicit",
+            "--load-model",
+            "bge-large-en-v1.5",
+        ),
+    ),
+    DemoProcess(4600, 3, None, "alice", ("python3", "notebook_kernel.py", "--port", "8888")),
+)
+_GPU_NAME = "NVIDIA H100 80GB HBM3"
+
+
+def scenario_at(t: float) -> Scenario:
+    """The demo host at epoch ``t``; a slow wave plus a VRAM squeeze on GPU 3 every 10 minutes."""
+    wave = math.sin(t / 40.0)
+    squeeze = max(0.0, math.sin(t * 2 * math.pi / 600.0)) ** 8  # a short spike per 10 minutes
+    gpus = []
+    for index in range(4):
+        procs = tuple(
+            Process(
+                pid=p.pid,
+                used_memory=None if p.gib is None else int(p.gib * GIB * (1 + 0.01 * wave)),
+            )
+            for p in PROCESSES
+            if p.gpu == index
+        )
+        used = sum(p.used_memory or 0 for p in procs) + int(0.6 * GIB)
+        if index == 3:
+            used += int(70 * GIB * squeeze) + 4 * GIB  # the notebook nobody accounted for
+        util = 55 + 35 * math.sin(t / 13.0 + index)
+        gpus.append(
+            Gpu(
+                name=_GPU_NAME,
+                uuid=f"GPU-de300000-0000-4000-8000-00000000000{index}",
+                memory_total=80 * GIB,
+                memory_used=min(used, 80 * GIB - 512 * 2**20),
+                memory_reserved=512 * 2**20,
+                utilization_gpu=int(max(0, min(100, util))),
+                utilization_memory=int(max(0, min(100, util * 0.6))),
+                temperature=int(48 + util / 4),
+                power_usage_mw=int(120_000 + 5_000 * util),
+                power_limit_mw=700_000,
+                processes=procs,
+            )
+        )
+    return Scenario(driver_version="550.54.15 (demo)", gpus=tuple(gpus))
+
+
+class DemoNvmlSource(NvmlSource):
+    """The real NVML source; before each poll the simulated driver moves to the current time."""
+
+    def __init__(self, selection: GpuSelection | None, clock: Callable[[], float]) -> None:
+        self._sim = SimulatedNvml(scenario_at(clock()))
+        self._wall = clock
+        super().__init__(backend=self._sim, selection=selection)
+
+    def poll(self) -> NvmlReading:
+        self._sim.scenario = scenario_at(self._wall())
+        return super().poll()
+
+
+class DemoInspector(ProcessInspector):
+    """The demo's processes do not exist on this machine: describe them from the table."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._table = {p.pid: p for p in PROCESSES}
+
+    def describe(self, pid: int) -> ProcInfo:
+        p = self._table.get(pid)
+        if p is None:
+            return super().describe(pid)
+        ancestors = ((4100, p.parent),) if p.parent else ()
+        return ProcInfo(pid, p.user, p.argv[0].rsplit("/", 1)[-1], p.argv, None, ancestors)
+
+
+class DemoHostSource:
+    name = "host"
+    hostname = HOSTNAME
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self._clock = clock
+
+    def poll(self) -> HostReading:
+        t = self._clock()
+        return HostReading(
+            hostname=HOSTNAME,
+            cpu_percent=round(35 + 20 * math.sin(t / 17.0), 1),
+            cpu_count=64,
+            memory_used_bytes=int((310 + 20 * math.sin(t / 50.0)) * GIB),
+            memory_total_bytes=1024 * GIB,
+            load_average=(18.2, 17.5, 16.9),
+            disk_path="/",
+            disk_used_bytes=1210 * GIB,
+            disk_total_bytes=3500 * GIB,
+        )
+
+
+def demo_collector(
+    selection: GpuSelection | None = None,
+    attributor: Attributor | None = None,
+    timeout: float = 5.0,
+    clock: Callable[[], float] = time.time,
+) -> Collector:
+    return Collector(
+        host=DemoHostSource(clock),
+        nvml=DemoNvmlSource(selection, clock),
+        inspector=DemoInspector(),
+        attributor=attributor,
+        timeout=timeout,
+        demo=True,
+        clock=clock,
+    )

@@ -1,0 +1,117 @@
+"""The stable JSON document, ``schema: vramtop/1`` (see vramtop/schemas/vramtop-1.schema.json).
+
+Bytes are integers; a value that could not be read is null, and its reason is under
+``unavailable``. Fields are only ever added within one schema version.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from vramtop.model import Frame, GpuReading, ProcessReading, iso_utc
+
+SCHEMA = "vramtop/1"
+
+
+def document(frame: Frame) -> dict[str, Any]:
+    h = frame.host
+    return {
+        "schema": SCHEMA,
+        "time": frame.iso_time,
+        "demo": frame.demo,
+        "host": {
+            "name": h.hostname,
+            "cpu_percent": h.cpu_percent,
+            "cpu_count": h.cpu_count,
+            "memory_used_bytes": h.memory_used_bytes,
+            "memory_total_bytes": h.memory_total_bytes,
+            "load_average": list(h.load_average) if h.load_average else None,
+            "disk_path": h.disk_path,
+            "disk_used_bytes": h.disk_used_bytes,
+            "disk_total_bytes": h.disk_total_bytes,
+            "unavailable": dict(h.unavailable),
+        },
+        "driver_version": frame.driver_version,
+        "gpus": [_gpu(g) for g in frame.gpus],
+        "models": [
+            {
+                "name": m.name,
+                "vram_bytes": m.vram_bytes,
+                "processes": list(m.processes),
+                "gpus": list(m.gpus),
+                "model_sources": list(m.sources),
+            }
+            for m in frame.models
+        ],
+        "alerts": [
+            {
+                "name": a.name,
+                "severity": a.severity,
+                "state": a.state,
+                "summary": a.summary,
+                "labels": dict(a.labels),
+                "active_since": iso_utc(a.active_since) if a.active_since else None,
+                "silenced": a.silenced,
+            }
+            for a in frame.alerts
+        ],
+        "sources": [
+            {
+                "name": s.name,
+                "status": s.state,
+                "detail": s.detail,
+                "since": iso_utc(s.since) if s.since is not None else None,
+            }
+            for s in frame.sources
+        ],
+    }
+
+
+def _gpu(g: GpuReading) -> dict[str, Any]:
+    return {
+        "index": g.index,
+        "uuid": g.uuid,
+        "name": g.name,
+        "state": g.state,
+        "memory_used_bytes": g.memory_used_bytes,
+        "memory_total_bytes": g.memory_total_bytes,
+        "memory_reserved_bytes": g.memory_reserved_bytes,
+        "utilization_percent": g.utilization_percent,
+        "memory_utilization_percent": g.memory_utilization_percent,
+        "temperature_c": g.temperature_c,
+        "power_watts": g.power_watts,
+        "power_limit_watts": g.power_limit_watts,
+        "mig_mode": g.mig_mode,
+        "mig_devices": [
+            {
+                "uuid": m.uuid,
+                "gpu_instance_id": m.gpu_instance_id,
+                "memory_used_bytes": m.memory_used_bytes,
+                "memory_total_bytes": m.memory_total_bytes,
+            }
+            for m in g.mig_devices
+        ],
+        "processes": [_process(p) for p in g.processes],
+        "unavailable": dict(g.unavailable),
+    }
+
+
+def _process(p: ProcessReading) -> dict[str, Any]:
+    return {
+        "pid": p.pid,
+        "user": p.user,
+        "name": p.name,
+        "command": p.command,
+        "used_memory_bytes": p.used_memory_bytes,
+        "kind": p.kind,
+        "model": p.model,
+        "model_source": p.model_source,
+        "mig_device": p.mig_device,
+        "detail": p.detail,
+    }
+
+
+def render(frame: Frame) -> str:
+    # ASCII-only: a C1 control in a label cannot reach a terminal that cats the file.
+    return json.dumps(document(frame), indent=2) + "\n"

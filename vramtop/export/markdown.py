@@ -1,0 +1,35 @@
+"""Markdown export: a heading with host and UTC time, then tables that paste into a ticket."""
+
+from __future__ import annotations
+
+from vramtop.export.tables import Table, tables, title_of
+from vramtop.model import Frame
+
+_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_[]<>|#"})
+
+
+def escape(text: str) -> str:
+    """Markdown-inert text: a label like ``[x](y)`` or a pipe cannot reshape the table."""
+    return text.translate(_SPECIAL)
+
+
+def render(frame: Frame) -> str:
+    out = [f"## {escape(title_of(frame))}", ""]
+    for table in tables(frame):
+        out += _table(table)
+        out.append("")
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _table(table: Table) -> list[str]:
+    lines = [f"### {table.title}", ""]
+    if not table.rows:
+        lines.append(f"_{table.empty}_")
+    else:
+        lines.append("| " + " | ".join(table.headers) + " |")
+        lines.append("|" + "|".join("---" for _ in table.headers) + "|")
+        lines += ["| " + " | ".join(escape(c.text) for c in row) + " |" for row in table.rows]
+    if table.notes:
+        lines.append("")
+        lines += [f"- {escape(n)}" for n in table.notes]
+    return lines

@@ -1,0 +1,153 @@
+"""A Frame as titled tables: the one layout that the text and Markdown exports both draw."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from vramtop.export import fmt
+from vramtop.model import Frame, GpuReading
+
+COMMAND_WIDTH = 60
+VRAM_CRITICAL = 0.95  # the monitoring overview's VRAMExhausted threshold
+
+
+@dataclass(frozen=True, slots=True)
+class Cell:
+    text: str
+    style: str | None = None  # "bad", "warn", "good" or "dim": a hint, colour is optional
+
+
+@dataclass(slots=True)
+class Table:
+    title: str
+    headers: tuple[str, ...]
+    rows: list[tuple[Cell, ...]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    empty: str = "none"
+
+
+def c(text: object, style: str | None = None) -> Cell:
+    return Cell(str(text), style)
+
+
+def title_of(frame: Frame) -> str:
+    parts = ["vramtop", fmt.literal(frame.host.hostname), frame.iso_time]
+    if frame.driver_version:
+        parts.append(f"driver {fmt.literal(frame.driver_version)}")
+    if frame.demo:
+        parts.append("DEMO (simulated host)")
+    return " · ".join(parts)
+
+
+def tables(frame: Frame) -> list[Table]:
+    return [_host(frame), _gpus(frame), _processes(frame), _models(frame), _sources(frame)]
+
+
+def _host(frame: Frame) -> Table:
+    h = frame.host
+    load = " ".join(f"{x:.2f}" for x in h.load_average) if h.load_average else fmt.NA
+    cpu = fmt.pct(h.cpu_percent, 1) + (f" of {h.cpu_count} cores" if h.cpu_count else "")
+    table = Table("Host", ("Host", "CPU", "Memory", "Load 1/5/15", f"Disk {h.disk_path}"))
+    table.rows.append(
+        (
+            c(fmt.literal(h.hostname)),
+            c(cpu),
+            c(fmt.used_of(h.memory_used_bytes, h.memory_total_bytes)),
+            c(load),
+            c(fmt.used_of(h.disk_used_bytes, h.disk_total_bytes)),
+        )
+    )
+    table.notes += [f"{k}: {fmt.literal(v)}" for k, v in h.unavailable.items()]
+    return table
+
+
+def _gpus(frame: Frame) -> Table:
+    table = Table(
+        "GPUs",
+        ("#", "Name", "UUID", "Memory used / total", "Util", "Temp", "Power", "MIG", "State"),
+        empty="no GPUs",
+    )
+    for g in frame.gpus:
+        share = g.memory_fraction
+        mem_style = "bad" if share is not None and share > VRAM_CRITICAL else None
+        table.rows.append(
+            (
+                c(g.index),
+                c(fmt.literal(g.name or fmt.NA)),
+                c(fmt.literal(g.uuid or fmt.NA), "dim"),
+                c(fmt.used_of(g.memory_used_bytes, g.memory_total_bytes), mem_style),
+                c(fmt.pct(g.utilization_percent)),
+                c(fmt.num(g.temperature_c, " C")),
+                c(fmt.power(g.power_watts, g.power_limit_watts)),
+                c(fmt.mig(g.mig_mode)),
+                c(
+                    g.state.upper() if g.state != "ok" else "ok",
+                    "bad" if g.state != "ok" else "good",
+                ),
+            )
+        )
+        table.notes += _gpu_notes(g)
+    return table
+
+
+def _gpu_notes(g: GpuReading) -> list[str]:
+    notes = [f"GPU {g.index} {k}: {fmt.literal(v)}" for k, v in g.unavailable.items()]
+    for m in g.mig_devices:
+        used = fmt.used_of(m.memory_used_bytes, m.memory_total_bytes)
+        notes.append(f"GPU {g.index} MIG {fmt.literal(m.uuid)}: {used}")
+    return notes
+
+
+def _processes(frame: Frame) -> Table:
+    table = Table(
+        "Processes",
+        ("GPU", "PID", "User", "Name", "VRAM", "Model", "Via", "Command"),
+        empty="no GPU processes",
+    )
+    for g in frame.gpus:
+        for p in sorted(g.processes, key=lambda p: -(p.used_memory_bytes or 0)):
+            command = fmt.shorten(p.command, COMMAND_WIDTH) if p.command else fmt.NA
+            table.rows.append(
+                (
+                    c(g.index),
+                    c(p.pid),
+                    c(fmt.literal(p.user or fmt.NA)),
+                    c(fmt.shorten(p.name, 24)),
+                    c(fmt.human_bytes(p.used_memory_bytes)),
+                    c(fmt.shorten(p.model, 40) if p.model else "-"),
+                    c(p.model_source or "-", "dim"),
+                    c(
+                        command if not p.detail else f"{command} ({p.detail})",
+                        "dim" if p.detail else None,
+                    ),
+                )
+            )
+    return table
+
+
+def _models(frame: Frame) -> Table:
+    table = Table(
+        "Models", ("Model", "VRAM", "Processes", "GPUs", "Via"), empty="no models identified"
+    )
+    for m in frame.models:
+        table.rows.append(
+            (
+                c(fmt.literal(m.name)),
+                c(fmt.human_bytes(m.vram_bytes)),
+                c(" ".join(str(p) for p in m.processes)),
+                c(" ".join(str(i) for i in m.gpus)),
+                c(", ".join(m.sources) or "-", "dim"),
+            )
+        )
+    return table
+
+
+def _sources(frame: Frame) -> Table:
+    table = Table("Sources", ("Source", "Status", "Detail"))
+    for s in frame.sources:
+        state = s.state
+        if s.state == "stale" and s.since is not None:
+            state = f"stale since {fmt.time_of_day(s.since)}"
+        style = {"ok": "good", "stale": "warn", "error": "bad", "disabled": "dim"}[s.state]
+        table.rows.append((c(s.name), c(state, style), c(fmt.literal(s.detail) or "-")))
+    return table

@@ -1,0 +1,143 @@
+"""The Frame: an immutable snapshot of everything vramtop knows at one instant.
+
+Every panel and every export reads a Frame and nothing else. A value that could not be read is
+``None`` and, where the reason is known, the reason sits in the reading's ``unavailable`` map:
+a missing value is never shown as 0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import MappingProxyType
+from typing import Literal
+
+SourceState = Literal["ok", "stale", "error", "disabled"]
+GpuState = Literal["ok", "lost"]
+
+# A read-only empty mapping shared by readings with nothing unavailable.
+NOTHING_UNAVAILABLE: MappingProxyType[str, str] = MappingProxyType({})
+
+
+def freeze(reasons: dict[str, str]) -> MappingProxyType[str, str]:
+    return MappingProxyType(dict(reasons)) if reasons else NOTHING_UNAVAILABLE
+
+
+@dataclass(frozen=True, slots=True)
+class SourceStatus:
+    """How one source fared: ``detail`` is one sentence a person can act on."""
+
+    name: str
+    state: SourceState
+    detail: str = ""
+    since: float | None = None  # for "stale": time of the last good reading
+
+
+@dataclass(frozen=True, slots=True)
+class HostReading:
+    hostname: str
+    cpu_percent: float | None = None
+    cpu_count: int | None = None
+    memory_used_bytes: int | None = None
+    memory_total_bytes: int | None = None
+    load_average: tuple[float, float, float] | None = None
+    disk_path: str = "/"
+    disk_used_bytes: int | None = None
+    disk_total_bytes: int | None = None
+    unavailable: MappingProxyType[str, str] = field(default_factory=lambda: NOTHING_UNAVAILABLE)
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessReading:
+    """A process holding GPU memory, as NVML reported it plus what psutil could add."""
+
+    pid: int
+    gpu_index: int
+    used_memory_bytes: int | None
+    kind: str = "compute"  # compute, graphics or compute+graphics
+    user: str | None = None
+    name: str | None = None
+    command: str | None = None
+    model: str | None = None
+    model_source: str | None = None
+    # Why user/name/command are missing (process gone, other PID namespace, no permission).
+    detail: str | None = None
+    mig_device: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MigReading:
+    uuid: str
+    gpu_instance_id: int | None
+    memory_used_bytes: int | None
+    memory_total_bytes: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class GpuReading:
+    index: int
+    uuid: str | None
+    name: str | None
+    state: GpuState = "ok"
+    memory_used_bytes: int | None = None
+    memory_total_bytes: int | None = None
+    memory_reserved_bytes: int | None = None
+    utilization_percent: float | None = None
+    memory_utilization_percent: float | None = None
+    temperature_c: float | None = None
+    power_watts: float | None = None
+    power_limit_watts: float | None = None
+    mig_mode: bool | None = None
+    mig_devices: tuple[MigReading, ...] = ()
+    processes: tuple[ProcessReading, ...] = ()
+    unavailable: MappingProxyType[str, str] = field(default_factory=lambda: NOTHING_UNAVAILABLE)
+
+    @property
+    def memory_fraction(self) -> float | None:
+        if self.memory_used_bytes is None or not self.memory_total_bytes:
+            return None
+        return self.memory_used_bytes / self.memory_total_bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ModelReading:
+    name: str
+    vram_bytes: int | None
+    processes: tuple[int, ...] = ()
+    gpus: tuple[int, ...] = ()
+    sources: tuple[str, ...] = ()  # how its processes were attributed
+
+
+@dataclass(frozen=True, slots=True)
+class AlertReading:
+    name: str
+    severity: str
+    state: str
+    summary: str = ""
+    labels: MappingProxyType[str, str] = field(default_factory=lambda: NOTHING_UNAVAILABLE)
+    active_since: float | None = None
+    silenced: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    time: float
+    host: HostReading
+    gpus: tuple[GpuReading, ...] = ()
+    models: tuple[ModelReading, ...] = ()
+    alerts: tuple[AlertReading, ...] = ()
+    sources: tuple[SourceStatus, ...] = ()
+    driver_version: str | None = None
+    demo: bool = False
+
+    @property
+    def iso_time(self) -> str:
+        return iso_utc(self.time)
+
+    def source(self, name: str) -> SourceStatus | None:
+        return next((s for s in self.sources if s.name == name), None)
+
+
+def iso_utc(epoch: float) -> str:
+    """ISO-8601 in UTC with a ``Z``, to the second: what incident notes want."""
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -1,0 +1,125 @@
+"""What psutil can tell about a pid that NVML reported.
+
+NVML and psutil do not agree by construction: a process can exit between the two reads, live in
+another PID namespace (a container: NVML gives host pids) or belong to a user we may not inspect.
+Each of those becomes a ``detail`` sentence instead of an exception.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass
+
+import psutil
+
+GONE = "not visible here: it exited, or it runs in another PID namespace (a container)"
+EXITED = "exited while being read"
+DENIED = "no permission to read its details (run vramtop as its user or as root)"
+PARENT_DEPTH = 4  # how far up the tree to look for a launcher's command line
+
+_CONTAINER_ID = re.compile(
+    r"(?:docker|cri-containerd|crio|libpod)[-/]([0-9a-f]{12,64})|/([0-9a-f]{64})"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ProcInfo:
+    pid: int
+    user: str | None = None
+    name: str | None = None
+    argv: tuple[str, ...] = ()
+    container: str | None = None
+    ancestors: tuple[tuple[int, tuple[str, ...]], ...] = ()  # (pid, argv), nearest first
+    detail: str | None = None
+
+    @property
+    def command(self) -> str | None:
+        return shlex.join(self.argv) if self.argv else None
+
+
+class ProcessInspector:
+    """Looks pids up, caching what cannot change for one process lifetime."""
+
+    def __init__(self) -> None:
+        self._cache: dict[int, tuple[float, ProcInfo]] = {}
+
+    def describe(self, pid: int) -> ProcInfo:
+        try:
+            proc = psutil.Process(pid)
+            started = proc.create_time()
+        except psutil.NoSuchProcess:
+            self._cache.pop(pid, None)
+            return ProcInfo(pid, detail=GONE)
+        except psutil.AccessDenied:
+            return ProcInfo(pid, detail=DENIED)
+        cached = self._cache.get(pid)
+        if cached and cached[0] == started:
+            return cached[1]
+        info = self._read(proc)
+        if info.detail != EXITED:
+            self._cache[pid] = (started, info)
+        return info
+
+    def forget_except(self, live: set[int]) -> None:
+        for pid in [p for p in self._cache if p not in live]:
+            del self._cache[pid]
+
+    def _read(self, proc: psutil.Process) -> ProcInfo:
+        details: list[str] = []
+        user = name = None
+        argv: tuple[str, ...] = ()
+        try:
+            with proc.oneshot():
+                name = proc.name()
+                user = _safe(proc.username, details)
+                argv = tuple(_safe(proc.cmdline, details) or ())
+        except psutil.ZombieProcess:
+            return ProcInfo(proc.pid, name=name, detail=EXITED)
+        except psutil.NoSuchProcess:
+            return ProcInfo(proc.pid, name=name, detail=EXITED)
+        except psutil.AccessDenied:
+            details.append(DENIED)
+        return ProcInfo(
+            pid=proc.pid,
+            user=user,
+            name=name,
+            argv=argv,
+            container=_container_of(proc.pid),
+            ancestors=_ancestors(proc),
+            detail=details[0] if details else None,
+        )
+
+
+def _safe(getter, details: list[str]):  # type: ignore[no-untyped-def]
+    try:
+        return getter()
+    except psutil.AccessDenied:
+        details.append(DENIED)
+        return None
+    except KeyError:  # username of a uid with no passwd entry (common in containers)
+        return None
+
+
+def _ancestors(proc: psutil.Process) -> tuple[tuple[int, tuple[str, ...]], ...]:
+    out: list[tuple[int, tuple[str, ...]]] = []
+    try:
+        parent = proc.parent()
+        while parent is not None and parent.pid > 1 and len(out) < PARENT_DEPTH:
+            out.append((parent.pid, tuple(parent.cmdline())))
+            parent = parent.parent()
+    except (psutil.Error, OSError):
+        pass
+    return tuple(out)
+
+
+def _container_of(pid: int) -> str | None:
+    try:
+        with open(f"/proc/{pid}/cgroup", encoding="utf-8", errors="replace") as f:
+            text = f.read()
+    except OSError:
+        return None
+    m = _CONTAINER_ID.search(text)
+    if not m:
+        return None
+    return (m.group(1) or m.group(2))[:12]

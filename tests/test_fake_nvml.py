@@ -17,8 +17,8 @@ from typing import Any
 
 import pynvml
 import pytest
+from fakenvml import build, dump, fake_env
 
-from tests.fakenvml import build, dump, fake_env
 from vramtop.demo.scenario import (
     MAX_GPUS,
     NO_INSTANCE,
@@ -53,7 +53,9 @@ def scenario_path(tmp_path: Path) -> Path:
 
 def env_for(lib: Path, scenario_path: Path | None) -> dict[str, str]:
     env = fake_env(lib, scenario_path)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH")) if p)
+    # As under pytest: the repository (for vramtop) and tests/ (for fakenvml) importable.
+    paths = (str(REPO_ROOT), str(REPO_ROOT / "tests"), env.get("PYTHONPATH"))
+    env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
     return env
 
 
@@ -73,7 +75,7 @@ def run_python(lib: Path, scenario_path: Path | None, code: str) -> Any:
 
 DUMP_CODE = """
     import json, pynvml
-    from tests.fakenvml import dump
+    from fakenvml import dump
     print(json.dumps(dump(pynvml)))
 """
 
@@ -527,7 +529,7 @@ def test_parse_error_means_unknown_error_and_names_the_line(
 
 COUNT_CODE = """
     import json, pynvml
-    from tests.fakenvml import call_counts, reset_counts
+    from fakenvml import call_counts, reset_counts
     lib = LIB_PATH  # loaded by path: the instance pynvml loaded by soname all the same
     pynvml.nvmlInit()
     h = pynvml.nvmlDeviceGetHandleByIndex(0)

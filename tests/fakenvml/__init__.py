@@ -49,7 +49,8 @@ def _compile(source: bytes, target: Path) -> None:
     try:
         result = subprocess.run(
             [gcc, *GCC_FLAGS, "-o", tmp, "-x", "c", "-"],
-            input=source,  # exactly the bytes that were hashed
+            # Exactly the bytes that were hashed; #line keeps gcc's messages pointing at the file.
+            input=f'#line 1 "{SOURCE}"\n'.encode() + source,
             capture_output=True,
             check=False,
         )

@@ -166,8 +166,7 @@ struct gpu {
     unsigned long long mig_current;
     unsigned long long mig_pending;
     int lost;
-    char errors_text[512];
-    nvmlReturn_t errors[F_COUNT];
+    nvmlReturn_t errors[F_COUNT]; /* forced return code per field; NVML_SUCCESS: none */
     unsigned nproc;
     struct proc procs[MAX_PROCS];
     unsigned nmig;
@@ -351,7 +350,7 @@ static const struct key_def gpu_keys[] = {
     {"mig_current", K_UINT, offsetof(struct gpu, mig_current), 1},
     {"mig_pending", K_UINT, offsetof(struct gpu, mig_pending), 1},
     {"lost", K_BOOL, offsetof(struct gpu, lost), 0},
-    {"errors", K_ERRORS, offsetof(struct gpu, errors_text), 0},
+    {"errors", K_ERRORS, offsetof(struct gpu, errors), 0},
     {NULL, K_STR, 0, 0},
 };
 
@@ -439,10 +438,6 @@ static int parse_value(struct parser *ps, const char **pp, struct value *v)
                 snprintf(ps->msg, sizeof(ps->msg), "unterminated string");
                 return -1;
             }
-            if ((unsigned char)c < 0x20 || c == 0x7f) {
-                snprintf(ps->msg, sizeof(ps->msg), "control character in string");
-                return -1;
-            }
             if (c == '\\') {
                 p++;
                 if (*p != '"' && *p != '\\') {
@@ -474,6 +469,10 @@ static int parse_value(struct parser *ps, const char **pp, struct value *v)
     }
     if (*p < '0' || *p > '9') {
         snprintf(ps->msg, sizeof(ps->msg), "expected an integer, true, false or a string");
+        return -1;
+    }
+    if (p[0] == '0' && ((p[1] >= '0' && p[1] <= '9') || p[1] == '_')) {
+        snprintf(ps->msg, sizeof(ps->msg), "leading zeros are not allowed");
         return -1;
     }
     for (;;) {
@@ -605,8 +604,7 @@ static int assign(struct parser *ps, const struct key_def *k, void *base, const 
     case K_ERRORS:
         if (v->kind != V_STR)
             goto wrong_type;
-        strcpy(dst, v->str);
-        return parse_errors(ps, v->str, ((struct gpu *)base)->errors);
+        return parse_errors(ps, v->str, (nvmlReturn_t *)(void *)dst);
     }
 wrong_type:
     snprintf(ps->msg, sizeof(ps->msg), "%s: wrong type", k->name);
@@ -763,6 +761,13 @@ static unsigned parse_scenario(char *text, struct scenario *s, char *msg, size_t
         line++;
         if (nl && nl > cur && nl[-1] == '\r')
             nl[-1] = '\0';
+        for (p = cur; *p; p++)
+            if (((unsigned char)*p < 0x20 && *p != '\t') || *p == 0x7f)
+                break;
+        if (*p) {
+            snprintf(msg, msgsize, "control character");
+            return line;
+        }
         p = skip_ws(cur);
         if (*p == '\0' || *p == '#')
             continue;

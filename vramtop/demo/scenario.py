@@ -107,8 +107,8 @@ _NO_ERRORS: Mapping[str, str] = MappingProxyType({})
 def _check_str(where: str, value: object, max_bytes: int) -> None:
     if not isinstance(value, str):
         raise ValueError(f"{where}: expected a string, got {value!r}")
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
-        raise ValueError(f"{where}: control characters are not allowed")
+    if any((ord(c) < 0x20 and c != "\t") or ord(c) == 0x7F for c in value):
+        raise ValueError(f"{where}: control characters other than tab are not allowed")
     if len(value.encode()) > max_bytes:
         raise ValueError(f"{where}: longer than {max_bytes} bytes")
 

@@ -232,7 +232,7 @@ class SimulatedNvml:
         else:
             gpu = target.gpu
             total, reserved, used = gpu.memory_total, gpu.memory_reserved, gpu.memory_used
-        return total, reserved, max(total - min(used + reserved, _U64_MAX), 0), used
+        return total, reserved, max(total - used - reserved, 0), used
 
     def nvmlDeviceGetMemoryInfo(self, handle: object, version: int | None = None) -> Any:
         if not version:

@@ -142,3 +142,12 @@ def test_any_value_of_any_type_is_accepted_or_rejected_cleanly(tmp_path, key, va
         load(env={}, config_file=str(path))
     except ConfigError as err:
         assert f"key {key!r}" in str(err)
+
+
+def test_targets_default_to_the_kpis_and_can_be_changed(tmp_path):
+    assert load(env={}).targets.api_p95_seconds == 0.2
+    path = write(tmp_path, "[targets]\ninference_p95_seconds = 0.05\nqueue_length_warning = 10\n")
+    t = load(env={}, config_file=str(path)).targets
+    assert (t.inference_p95_seconds, t.queue_length_warning, t.error_ratio) == (0.05, 10.0, 0.001)
+    with pytest.raises(ConfigError, match="key 'targets' must be a table of non-negative numbers"):
+        load(env={}, config_file=str(write(tmp_path, "[targets]\nlatency = 1\n")))

@@ -25,6 +25,19 @@ class ConfigError(Exception):
 
 
 @dataclass(frozen=True)
+class Targets:
+    """Where a value turns warning or critical; defaults are the monitoring overview's KPIs."""
+
+    api_p95_seconds: float = 0.2  # API response p95 < 200 ms
+    inference_p95_seconds: float = 0.1  # inference < 100 ms
+    error_ratio: float = 0.001  # error rate < 0.1 %
+    queue_wait_seconds: float = 5.0  # queue wait < 5 s
+    queue_length_warning: float = 50.0  # ModelQueueBacklog
+    vram_critical_ratio: float = 0.95  # VRAMExhausted
+    cpu_warning_ratio: float = 0.8  # HighCPUUsage
+
+
+@dataclass(frozen=True)
 class Settings:
     interval: float = 2.0  # seconds between refreshes
     timeout: float = 5.0  # seconds a source may take before it is reported stale
@@ -32,6 +45,7 @@ class Settings:
     gpus: str | None = None  # "0,2" or UUIDs; None means CUDA_VISIBLE_DEVICES or all
     no_color: bool = False
     attribution: tuple[Rule, ...] = field(default=())
+    targets: Targets = field(default_factory=Targets)
     config_file: str | None = None  # where the file layer came from, for messages
 
 
@@ -115,6 +129,18 @@ def _rules(value: Any) -> tuple[Rule, ...]:
     return tuple(rules)
 
 
+def _targets(value: Any) -> Targets:
+    if not isinstance(value, dict):
+        raise ValueError(value)
+    known = {f.name for f in fields(Targets)}
+    for key, number in value.items():
+        if key not in known:
+            raise ValueError(f"unknown target {key!r}")
+        if isinstance(number, bool) or not isinstance(number, int | float) or number < 0:
+            raise ValueError(value)
+    return Targets(**{k: float(v) for k, v in value.items()})
+
+
 # key -> (parser, what is expected, environment variable or None)
 _KEYS: dict[str, tuple[Callable[[Any], Any], str, str | None]] = {
     "interval": (
@@ -130,6 +156,11 @@ _KEYS: dict[str, tuple[Callable[[Any], Any], str, str | None]] = {
         _rules,
         'a list of tables with "pattern" (a regex), "model" and optional "match" '
         "(cmdline, container or user)",
+        None,
+    ),
+    "targets": (
+        _targets,
+        "a table of non-negative numbers with keys " + ", ".join(f.name for f in fields(Targets)),
         None,
     ),
 }

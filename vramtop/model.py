@@ -101,15 +101,32 @@ class GpuReading:
 
 @dataclass(frozen=True, slots=True)
 class ModelReading:
+    """One model: VRAM from its processes (NVML) or its server, serving figures from PromQL or a
+    direct scrape. Any figure may be None; ``unavailable`` says why where it is known."""
+
     name: str
     vram_bytes: int | None
     processes: tuple[int, ...] = ()
     gpus: tuple[int, ...] = ()
     sources: tuple[str, ...] = ()  # how its processes were attributed
+    latency_p50_seconds: float | None = None
+    latency_p95_seconds: float | None = None
+    latency_p99_seconds: float | None = None
+    requests_per_second: float | None = None
+    error_ratio: float | None = None  # errors / requests over the rate window, 0..1
+    queue_length: float | None = None
+    instances: tuple[str, ...] = ()  # hosts (Prometheus instance labels) serving it
+    profile: str | None = None  # the profile whose metrics filled it (vllm, triton, ...)
+    # Server-specific figures, e.g. ttft_p95_seconds, kv_cache_usage_ratio, preemptions_per_second.
+    extras: MappingProxyType[str, float] = field(default_factory=lambda: NOTHING_UNAVAILABLE)
+    unavailable: MappingProxyType[str, str] = field(default_factory=lambda: NOTHING_UNAVAILABLE)
 
 
 @dataclass(frozen=True, slots=True)
 class AlertReading:
+    """A Prometheus or Alertmanager alert. ``state``: firing or pending; ``silenced`` covers
+    Alertmanager's silenced and inhibited."""
+
     name: str
     severity: str
     state: str
@@ -117,6 +134,7 @@ class AlertReading:
     labels: MappingProxyType[str, str] = field(default_factory=lambda: NOTHING_UNAVAILABLE)
     active_since: float | None = None
     silenced: bool = False
+    source: str = "prometheus"  # prometheus or alertmanager
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,13 +43,14 @@ def test_json_values_not_available_are_null_never_zero():
 def test_json_models_sum_their_processes():
     doc = json.loads(render(frame(), "json"))
     llama = next(m for m in doc["models"] if m["name"] == "llama")
-    assert llama == {
+    assert {k: llama[k] for k in ("name", "vram_bytes", "processes", "gpus", "model_sources")} == {
         "name": "llama",
         "vram_bytes": 40 * 2**30,
         "processes": [101],
         "gpus": [0],
         "model_sources": ["cmdline"],
     }
+    assert llama["latency_p95_seconds"] is None and llama["instances"] == []
 
 
 def test_json_keeps_hostile_text_exactly_and_ascii_only():

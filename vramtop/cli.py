@@ -54,6 +54,9 @@ def parser() -> argparse.ArgumentParser:
         help="config file (default $XDG_CONFIG_HOME/vramtop/config.toml)",
     )
     p.add_argument("--version", action="version", version=f"vramtop {__version__}")
+    from vramtop import remote
+
+    remote.add_flags(p)
     return p
 
 
@@ -69,11 +72,20 @@ def settings_from(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
         flags["timeout"] = check_flag("timeout", "--timeout", args.timeout)
     if args.gpus is not None:
         flags["gpus"] = check_flag("gpus", "--gpus", args.gpus)
+    from vramtop import remote
+
+    flags.update(remote.flags_from(args))
     return load(env=env, config_file=args.config, flags=flags)
 
 
-def build_collector(settings: Settings, env: Mapping[str, str], demo: bool = False) -> Collector:
+def build_collector(
+    settings: Settings,
+    env: Mapping[str, str],
+    demo: bool = False,
+    password_file: str | None = None,
+) -> Collector:
     """The one place that wires sources together, for the CLI, the TUI and the tests."""
+    from vramtop import remote
     from vramtop.attribution import Attributor
     from vramtop.collector import Collector
     from vramtop.sources.host import HostSource
@@ -93,6 +105,7 @@ def build_collector(settings: Settings, env: Mapping[str, str], demo: bool = Fal
         nvml=NvmlSource(selection=selection),
         attributor=Attributor(settings.attribution),
         timeout=settings.timeout,
+        remote=remote.sources(settings, env, password_file),
     )
 
 
@@ -108,7 +121,8 @@ def _selection(text: str, where: str) -> GpuSelection:
 def run_once(settings: Settings, args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from vramtop.export import render
 
-    frame = build_collector(settings, env, demo=args.demo).collect()
+    collector = build_collector(settings, env, args.demo, args.basic_auth_password_file)
+    frame = collector.collect()
     if args.output:
         text = render(frame, settings.format, color=False)
         tmp = f"{args.output}.tmp-{os.getpid()}"

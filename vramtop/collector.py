@@ -10,18 +10,28 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, replace
+from types import MappingProxyType
 from typing import Any, Protocol
 
 from vramtop.attribution import Attributor
-from vramtop.model import Frame, GpuReading, HostReading, ModelReading, ProcessReading, SourceStatus
+from vramtop.model import (
+    Frame,
+    GpuReading,
+    HostReading,
+    ModelReading,
+    ProcessReading,
+    SourceStatus,
+    alert_order,
+)
 from vramtop.sources.base import SourceError, one_line
 from vramtop.sources.nvml import NvmlReading
 from vramtop.sources.procs import ProcessInspector
 
 DEFAULT_TIMEOUT = 5.0
+_ORDER = {"host": 0, "nvml": 1, "prometheus": 2, "alerts": 3}
 
 
 class Source(Protocol):
@@ -74,8 +84,11 @@ class Collector:
         timeout: float = DEFAULT_TIMEOUT,
         demo: bool = False,
         clock: Callable[[], float] = time.time,
+        remote: Sequence[Source] = (),
     ) -> None:
-        self._sources = [s for s in (host, nvml) if s is not None]
+        """``remote``: Prometheus, alerts and scrape sources (anything whose reading has
+        ``models``, ``gpus``, ``hosts`` or ``alerts``)."""
+        self._sources = [s for s in (host, nvml, *remote) if s is not None]
         self._workers = {s.name: _Worker(s) for s in self._sources}
         self._hostname = getattr(host, "hostname", "localhost")
         self._inspector = inspector or ProcessInspector()
@@ -110,6 +123,7 @@ class Collector:
             statuses.append(status)
         if not self._has_nvml:
             statuses.append(SourceStatus("nvml", "disabled", "NVML is turned off"))
+        statuses.sort(key=lambda s: _ORDER.get(s.name, 9))
         return self._build(now, results, statuses)
 
     def _fallback(self, name: str, reason: str) -> tuple[Any, SourceStatus]:
@@ -121,16 +135,27 @@ class Collector:
     def _build(self, now: float, results: dict[str, Any], statuses: list[SourceStatus]) -> Frame:
         host: HostReading = results.get("host") or HostReading(hostname=self._hostname)
         nvml: NvmlReading | None = results.get("nvml")
-        gpus = tuple(self._attribute(g) for g in nvml.gpus) if nvml else ()
-        self._inspector.forget_except({p.pid for g in gpus for p in g.processes})
+        local = tuple(self._attribute(g) for g in nvml.gpus) if nvml else ()
+        self._inspector.forget_except({p.pid for g in local for p in g.processes})
+        remote = [r for name, r in results.items() if name not in ("host", "nvml") and r]
+        known = {g.uuid for g in local if g.uuid}
+        gpus = local + tuple(
+            g for r in remote for g in getattr(r, "gpus", ()) if not g.uuid or g.uuid not in known
+        )
+        served = [m for r in remote for m in getattr(r, "models", ())]
+        alerts = tuple(
+            sorted((a for r in remote for a in getattr(r, "alerts", ())), key=alert_order)
+        )
         return Frame(
             time=now,
             host=host,
             gpus=gpus,
-            models=models_of(gpus),
+            models=merge_models(models_of(local), served),
+            alerts=alerts,
             sources=tuple(statuses),
             driver_version=nvml.driver_version if nvml else None,
             demo=self._demo,
+            hosts=tuple(h for r in remote for h in getattr(r, "hosts", ())),
         )
 
     def _attribute(self, gpu: GpuReading) -> GpuReading:
@@ -175,3 +200,41 @@ def models_of(gpus: Iterable[GpuReading]) -> tuple[ModelReading, ...]:
         )
     models.sort(key=lambda m: (-(m.vram_bytes or 0), m.name))
     return tuple(models)
+
+
+def merge_models(
+    local: Iterable[ModelReading], served: Iterable[ModelReading]
+) -> tuple[ModelReading, ...]:
+    """One row per model name: serving figures from the server's metrics, VRAM and processes from
+    NVML where this machine runs it (else the VRAM the server itself reports)."""
+    merged: dict[str, ModelReading] = {}
+    for m in served:
+        old = merged.get(m.name)
+        merged[m.name] = m if old is None else _combine_served(old, m)
+    for m in local:
+        s = merged.get(m.name)
+        if s is None:
+            merged[m.name] = m
+        else:
+            merged[m.name] = replace(
+                s,
+                vram_bytes=m.vram_bytes if m.vram_bytes is not None else s.vram_bytes,
+                processes=m.processes,
+                gpus=m.gpus,
+                sources=m.sources,
+            )
+    return tuple(sorted(merged.values(), key=lambda m: (-(m.vram_bytes or 0), m.name)))
+
+
+def _combine_served(a: ModelReading, b: ModelReading) -> ModelReading:
+    """The same model reported by two sources (e.g. two profiles): fill gaps, never add twice."""
+    values = {}
+    for name in ("vram_bytes", "latency_p50_seconds", "latency_p95_seconds", "latency_p99_seconds",
+                 "requests_per_second", "error_ratio", "queue_length"):  # fmt: skip
+        values[name] = getattr(a, name) if getattr(a, name) is not None else getattr(b, name)
+    return replace(
+        a,
+        **values,
+        instances=tuple(sorted(set(a.instances) | set(b.instances))),
+        extras=MappingProxyType({**b.extras, **a.extras}),
+    )

@@ -46,6 +46,18 @@ class Settings:
     no_color: bool = False
     attribution: tuple[Rule, ...] = field(default=())
     targets: Targets = field(default_factory=Targets)
+    # Remote sources
+    prometheus_url: str | None = None
+    alertmanager_url: str | None = None
+    scrape: tuple[str, ...] = ()
+    instance: str | None = None  # regex on the instance label
+    profile: str = "auto"  # auto, or a comma-separated list of profile names
+    rate_window: str = "2m"
+    bearer_token_file: str | None = None
+    basic_auth_user: str | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+    ca_file: str | None = None
+    tls_verify: bool = True
     config_file: str | None = None  # where the file layer came from, for messages
 
 
@@ -141,6 +153,90 @@ def _targets(value: Any) -> Targets:
     return Targets(**{k: float(v) for k, v in value.items()})
 
 
+def _url(value: Any) -> str:
+    from urllib.parse import urlsplit
+
+    if not isinstance(value, str):
+        raise ValueError(value)
+    try:
+        parts = urlsplit(value.strip())
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        raise ValueError(value) from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(value)
+    return value.strip()
+
+
+def _urls(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [v for v in value.split(",") if v.strip()]
+    if not isinstance(value, list) or not value:
+        raise ValueError(value)
+    return tuple(_url(v) for v in value)
+
+
+def _regex(value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise ValueError(value)
+    try:
+        re.compile(value)
+    except re.error:
+        raise ValueError(value) from None
+    return value
+
+
+def _profile(value: Any) -> str:
+    if isinstance(value, list):
+        value = ",".join(str(v) for v in value)
+    if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z0-9_,.-]+", value.replace(" ", "")):
+        raise ValueError(value)
+    return value.replace(" ", "")
+
+
+def _window(value: Any) -> str:
+    if not isinstance(value, str) or not re.fullmatch(r"[1-9][0-9]*(s|m|h)", value):
+        raise ValueError(value)
+    return value
+
+
+def _path(value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise ValueError(value)
+    return os.path.expanduser(value)
+
+
+def _headers(value: Any) -> tuple[tuple[str, str], ...]:
+    if isinstance(value, dict):
+        items = list(value.items())
+    elif isinstance(value, list):
+        items = [tuple(str(v).split(":", 1)) if ":" in str(v) else (v, None) for v in value]
+    else:
+        raise ValueError(value)
+    out = []
+    for name, val in items:
+        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9-]+", name.strip()):
+            raise ValueError(value)
+        if not isinstance(val, str) or "\n" in val or "\r" in val:
+            raise ValueError(value)
+        out.append((name.strip(), val.strip()))
+    return tuple(out)
+
+
+# Values never echoed back in a message: they may carry a password or token.
+SECRET_KEYS = {"prometheus_url", "alertmanager_url", "scrape", "headers"}
+
+
+def shown(key: str, raw: Any) -> str:
+    if key not in SECRET_KEYS:
+        return repr(raw)
+    from vramtop.sources.http import redact
+
+    if isinstance(raw, str) and "://" in raw:
+        return repr(redact(raw))
+    return "(value hidden: it may hold a secret)"
+
+
 # key -> (parser, what is expected, environment variable or None)
 _KEYS: dict[str, tuple[Callable[[Any], Any], str, str | None]] = {
     "interval": (
@@ -158,6 +254,17 @@ _KEYS: dict[str, tuple[Callable[[Any], Any], str, str | None]] = {
         "(cmdline, container or user)",
         None,
     ),
+    "prometheus_url": (_url, "an http:// or https:// URL", "VRAMTOP_PROMETHEUS_URL"),
+    "alertmanager_url": (_url, "an http:// or https:// URL", "VRAMTOP_ALERTMANAGER_URL"),
+    "scrape": (_urls, "a list of http:// or https:// /metrics URLs", "VRAMTOP_SCRAPE"),
+    "instance": (_regex, "a regular expression for the instance label", "VRAMTOP_INSTANCE"),
+    "profile": (_profile, 'auto or profile names like "vllm,dcgm"', "VRAMTOP_PROFILE"),
+    "rate_window": (_window, 'a PromQL duration like "2m"', "VRAMTOP_RATE_WINDOW"),
+    "bearer_token_file": (_path, "a file path", "VRAMTOP_BEARER_TOKEN_FILE"),
+    "basic_auth_user": (str, "a user name", "VRAMTOP_BASIC_AUTH_USER"),
+    "headers": (_headers, 'a table of header names to values, like { X-Scope-OrgID = "t" }', None),
+    "ca_file": (_path, "a file path", "VRAMTOP_CA_FILE"),
+    "tls_verify": (_bool, "true or false", "VRAMTOP_TLS_VERIFY"),
     "targets": (
         _targets,
         "a table of non-negative numbers with keys " + ", ".join(f.name for f in fields(Targets)),
@@ -214,8 +321,10 @@ def _from_file(path: Path) -> Settings:
         parse, expected, _ = _KEYS[key]
         try:
             values[key] = parse(raw)
-        except ValueError:
-            raise ConfigError(f"{path}: key {key!r} must be {expected}, got {raw!r}") from None
+        except (ValueError, TypeError):
+            raise ConfigError(
+                f"{path}: key {key!r} must be {expected}, got {shown(key, raw)}"
+            ) from None
     return _apply(Settings(), values)
 
 
@@ -226,8 +335,8 @@ def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
             continue
         try:
             values[key] = parse(env[var])
-        except ValueError:
-            raise ConfigError(f"{var} must be {expected}, got {env[var]!r}") from None
+        except (ValueError, TypeError):
+            raise ConfigError(f"{var} must be {expected}, got {shown(key, env[var])}") from None
     return values
 
 
@@ -236,5 +345,5 @@ def check_flag(key: str, flag: str, raw: Any) -> Any:
     parse, expected, _ = _KEYS[key]
     try:
         return parse(raw)
-    except ValueError:
-        raise ConfigError(f"{flag} must be {expected}, got {raw!r}") from None
+    except (ValueError, TypeError):
+        raise ConfigError(f"{flag} must be {expected}, got {shown(key, raw)}") from None

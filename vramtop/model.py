@@ -91,6 +91,7 @@ class GpuReading:
     mig_devices: tuple[MigReading, ...] = ()
     processes: tuple[ProcessReading, ...] = ()
     unavailable: MappingProxyType[str, str] = field(default_factory=lambda: NOTHING_UNAVAILABLE)
+    host: str | None = None  # None: this machine (NVML); else the exporter's host, via Prometheus
 
     @property
     def memory_fraction(self) -> float | None:
@@ -145,6 +146,7 @@ class Frame:
     models: tuple[ModelReading, ...] = ()
     alerts: tuple[AlertReading, ...] = ()
     sources: tuple[SourceStatus, ...] = ()
+    hosts: tuple[HostReading, ...] = ()  # hosts seen through Prometheus (node_exporter)
     driver_version: str | None = None
     demo: bool = False
 
@@ -159,3 +161,16 @@ class Frame:
 def iso_utc(epoch: float) -> str:
     """ISO-8601 in UTC with a ``Z``, to the second: what incident notes want."""
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+SEVERITY_RANK = {"critical": 0, "page": 0, "error": 1, "high": 1, "warning": 2, "info": 3}
+
+
+def alert_order(a: AlertReading) -> tuple:
+    """Firing before pending, then by severity, then oldest first."""
+    return (
+        a.state != "firing",
+        SEVERITY_RANK.get(a.severity.lower(), 4),
+        a.active_since if a.active_since is not None else float("inf"),
+        a.name,
+    )

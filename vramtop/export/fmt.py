@@ -64,3 +64,10 @@ def shorten(text: str | None, width: int) -> str:
 
 def time_of_day(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%H:%M:%SZ")
+
+
+def seconds(value: float | None) -> str:
+    """Latency the way people read it: 85 ms, 1.20 s."""
+    if value is None:
+        return NA
+    return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.2f} s"

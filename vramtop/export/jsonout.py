@@ -9,29 +9,18 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from vramtop.model import Frame, GpuReading, ProcessReading, iso_utc
+from vramtop.model import Frame, GpuReading, HostReading, ProcessReading, iso_utc
 
 SCHEMA = "vramtop/1"
 
 
 def document(frame: Frame) -> dict[str, Any]:
-    h = frame.host
     return {
         "schema": SCHEMA,
         "time": frame.iso_time,
         "demo": frame.demo,
-        "host": {
-            "name": h.hostname,
-            "cpu_percent": h.cpu_percent,
-            "cpu_count": h.cpu_count,
-            "memory_used_bytes": h.memory_used_bytes,
-            "memory_total_bytes": h.memory_total_bytes,
-            "load_average": list(h.load_average) if h.load_average else None,
-            "disk_path": h.disk_path,
-            "disk_used_bytes": h.disk_used_bytes,
-            "disk_total_bytes": h.disk_total_bytes,
-            "unavailable": dict(h.unavailable),
-        },
+        "host": _host(frame.host),
+        "hosts": [_host(h) for h in frame.hosts],
         "driver_version": frame.driver_version,
         "gpus": [_gpu(g) for g in frame.gpus],
         "models": [
@@ -41,6 +30,16 @@ def document(frame: Frame) -> dict[str, Any]:
                 "processes": list(m.processes),
                 "gpus": list(m.gpus),
                 "model_sources": list(m.sources),
+                "latency_p50_seconds": m.latency_p50_seconds,
+                "latency_p95_seconds": m.latency_p95_seconds,
+                "latency_p99_seconds": m.latency_p99_seconds,
+                "requests_per_second": m.requests_per_second,
+                "error_ratio": m.error_ratio,
+                "queue_length": m.queue_length,
+                "instances": list(m.instances),
+                "profile": m.profile,
+                "extras": dict(m.extras),
+                "unavailable": dict(m.unavailable),
             }
             for m in frame.models
         ],
@@ -53,6 +52,7 @@ def document(frame: Frame) -> dict[str, Any]:
                 "labels": dict(a.labels),
                 "active_since": iso_utc(a.active_since) if a.active_since else None,
                 "silenced": a.silenced,
+                "source": a.source,
             }
             for a in frame.alerts
         ],
@@ -68,9 +68,25 @@ def document(frame: Frame) -> dict[str, Any]:
     }
 
 
+def _host(h: HostReading) -> dict[str, Any]:
+    return {
+        "name": h.hostname,
+        "cpu_percent": h.cpu_percent,
+        "cpu_count": h.cpu_count,
+        "memory_used_bytes": h.memory_used_bytes,
+        "memory_total_bytes": h.memory_total_bytes,
+        "load_average": list(h.load_average) if h.load_average else None,
+        "disk_path": h.disk_path,
+        "disk_used_bytes": h.disk_used_bytes,
+        "disk_total_bytes": h.disk_total_bytes,
+        "unavailable": dict(h.unavailable),
+    }
+
+
 def _gpu(g: GpuReading) -> dict[str, Any]:
     return {
         "index": g.index,
+        "host": g.host,
         "uuid": g.uuid,
         "name": g.name,
         "state": g.state,

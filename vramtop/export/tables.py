@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from vramtop.export import fmt
-from vramtop.model import Frame, GpuReading
+from vramtop.model import Frame, GpuReading, HostReading
 
 COMMAND_WIDTH = 60
 VRAM_CRITICAL = 0.95  # the monitoring overview's VRAMExhausted threshold
@@ -40,24 +40,39 @@ def title_of(frame: Frame) -> str:
 
 
 def tables(frame: Frame) -> list[Table]:
-    return [_host(frame), _gpus(frame), _processes(frame), _models(frame), _sources(frame)]
+    out = [_host(frame)]
+    if frame.hosts:
+        out.append(_hosts(frame))
+    out += [_gpus(frame), _processes(frame), _models(frame), _alerts(frame), _sources(frame)]
+    return out
+
+
+def _host_cells(h: HostReading) -> tuple[Cell, ...]:
+    load = " ".join(f"{x:.2f}" for x in h.load_average) if h.load_average else fmt.NA
+    cpu = fmt.pct(h.cpu_percent, 1) + (f" of {h.cpu_count} cores" if h.cpu_count else "")
+    return (
+        c(fmt.literal(h.hostname)),
+        c(cpu),
+        c(fmt.used_of(h.memory_used_bytes, h.memory_total_bytes)),
+        c(load),
+        c(fmt.used_of(h.disk_used_bytes, h.disk_total_bytes)),
+    )
+
+
+_HOST_HEADERS = ("Host", "CPU", "Memory", "Load 1/5/15")
 
 
 def _host(frame: Frame) -> Table:
     h = frame.host
-    load = " ".join(f"{x:.2f}" for x in h.load_average) if h.load_average else fmt.NA
-    cpu = fmt.pct(h.cpu_percent, 1) + (f" of {h.cpu_count} cores" if h.cpu_count else "")
-    table = Table("Host", ("Host", "CPU", "Memory", "Load 1/5/15", f"Disk {h.disk_path}"))
-    table.rows.append(
-        (
-            c(fmt.literal(h.hostname)),
-            c(cpu),
-            c(fmt.used_of(h.memory_used_bytes, h.memory_total_bytes)),
-            c(load),
-            c(fmt.used_of(h.disk_used_bytes, h.disk_total_bytes)),
-        )
-    )
+    table = Table("Host", (*_HOST_HEADERS, f"Disk {h.disk_path}"))
+    table.rows.append(_host_cells(h))
     table.notes += [f"{k}: {fmt.literal(v)}" for k, v in h.unavailable.items()]
+    return table
+
+
+def _hosts(frame: Frame) -> Table:
+    table = Table("Hosts (Prometheus)", (*_HOST_HEADERS, "Disk /"))
+    table.rows += [_host_cells(h) for h in frame.hosts]
     return table
 
 
@@ -72,7 +87,7 @@ def _gpus(frame: Frame) -> Table:
         mem_style = "bad" if share is not None and share > VRAM_CRITICAL else None
         table.rows.append(
             (
-                c(g.index),
+                c(g.index if g.host is None else f"{fmt.literal(g.host)}/{g.index}"),
                 c(fmt.literal(g.name or fmt.NA)),
                 c(fmt.literal(g.uuid or fmt.NA), "dim"),
                 c(fmt.used_of(g.memory_used_bytes, g.memory_total_bytes), mem_style),
@@ -127,16 +142,46 @@ def _processes(frame: Frame) -> Table:
 
 def _models(frame: Frame) -> Table:
     table = Table(
-        "Models", ("Model", "VRAM", "Processes", "GPUs", "Via"), empty="no models identified"
+        "Models",
+        ("Model", "VRAM", "p50", "p95", "p99", "Req/s", "Errors", "Queue", "Hosts", "PIDs", "GPUs"),
+        empty="no models identified",
     )
     for m in frame.models:
+        hosts = ", ".join(fmt.literal(i) for i in m.instances) or "-"
         table.rows.append(
             (
                 c(fmt.literal(m.name)),
                 c(fmt.human_bytes(m.vram_bytes)),
-                c(" ".join(str(p) for p in m.processes)),
-                c(" ".join(str(i) for i in m.gpus)),
-                c(", ".join(m.sources) or "-", "dim"),
+                c(fmt.seconds(m.latency_p50_seconds)),
+                c(fmt.seconds(m.latency_p95_seconds)),
+                c(fmt.seconds(m.latency_p99_seconds)),
+                c(fmt.num(m.requests_per_second, digits=1)),
+                c(fmt.pct(None if m.error_ratio is None else m.error_ratio * 100, 2)),
+                c(fmt.num(m.queue_length)),
+                c(fmt.shorten(hosts, 40)),
+                c(" ".join(str(p) for p in m.processes) or "-"),
+                c(" ".join(str(i) for i in m.gpus) or "-"),
+            )
+        )
+        extras = ", ".join(f"{k} {v:.3g}" for k, v in m.extras.items())
+        if extras:
+            table.notes.append(f"{fmt.literal(m.name)}: {extras}")
+    return table
+
+
+def _alerts(frame: Frame) -> Table:
+    table = Table("Alerts", ("State", "Severity", "Alert", "Since", "Summary"), empty="no alerts")
+    for a in frame.alerts:
+        state = a.state + (" (silenced)" if a.silenced else "")
+        style = "dim" if a.silenced else ("bad" if a.state == "firing" else "warn")
+        since = fmt.time_of_day(a.active_since) if a.active_since else fmt.NA
+        table.rows.append(
+            (
+                c(state, style),
+                c(fmt.literal(a.severity)),
+                c(fmt.shorten(a.name, 40)),
+                c(since),
+                c(fmt.shorten(a.summary, 80) if a.summary else "-"),
             )
         )
     return table

@@ -1,0 +1,45 @@
+"""Building PromQL safely: string literals, regex literals, selectors, and the fixed set of
+queries a profile needs. Nothing here does I/O."""
+
+from __future__ import annotations
+
+import re
+
+_RE2_SPECIAL = re.compile(r"([\\.+*?()|\[\]{}^$])")
+
+
+def quote(value: str) -> str:
+    """A PromQL double-quoted string literal for any label value."""
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{escaped}"'
+
+
+def regex_literal(value: str) -> str:
+    """A regex matching exactly ``value`` (RE2 is fully anchored), as a PromQL string literal."""
+    return quote(_RE2_SPECIAL.sub(r"\\\1", value))
+
+
+def matcher(label: str, value: str, regex: bool = False) -> str:
+    return f"{label}=~{quote(value)}" if regex else f"{label}={quote(value)}"
+
+
+def instance_selector(instance_regex: str | None) -> str:
+    """The matcher every query carries: all instances, or those the user chose with --instance.
+    ``instance=~".+"`` keeps selectors non-empty, so ``x{$sel}`` is always valid."""
+    return matcher("instance", instance_regex or ".+", regex=True)
+
+
+def names_regex(names: list[str] | tuple[str, ...]) -> str:
+    return "|".join(_RE2_SPECIAL.sub(r"\\\1", n) for n in names)
+
+
+def counter_names(name: str) -> tuple[str, ...]:
+    """Counters are exported with and without ``_total`` depending on the client library."""
+    if name.endswith("_total"):
+        return (name, name.removesuffix("_total"))
+    return (f"{name}_total", name)
+
+
+def either(*exprs: str) -> str:
+    """The first alternative that has data: fallbacks for renamed metrics, in one query."""
+    return " or ".join(f"({e})" for e in exprs) if len(exprs) > 1 else exprs[0]

@@ -1,0 +1,50 @@
+"""Per-model figures (as computed by PromQL or between two scrapes) -> one ModelReading."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+
+from vramtop.model import ModelReading, freeze
+
+
+def model_from_figures(
+    name: str,
+    f: Mapping[str, float],
+    profile: str | None,
+    instances: tuple[str, ...],
+    missing: Mapping[str, str] | None = None,
+) -> ModelReading:
+    """``f`` holds latency.0.5/0.95/0.99, requests or successes, errors, queue, vram and
+    extras.*; the error ratio is errors over all requests (successes + errors where a server
+    counts them apart, as Triton does)."""
+    requests = f.get("requests")
+    if requests is None and "successes" in f:
+        requests = f["successes"] + f.get("errors", 0.0)
+    errors = f.get("errors")
+    ratio = None
+    if errors is not None and requests:
+        ratio = errors / requests
+    elif errors == 0 and requests == 0:
+        ratio = 0.0
+    reasons = dict(missing or {})
+    if f.get("latency.0.95") is None and "latency" not in reasons:
+        reasons["latency_p95_seconds"] = "no requests in the rate window, or no latency metric"
+    if ratio is None and "error_ratio" not in reasons:
+        reasons["error_ratio"] = "no requests in the rate window, or no error counter"
+    extras = {k.removeprefix("extras."): v for k, v in f.items() if k.startswith("extras.")}
+    vram = f.get("vram")
+    return ModelReading(
+        name=name,
+        vram_bytes=None if vram is None else int(vram),
+        latency_p50_seconds=f.get("latency.0.5"),
+        latency_p95_seconds=f.get("latency.0.95"),
+        latency_p99_seconds=f.get("latency.0.99"),
+        requests_per_second=requests,
+        error_ratio=ratio,
+        queue_length=f.get("queue"),
+        instances=instances,
+        profile=profile,
+        extras=MappingProxyType(extras),
+        unavailable=freeze(reasons),
+    )

@@ -1,0 +1,318 @@
+"""Per-model latency, rates, queues and VRAM, remote GPUs and hosts, through PromQL.
+
+Each refresh issues a fixed set of instant queries (see queries.py), concurrently, all at one
+evaluation time and each bounded by the timeout. Profiles are picked by which metric names
+exist (``auto``) or forced by name.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from vramtop.model import GpuReading, HostReading, ModelReading, ProcessReading
+from vramtop.profiles import Profile
+from vramtop.promql import instance_selector
+from vramtop.sources.base import SourceError
+from vramtop.sources.figures import model_from_figures
+from vramtop.sources.http import Endpoint, QueryError, client, get_json
+from vramtop.sources.queries import Query, detect_query, field_queries, model_queries
+
+DETECT_TTL = 60.0  # seconds between re-checks of which profiles have data
+
+
+@dataclass(frozen=True, slots=True)
+class PromReading:
+    models: tuple[ModelReading, ...] = ()
+    gpus: tuple[GpuReading, ...] = ()
+    hosts: tuple[HostReading, ...] = ()
+    profiles: tuple[str, ...] = ()
+    queries: int = 0
+    note: str = ""
+
+
+@dataclass(slots=True)
+class _Answer:
+    query: Query
+    samples: list[tuple[dict[str, str], float | None]] = field(default_factory=list)
+    error: str | None = None
+
+
+class PromSource:
+    name = "prometheus"
+
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        profiles: Sequence[Profile],
+        forced: bool = False,
+        instance: str | None = None,
+        window: str = "2m",
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.endpoint = endpoint
+        self._profiles = list(profiles)
+        self._forced = forced
+        self._sel = instance_selector(instance)
+        self._window = window
+        self._clock = clock
+        self._http = client(endpoint)
+        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="vramtop-promql")
+        self._active: list[Profile] = list(profiles) if forced else []
+        self._detected_at = -math.inf
+        self.queries_last_poll = 0
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._http.close()
+
+    # -- HTTP ------------------------------------------------------------------------------
+
+    def _query(self, expr: str, at: float) -> list[tuple[dict[str, str], float | None]]:
+        body = get_json(
+            self._http, self.endpoint, "/api/v1/query", "Prometheus",
+            data={"query": expr, "time": f"{at:.3f}", "timeout": f"{self.endpoint.timeout:g}s"},
+        )  # fmt: skip
+        data = body.get("data") if isinstance(body, dict) else None
+        if not isinstance(data, dict) or data.get("resultType") not in ("vector", "scalar"):
+            raise SourceError(
+                f"Prometheus at {self.endpoint.safe_url} answered without a query result "
+                "(is this a Prometheus API?)"
+            )
+        result = data.get("result") or []
+        if data["resultType"] == "scalar":
+            return [({}, _number(result[1]))]
+        return [(dict(s.get("metric") or {}), _number((s.get("value") or [0, "NaN"])[1]))
+                for s in result]  # fmt: skip
+
+    def query_range(self, expr: str, start: float, end: float, step: float) -> list[Any]:
+        body = get_json(
+            self._http, self.endpoint, "/api/v1/query_range", "Prometheus",
+            data={"query": expr, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step:g}"},
+        )  # fmt: skip
+        return list((body.get("data") or {}).get("result") or [])
+
+    # -- polling ---------------------------------------------------------------------------
+
+    def _detect(self, at: float) -> None:
+        if self._forced or at - self._detected_at < DETECT_TTL:
+            return
+        samples = self._query(detect_query(self._profiles, self._sel), at)
+        present = {labels.get("__name__") for labels, _ in samples}
+        self._active = [p for p in self._profiles if present.intersection(p.detect)]
+        self._detected_at = at
+
+    def poll(self) -> PromReading:
+        at = self._clock()
+        self._detect(at)
+        queries: list[Query] = []
+        for p in self._active:
+            if p.kind == "model":
+                queries += model_queries(p, self._sel, self._window)
+            else:
+                queries += field_queries(p, self._sel, self._window)
+        answers = list(self._pool.map(lambda q: self._answer(q, at), queries))
+        failed = [a for a in answers if a.error]
+        transport = [a for a in failed if not a.error.startswith("!")]  # type: ignore[union-attr]
+        if queries and len(transport) == len(queries):
+            raise SourceError(transport[0].error or "Prometheus failed")
+        note = ""
+        if failed:
+            first = failed[0].error.lstrip("!")  # type: ignore[union-attr]
+            note = f"{len(failed)} of {len(queries)} queries failed: {first}"
+        elif not self._active:
+            note = "no known inference-server or GPU metrics found (see --profile)"
+        by_profile = {p.name: p for p in self._active}
+        return PromReading(
+            models=_models(answers, by_profile),
+            gpus=_gpus(answers, by_profile),
+            hosts=_hosts(answers),
+            profiles=tuple(p.name for p in self._active),
+            queries=len(queries) + (0 if self._forced else 1),
+            note=note,
+        )
+
+    def _answer(self, q: Query, at: float) -> _Answer:
+        try:
+            return _Answer(q, self._query(q.expr, at))
+        except QueryError as err:
+            return _Answer(q, error="!" + err.reason)  # "!" marks: server up, query refused
+        except SourceError as err:
+            return _Answer(q, error=err.reason)
+
+
+def _number(text: Any) -> float | None:
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(value) else value
+
+
+# -- assembling readings ------------------------------------------------------------------------
+
+
+def _models(answers: list[_Answer], profiles: dict[str, Profile]) -> tuple[ModelReading, ...]:
+    figures: dict[str, dict[str, Any]] = defaultdict(dict)
+    instances: dict[str, set[str]] = defaultdict(set)
+    source: dict[str, str] = {}
+    missing: dict[str, dict[str, str]] = defaultdict(dict)
+    for a in answers:
+        p = profiles[a.query.profile]
+        if p.kind != "model":
+            continue
+        q = a.query
+        per_model: dict[str, list[float]] = defaultdict(list)
+        for labels, value in a.samples:
+            name = labels.get(p.model_label)
+            if name is None:
+                continue
+            source.setdefault(name, p.name)
+            if "instance" in labels:
+                instances[name].add(labels["instance"])
+            if value is None or math.isinf(value):
+                continue
+            if q.key == "latency" and "quantile" in labels:
+                figures[name][f"latency.{float(labels['quantile'])}"] = value * q.scale
+                continue
+            per_model[name].append(value * q.scale)
+        for name, values in per_model.items():
+            value = max(values) if q.combine == "max" else sum(values)
+            key = f"{q.key}.{q.quantile}" if q.key == "latency" else q.key
+            figures[name][key] = value
+        if a.error:
+            for name in figures:
+                missing[name][q.key] = a.error.lstrip("!")
+    return tuple(
+        sorted(
+            (
+                model_from_figures(
+                    name, f, source.get(name), tuple(sorted(instances[name])), missing[name]
+                )
+                for name, f in figures.items()
+            ),
+            key=lambda m: m.name,
+        )
+    )
+
+
+def normalise_uuid(uuid: str | None) -> str | None:
+    """``GPU-8A7F...``, ``gpu-8a7f...`` and nvidia_gpu_exporter's bare ``8a7f...`` are one GPU."""
+    if not uuid:
+        return None
+    text = uuid.strip().lower()
+    for prefix in ("gpu-", "mig-"):
+        if text.startswith(prefix):
+            return prefix.upper() + text[len(prefix) :]
+    return "GPU-" + text
+
+
+def _host_of(labels: dict[str, str], p: Profile) -> str:
+    return next((labels[k] for k in p.host_labels if labels.get(k)), labels.get("instance", "?"))
+
+
+def _gpus(answers: list[_Answer], profiles: dict[str, Profile]) -> tuple[GpuReading, ...]:
+    gpus: dict[tuple[str, str], dict[str, Any]] = {}
+    procs: dict[tuple[str, str], list[ProcessReading]] = defaultdict(list)
+    for a in answers:
+        p = profiles[a.query.profile]
+        if p.kind != "gpu":
+            continue
+        by_metric = {f.metric: (key, f) for key, f in p.fields.items()}
+        for labels, value in a.samples:
+            uuid = normalise_uuid(labels.get(p.uuid_label or "uuid"))
+            if uuid is None:
+                continue
+            key = (_host_of(labels, p), uuid)
+            g = gpus.setdefault(key, {"profile": p.name})
+            if p.name_label and labels.get(p.name_label):
+                g["name"] = labels[p.name_label]
+            if p.index_label and labels.get(p.index_label, "").isdigit():
+                g["index"] = int(labels[p.index_label])
+            if a.query.key == "gpu.processes":
+                pid = labels.get(p.processes.get("pid_label", "pid"), "")
+                if pid.isdigit():
+                    used = None if value is None else int(value)
+                    name = labels.get(p.processes.get("name_label", ""), None)
+                    procs[key].append(ProcessReading(int(pid), -1, used, name=name))
+                continue
+            field_key, f = by_metric.get(labels.get("__name__", ""), (None, None))
+            if field_key and value is not None and f is not None:
+                g[field_key] = value * f.scale
+    out = []
+    for (host, uuid), g in sorted(gpus.items(), key=lambda kv: (kv[0][0], kv[1].get("index", 0))):
+        index = int(g.get("index", 0))
+        total = g.get("memory_total_bytes")
+        if total is None and "memory_free_bytes" in g and "memory_used_bytes" in g:
+            total = (
+                g["memory_used_bytes"] + g["memory_free_bytes"] + g.get("memory_reserved_bytes", 0)
+            )
+        out.append(
+            GpuReading(
+                index=index,
+                uuid=uuid,
+                name=g.get("name"),
+                host=host,
+                memory_used_bytes=_int(g.get("memory_used_bytes")),
+                memory_total_bytes=_int(total),
+                memory_reserved_bytes=_int(g.get("memory_reserved_bytes")),
+                utilization_percent=g.get("utilization_percent"),
+                temperature_c=g.get("temperature_c"),
+                power_watts=g.get("power_watts"),
+                power_limit_watts=g.get("power_limit_watts"),
+                processes=tuple(
+                    ProcessReading(
+                        pr.pid,
+                        index,
+                        pr.used_memory_bytes,
+                        name=pr.name,
+                        detail=f"seen through {g['profile']} on {host}",
+                    )
+                    for pr in procs[(host, uuid)]
+                ),
+            )
+        )
+    return tuple(out)
+
+
+def _hosts(answers: list[_Answer]) -> tuple[HostReading, ...]:
+    hosts: dict[str, dict[str, float]] = defaultdict(dict)
+    for a in answers:
+        if not a.query.key.startswith("host"):
+            continue
+        for labels, value in a.samples:
+            if value is None:
+                continue
+            name = labels.get("instance", "?")
+            key = a.query.key.partition(".")[2] or labels.get("__name__", "")
+            hosts[name][key] = value
+    out = []
+    for name, h in sorted(hosts.items()):
+        total = h.get("node_memory_MemTotal_bytes")
+        avail = h.get("node_memory_MemAvailable_bytes")
+        loads = [h.get(f"node_load{n}") for n in (1, 5, 15)]
+        disk_total, disk_avail = h.get("disk_total_bytes"), h.get("disk_available_bytes")
+        out.append(
+            HostReading(
+                hostname=name,
+                cpu_percent=h.get("cpu_percent"),
+                cpu_count=_int(h.get("cpu_count")),
+                memory_used_bytes=_int(total - avail) if total and avail is not None else None,
+                memory_total_bytes=_int(total),
+                load_average=tuple(loads) if all(x is not None for x in loads) else None,  # type: ignore[arg-type]
+                disk_used_bytes=_int(disk_total - disk_avail)
+                if disk_total and disk_avail
+                else None,
+                disk_total_bytes=_int(disk_total),
+            )
+        )
+    return tuple(out)
+
+
+def _int(value: float | None) -> int | None:
+    return None if value is None else int(value)

@@ -49,6 +49,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", metavar="SECONDS", help="how long a source may take (default 5s)")
     p.add_argument("--demo", action="store_true", help="show the embedded simulated demo host")
     p.add_argument(
+        "--theme",
+        metavar="NAME",
+        help="live view theme: vramtop-dark (default), vramtop-light, vramtop-high-contrast, "
+        "vramtop-mono, or a file in $XDG_CONFIG_HOME/vramtop/themes/",
+    )
+    p.add_argument(
         "--config",
         metavar="FILE",
         help="config file (default $XDG_CONFIG_HOME/vramtop/config.toml)",
@@ -145,6 +151,17 @@ def run_once(settings: Settings, args: argparse.Namespace, env: Mapping[str, str
     return 0
 
 
+def run_live(settings: Settings, args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    """The live view (Textual), built by the same factory the tests use."""
+    from vramtop.tui.app import build_app
+
+    app = build_app(
+        settings, build_collector(settings, env, demo=args.demo), theme=args.theme, env=env
+    )
+    app.run()
+    return app.return_code or 0
+
+
 def _remove_quietly(path: str) -> None:
     with contextlib.suppress(OSError):
         os.remove(path)
@@ -157,16 +174,12 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         settings = settings_from(args, env)
         if args.once or args.json or args.format or args.output:
             return run_once(settings, args, env)
+        return run_live(settings, args, env)
     except ConfigError as err:
         print(f"vramtop: {err}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
-    print(
-        "vramtop: the live view is not built yet; use --once (or -1) to print one frame",
-        file=sys.stderr,
-    )
-    return EXIT_USAGE
 
 
 if __name__ == "__main__":

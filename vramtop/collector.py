@@ -102,7 +102,8 @@ class Collector:
     def collect(self) -> Frame:
         now = self._clock()
         futures = {name: w.submit() for name, w in self._workers.items()}
-        deadline = time.monotonic() + self._timeout
+        # A little slack: a source's own timeout (e.g. HTTP) says more than ours can.
+        deadline = time.monotonic() + self._timeout * 1.2 + 0.25
         results: dict[str, Any] = {}
         statuses: list[SourceStatus] = []
         for name, fut in futures.items():
@@ -229,8 +230,15 @@ def merge_models(
 def _combine_served(a: ModelReading, b: ModelReading) -> ModelReading:
     """The same model reported by two sources (e.g. two profiles): fill gaps, never add twice."""
     values = {}
-    for name in ("vram_bytes", "latency_p50_seconds", "latency_p95_seconds", "latency_p99_seconds",
-                 "requests_per_second", "error_ratio", "queue_length"):  # fmt: skip
+    for name in (
+        "vram_bytes",
+        "latency_p50_seconds",
+        "latency_p95_seconds",
+        "latency_p99_seconds",
+        "requests_per_second",
+        "error_ratio",
+        "queue_length",
+    ):
         values[name] = getattr(a, name) if getattr(a, name) is not None else getattr(b, name)
     return replace(
         a,

@@ -91,9 +91,21 @@ def load(path: Path) -> Profile:
 
 def _parse(data: dict[str, Any], path: str) -> Profile:
     known = {
-        "name", "kind", "description", "detect", "model_label", "index_label", "uuid_label",
-        "name_label", "host_labels", "fields", "expressions", "processes", "extras", *MODEL_FIELDS,
-    }  # fmt: skip
+        "name",
+        "kind",
+        "description",
+        "detect",
+        "model_label",
+        "index_label",
+        "uuid_label",
+        "name_label",
+        "host_labels",
+        "fields",
+        "expressions",
+        "processes",
+        "extras",
+        *MODEL_FIELDS,
+    }
     for key in data:
         if key not in known:
             raise ProfileError(f"unknown key {key!r}")

@@ -47,7 +47,9 @@ def client(endpoint: Endpoint) -> httpx.Client:
     """One pooled client per endpoint; credentials in the URL become basic auth."""
     parts = urlsplit(endpoint.url)
     auth: Any = None
-    if endpoint.basic_auth:
+    if endpoint.bearer_token:
+        pass  # an explicit token wins over credentials in the URL
+    elif endpoint.basic_auth:
         auth = httpx.BasicAuth(*endpoint.basic_auth)
     elif parts.username is not None:
         auth = httpx.BasicAuth(parts.username, parts.password or "")

@@ -75,9 +75,12 @@ class PromSource:
 
     def _query(self, expr: str, at: float) -> list[tuple[dict[str, str], float | None]]:
         body = get_json(
-            self._http, self.endpoint, "/api/v1/query", "Prometheus",
+            self._http,
+            self.endpoint,
+            "/api/v1/query",
+            "Prometheus",
             data={"query": expr, "time": f"{at:.3f}", "timeout": f"{self.endpoint.timeout:g}s"},
-        )  # fmt: skip
+        )
         data = body.get("data") if isinstance(body, dict) else None
         if not isinstance(data, dict) or data.get("resultType") not in ("vector", "scalar"):
             raise SourceError(
@@ -87,14 +90,19 @@ class PromSource:
         result = data.get("result") or []
         if data["resultType"] == "scalar":
             return [({}, _number(result[1]))]
-        return [(dict(s.get("metric") or {}), _number((s.get("value") or [0, "NaN"])[1]))
-                for s in result]  # fmt: skip
+        return [
+            (dict(s.get("metric") or {}), _number((s.get("value") or [0, "NaN"])[1]))
+            for s in result
+        ]
 
     def query_range(self, expr: str, start: float, end: float, step: float) -> list[Any]:
         body = get_json(
-            self._http, self.endpoint, "/api/v1/query_range", "Prometheus",
+            self._http,
+            self.endpoint,
+            "/api/v1/query_range",
+            "Prometheus",
             data={"query": expr, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step:g}"},
-        )  # fmt: skip
+        )
         return list((body.get("data") or {}).get("result") or [])
 
     # -- polling ---------------------------------------------------------------------------

@@ -108,10 +108,7 @@ class ScrapeSource:
     def _models(self, before: _Scrape, now: _Scrape, instance: str) -> list[ModelReading]:
         dt = now.at - before.at
         names = set(now.samples)
-        active = [
-            p for p in self._profiles
-            if self._forced or names.intersection(p.detect)
-        ]  # fmt: skip
+        active = [p for p in self._profiles if self._forced or names.intersection(p.detect)]
         out: list[ModelReading] = []
         for p in active:
             figures: dict[str, dict[str, float]] = defaultdict(dict)

@@ -1,0 +1,140 @@
+"""PromQL building, profile files, and the exposition maths the scrape source relies on."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import pytest
+
+from vramtop.exposition import ExpositionError, histogram_quantile, increase, parse
+from vramtop.profiles import ProfileError, load, load_all
+from vramtop.promql import counter_names, instance_selector, quote, regex_literal
+from vramtop.sources.promql import normalise_uuid
+from vramtop.sources.queries import detect_query, field_queries, model_queries
+
+
+@pytest.mark.parametrize(
+    ("value", "literal"),
+    [('we"ird\\name.v1', '"we\\"ird\\\\name.v1"'), ("a\nb", '"a\\nb"'), ("plain", '"plain"')],
+)
+def test_quote_escapes_quotes_backslashes_newlines(value, literal):
+    assert quote(value) == literal
+
+
+def test_regex_literal_escapes_metacharacters_then_the_string():
+    assert regex_literal("llama-3.1+x") == '"llama-3\\\\.1\\\\+x"'
+    assert re.fullmatch(re.escape("a.b"), "a.b") and regex_literal("a.b") == '"a\\\\.b"'
+    assert instance_selector(None) == 'instance=~".+"'
+    assert instance_selector("gpu-0[1-3]:9100") == 'instance=~"gpu-0[1-3]:9100"'
+
+
+def test_every_builtin_profile_loads_and_generates_queries():
+    profiles = load_all()
+    assert set(profiles) >= {
+        "facesocial",
+        "vllm",
+        "triton",
+        "tgi",
+        "sglang",
+        "dcgm",
+        "nvidia_gpu_exporter",
+        "node_exporter",
+    }
+    sel = instance_selector(None)
+    for p in profiles.values():
+        queries = model_queries(p, sel, "2m") if p.kind == "model" else field_queries(p, sel, "2m")
+        assert queries, p.name
+        for q in queries:
+            assert q.expr.count("(") == q.expr.count(")"), q.expr
+            assert "$" not in q.expr and "{," not in q.expr and ",}" not in q.expr
+    assert "vllm:num_requests_running" in detect_query(list(profiles.values()), sel)
+
+
+def test_counters_accept_both_suffixes_and_fallbacks_use_or():
+    assert counter_names("model_errors") == ("model_errors_total", "model_errors")
+    assert counter_names("x_total") == ("x_total", "x")
+    vllm = load_all()["vllm"]
+    kv = next(q for q in model_queries(vllm, "s", "2m") if q.key == "extras.kv_cache_usage_ratio")
+    assert "vllm:kv_cache_usage_perc" in kv.expr and " or " in kv.expr
+    assert "vllm:gpu_cache_usage_perc" in kv.expr
+
+
+def test_query_count_is_fixed_per_profile():
+    vllm = load_all()["vllm"]
+    assert len(model_queries(vllm, "s", "2m")) == 12
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ('name = "x"\nkind = "model"\nbogus = 1', "unknown key 'bogus'"),
+        ('name = "x"\nkind = "other"', "key 'kind' must be one of"),
+        (
+            'name = "x"\nkind = "model"\n[latency]\nhistogram = "m"',
+            "latency.histogram must be a list",
+        ),
+        ('name = "x"\nkind = "model"\n[queue]\ngauge = ["q"]\ncounter = ["c"]', "exactly one of"),
+        (
+            'name = "x"\nkind = "model"\n[extras.a]\ngauge = ["q"]\nagg = "avg"',
+            "agg must be sum or max",
+        ),
+        ("name = ", "not valid TOML"),
+    ],
+)
+def test_bad_profile_names_file_and_key(tmp_path, text, needle):
+    path = tmp_path / "mine.toml"
+    path.write_text(text)
+    with pytest.raises(ProfileError) as err:
+        load(path)
+    assert str(err.value).startswith(f"{path}: ") and needle in str(err.value)
+
+
+def test_user_profile_dir_adds_and_overrides(tmp_path):
+    (tmp_path / "vllm.toml").write_text('name = "vllm"\nkind = "model"\nmodel_label = "m"\n')
+    (tmp_path / "llamacpp.toml").write_text(
+        'name = "llamacpp"\nkind = "model"\ndetect = ["llamacpp:requests_processing"]\n'
+        '[queue]\ngauge = ["llamacpp:requests_deferred"]\n'
+    )
+    profiles = load_all([tmp_path])
+    assert profiles["vllm"].model_label == "m" and "llamacpp" in profiles
+
+
+def test_exposition_parse_with_escapes():
+    text = (
+        "# HELP x y\n# TYPE m counter\n"
+        'm_total{model="we\\"ird\\\\name",le="0.5"} 3 1700000000000\n'
+        'up 1\nnan_metric{a="b"} NaN\ninf_metric +Inf\n'
+    )
+    samples = parse(text)
+    ((labels, value),) = samples["m_total"].items()
+    assert dict(labels) == {"model": 'we"ird\\name', "le": "0.5"} and value == 3.0
+    assert math.isnan(samples["nan_metric"][(("a", "b"),)]) and samples["up"][()] == 1.0
+    assert math.isinf(samples["inf_metric"][()])
+    with pytest.raises(ExpositionError, match="line 1"):
+        parse('bad{a="b" 1\n')
+
+
+def test_histogram_quantile_matches_prometheus():
+    buckets = [(0.05, 50.0), (0.2, 95.0), (0.5, 99.0), (math.inf, 100.0)]
+    assert histogram_quantile(0.5, buckets) == pytest.approx(0.05)
+    assert histogram_quantile(0.95, buckets) == pytest.approx(0.2)
+    assert histogram_quantile(0.99, buckets) == pytest.approx(0.5)
+    assert histogram_quantile(0.75, buckets) == pytest.approx(0.05 + 0.15 * 25 / 45)
+    assert histogram_quantile(0.999, buckets) == 0.5  # in +Inf: the last finite bound
+    assert histogram_quantile(0.5, [(math.inf, 0.0)]) is None
+    assert increase(5, 3) == 2 and increase(1, 10) == 1 and increase(4, None) == 0
+
+
+@pytest.mark.parametrize(
+    ("raw", "uuid"),
+    [
+        ("GPU-8A7F-11", "GPU-8a7f-11"),
+        ("gpu-8a7f-11", "GPU-8a7f-11"),
+        ("8a7f-11", "GPU-8a7f-11"),
+        ("MIG-ab", "MIG-ab"),
+        ("", None),
+    ],
+)
+def test_uuid_forms_normalise(raw, uuid):
+    assert normalise_uuid(raw) == uuid

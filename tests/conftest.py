@@ -15,6 +15,8 @@ from fakenvml import build, fake_env
 from vramtop.demo.scenario import Scenario
 
 REPO = Path(__file__).resolve().parent.parent
+# The real Prometheus, Alertmanager and node_exporter, started once per session.
+pytest_plugins = ["promstack"]
 
 
 @pytest.fixture(scope="session")

@@ -127,6 +127,20 @@ class Collector:
         statuses.sort(key=lambda s: _ORDER.get(s.name, 9))
         return self._build(now, results, statuses)
 
+    def backfill(self, model: str, window: float) -> dict[str, list[tuple[float, float]]]:
+        """One model's recent history from a source that keeps it (Prometheus), for charts
+        that are full the moment they open. Blocking: call it from a worker."""
+        for source in self._sources:
+            fill = getattr(source, "backfill", None)
+            if fill is not None:
+                try:
+                    series = fill(model, window)
+                except SourceError:
+                    continue
+                if series:
+                    return series
+        return {}
+
     def _fallback(self, name: str, reason: str) -> tuple[Any, SourceStatus]:
         last = self._last[name]
         if last.value is not None:

@@ -65,7 +65,7 @@ class PromSource:
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="vramtop-promql")
         self._active: list[Profile] = list(profiles) if forced else []
         self._detected_at = -math.inf
-        self.queries_last_poll = 0
+        self._profile_of: dict[str, Profile] = {}
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -136,14 +136,23 @@ class PromSource:
         elif not self._active:
             note = "no known inference-server or GPU metrics found (see --profile)"
         by_profile = {p.name: p for p in self._active}
+        models = _models(answers, by_profile)
+        self._profile_of = {m.name: by_profile[m.profile] for m in models if m.profile}
         return PromReading(
-            models=_models(answers, by_profile),
+            models=models,
             gpus=_gpus(answers, by_profile),
             hosts=_hosts(answers),
             profiles=tuple(p.name for p in self._active),
             queries=len(queries) + (0 if self._forced else 1),
             note=note,
         )
+
+    def backfill(self, model: str, window: float) -> dict[str, list[tuple[float, float]]]:
+        """History of one model's figures, from the profile that reported it."""
+        profile = self._profile_of.get(model)
+        if profile is None:
+            return {}
+        return backfill(self, profile, model, window, self._clock())
 
     def _answer(self, q: Query, at: float) -> _Answer:
         try:
@@ -324,3 +333,53 @@ def _hosts(answers: list[_Answer]) -> tuple[HostReading, ...]:
 
 def _int(value: float | None) -> int | None:
     return None if value is None else int(value)
+
+
+# -- history for one model (drill-down charts) ----------------------------------------------------
+
+_SERIES_NAMES = {
+    "latency.0.5": "latency_p50_seconds",
+    "latency.0.95": "latency_p95_seconds",
+    "latency.0.99": "latency_p99_seconds",
+    "requests": "requests_per_second",
+    "queue": "queue_length",
+    "vram": "vram_bytes",
+}
+MAX_POINTS = 240  # per series: enough for a chart, far below Prometheus's 11,000-point limit
+
+
+def backfill(
+    source: PromSource, profile: Profile, model: str, window: float, end: float
+) -> dict[str, list[tuple[float, float]]]:
+    """Range queries for one model over ``window`` seconds, so its charts are full at once."""
+    from vramtop.promql import matcher
+
+    step = max(1.0, window / MAX_POINTS)
+    sel = f"{matcher(profile.model_label, model)},{source._sel}"
+    raw: dict[str, dict[float, float]] = defaultdict(dict)
+    for q in model_queries(profile, sel, source._window):
+        key = f"{q.key}.{q.quantile}" if q.key == "latency" else q.key
+        if key not in _SERIES_NAMES and q.key not in ("successes", "errors"):
+            continue
+        for series in source.query_range(q.expr, end - window, end, step):
+            for t, text in series.get("values") or []:
+                value = _number(text)
+                if value is None:
+                    continue
+                bucket = raw[key]
+                t = float(t)
+                scaled = value * q.scale
+                bucket[t] = (
+                    max(bucket.get(t, scaled), scaled)
+                    if q.combine == "max"
+                    else (bucket.get(t, 0.0) + scaled)
+                )
+    if "requests" not in raw and "successes" in raw:
+        raw["requests"] = {
+            t: v + raw.get("errors", {}).get(t, 0.0) for t, v in raw["successes"].items()
+        }
+    out = {name: sorted(raw[key].items()) for key, name in _SERIES_NAMES.items() if raw.get(key)}
+    if raw.get("errors") and raw.get("requests"):
+        req = raw["requests"]
+        out["error_ratio"] = sorted((t, e / req[t]) for t, e in raw["errors"].items() if req.get(t))
+    return out

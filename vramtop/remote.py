@@ -162,5 +162,10 @@ def sources(settings: Settings, env: Mapping[str, str], password_file: str | Non
         from vramtop.sources.scrape import ScrapeSource
 
         eps = [endpoint(u, settings, env, password_file) for u in settings.scrape]
-        out.append(ScrapeSource(eps, chosen, forced))
+        out.append(ScrapeSource(eps, chosen, forced, window=_seconds(settings.rate_window)))
     return out
+
+
+def _seconds(window: str) -> float:
+    """A PromQL duration such as ``2m`` (validated by the config) in seconds."""
+    return float(window[:-1]) * {"s": 1, "m": 60, "h": 3600}[window[-1]]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -51,14 +51,18 @@ class ScrapeSource:
         forced: bool = False,
         clock: Callable[[], float] = time.monotonic,
         first_gap: float = FIRST_GAP,
+        window: float = 120.0,
     ) -> None:
+        """Rates are taken against the oldest scrape kept within ``window`` seconds (as
+        ``rate(x[window])`` would), so polling faster than servers update stays smooth."""
         self._endpoints = list(endpoints)
         self._profiles = [p for p in profiles if p.kind == "model"]
         self._forced = forced
         self._clock = clock
         self._gap = first_gap
         self._clients = [client(e) for e in self._endpoints]
-        self._last: dict[str, _Scrape] = {}
+        self._window = window
+        self._kept: dict[str, deque[_Scrape]] = defaultdict(deque)
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="vramtop-scrape")
 
     def close(self) -> None:
@@ -77,12 +81,16 @@ class ScrapeSource:
     def _one(self, i: int) -> tuple[bool, object]:
         endpoint, http = self._endpoints[i], self._clients[i]
         try:
-            current = self._fetch(endpoint, http)
-            before = self._last.get(endpoint.url)
-            if before is None:
+            kept = self._kept[endpoint.url]
+            if not kept:
+                kept.append(self._fetch(endpoint, http))
                 time.sleep(self._gap)
-                before, current = current, self._fetch(endpoint, http)
-            self._last[endpoint.url] = current
+            current = self._fetch(endpoint, http)
+            while len(kept) > 1 and current.at - kept[1].at >= self._window:
+                kept.popleft()
+            before = kept[0]
+            if current.at - kept[-1].at >= self._window / 16:  # a bounded number of baselines
+                kept.append(current)
             instance = _instance(endpoint.url)
             return True, self._models(before, current, instance)
         except SourceError as err:
@@ -91,15 +99,18 @@ class ScrapeSource:
     def _fetch(self, endpoint: Endpoint, http: httpx.Client) -> _Scrape:
         where = f"metrics at {endpoint.safe_url}"
         try:
-            resp = http.get("")
+            resp = http.get(str(http.base_url).rstrip("/"))  # the URL itself, no trailing /
         except httpx.TimeoutException:
             raise SourceError(f"{where} did not answer within {endpoint.timeout:g} s") from None
         except httpx.HTTPError as err:
             raise SourceError(f"{where} are unreachable ({one_line(err, 120)})") from None
+        if "html" in resp.headers.get("content-type", ""):
+            raise SourceError(
+                f"{where} answered with an HTML page (HTTP {resp.status_code}), not the metrics "
+                "text format: a proxy or login page in the way, or the wrong URL"
+            )
         if resp.status_code != 200:
             raise SourceError(f"{where} answered HTTP {resp.status_code}")
-        if "html" in resp.headers.get("content-type", ""):
-            raise SourceError(f"{where} answered with an HTML page, not the metrics text format")
         try:
             return _Scrape(self._clock(), parse(resp.text))
         except ExpositionError as err:

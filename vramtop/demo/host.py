@@ -15,10 +15,12 @@ from dataclasses import dataclass
 from vramtop.attribution import Attributor
 from vramtop.collector import Collector
 from vramtop.demo.scenario import Gpu, Process, Scenario
+from vramtop.demo.serving import DemoAlertSource, DemoServing, squeeze
 from vramtop.demo.simnvml import SimulatedNvml
 from vramtop.model import HostReading
 from vramtop.sources.nvml import GpuSelection, NvmlReading, NvmlSource
 from vramtop.sources.procs import ProcessInspector, ProcInfo
+from vramtop.sources.scrape import ScrapeReading, ScrapeSource
 
 HOSTNAME = "demo-gpu-host"
 GIB = 2**30
@@ -117,7 +119,6 @@ _GPU_NAME = "NVIDIA H100 80GB HBM3"
 def scenario_at(t: float) -> Scenario:
     """The demo host at epoch ``t``; a slow wave plus a VRAM squeeze on GPU 3 every 10 minutes."""
     wave = math.sin(t / 40.0)
-    squeeze = max(0.0, math.sin(t * 2 * math.pi / 600.0)) ** 8  # a short spike per 10 minutes
     gpus = []
     for index in range(4):
         procs = tuple(
@@ -130,7 +131,7 @@ def scenario_at(t: float) -> Scenario:
         )
         used = sum(p.used_memory or 0 for p in procs) + int(0.6 * GIB)
         if index == 3:
-            used += int(70 * GIB * squeeze) + 4 * GIB  # the notebook nobody accounted for
+            used += int(70 * GIB * squeeze(t)) + 4 * GIB  # the notebook nobody accounted for
         util = 55 + 35 * math.sin(t / 13.0 + index)
         gpus.append(
             Gpu(
@@ -200,6 +201,22 @@ class DemoHostSource:
         )
 
 
+class DemoScrapeSource(ScrapeSource):
+    """The real scrape source, reading simulated servers whose load follows the clock."""
+
+    def __init__(self, serving: DemoServing) -> None:
+        from vramtop.profiles import load_all
+        from vramtop.sources.http import Endpoint
+
+        self._serving = serving
+        endpoints = [Endpoint(url, timeout=2.0) for url in serving.urls()]
+        super().__init__(endpoints, list(load_all().values()), first_gap=0.2, window=30.0)
+
+    def poll(self) -> ScrapeReading:
+        self._serving.advance()
+        return super().poll()
+
+
 def demo_collector(
     selection: GpuSelection | None = None,
     attributor: Attributor | None = None,
@@ -214,4 +231,5 @@ def demo_collector(
         timeout=timeout,
         demo=True,
         clock=clock,
+        remote=[DemoScrapeSource(DemoServing(clock)), DemoAlertSource(clock)],
     )

@@ -170,3 +170,44 @@ def test_cache_is_per_process_lifetime():
         child.kill()
         child.wait()
     assert inspector.describe(child.pid).detail == GONE
+
+
+@pytest.mark.parametrize(
+    ("argv", "shown"),
+    [
+        (["vllm", "serve", "m", "--api-key", "sk-123"], ["vllm", "serve", "m", "--api-key", "***"]),
+        (["srv", "--hf-token=hf_abc", "--model", "x"], ["srv", "--hf-token=***", "--model", "x"]),
+        (
+            ["env", "HF_TOKEN=hf_abc", "OPENAI_API_KEY=sk", "python", "a.py"],
+            ["env", "HF_TOKEN=***", "OPENAI_API_KEY=***", "python", "a.py"],
+        ),
+        (["w", "--db", "postgres://u:pw@db:5432/x"], ["w", "--db", "postgres://u:***@db:5432/x"]),
+        (["tgi", "--password", "--model", "m"], ["tgi", "--password", "--model", "m"]),
+        (["python", "-m", "x", "--max-tokens", "5"], ["python", "-m", "x", "--max-tokens", "5"]),
+    ],
+)
+def test_secrets_in_command_lines_are_masked(argv, shown):
+    from vramtop import redact
+
+    assert list(redact.argv(argv)) == shown
+
+
+def test_a_real_process_with_a_secret_never_shows_it():
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import time; time.sleep(30)",
+            "--model",
+            "m",
+            "--api-key",
+            "sk-live",
+        ]
+    )
+    try:
+        info = ProcessInspector().describe(child.pid)
+        assert "sk-live" not in (info.command or "") and info.argv[-1] == "***"
+        assert Attributor().attribute(info) == ("m", "cmdline")
+    finally:
+        child.kill()
+        child.wait()

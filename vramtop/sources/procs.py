@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import psutil
 
+from vramtop import redact
+
 GONE = "not visible here: it exited, or it runs in another PID namespace (a container)"
 EXITED = "exited while being read"
 DENIED = "no permission to read its details (run vramtop as its user or as root)"
@@ -73,7 +75,7 @@ class ProcessInspector:
             with proc.oneshot():
                 name = proc.name()
                 user = _safe(proc.username, details)
-                argv = tuple(_safe(proc.cmdline, details) or ())
+                argv = redact.argv(_safe(proc.cmdline, details) or ())
         except psutil.ZombieProcess:
             return ProcInfo(proc.pid, name=name, detail=EXITED)
         except psutil.NoSuchProcess:
@@ -106,7 +108,7 @@ def _ancestors(proc: psutil.Process) -> tuple[tuple[int, tuple[str, ...]], ...]:
     try:
         parent = proc.parent()
         while parent is not None and parent.pid > 1 and len(out) < PARENT_DEPTH:
-            out.append((parent.pid, tuple(parent.cmdline())))
+            out.append((parent.pid, redact.argv(parent.cmdline())))
             parent = parent.parent()
     except (psutil.Error, OSError):
         pass

@@ -14,6 +14,7 @@ from vramtop.config import FORMATS, ConfigError, Settings, check_flag, load
 
 if TYPE_CHECKING:
     from vramtop.collector import Collector
+    from vramtop.model import Frame
     from vramtop.sources.nvml import GpuSelection
 
 EXIT_USAGE = 2
@@ -23,6 +24,15 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         # One sentence and exit 2, like every other bad input (argparse's default prints usage).
         self.exit(EXIT_USAGE, f"vramtop: {message} (see vramtop --help)\n")
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        # `--at -5m`: argparse would read a value that starts with "-" as a flag.
+        from vramtop.record.cli import glue_at_value
+
+        argv = sys.argv[1:] if args is None else args
+        return super().parse_known_args(glue_at_value(argv), namespace)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -63,6 +73,9 @@ def parser() -> argparse.ArgumentParser:
     from vramtop import remote
 
     remote.add_flags(p)
+    from vramtop.record import cli as record_cli
+
+    record_cli.add_flags(p)
     return p
 
 
@@ -125,10 +138,14 @@ def _selection(text: str, where: str) -> GpuSelection:
 
 
 def run_once(settings: Settings, args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    collector = build_collector(settings, env, args.demo, args.basic_auth_password_file)
+    return write_frame(collector.collect(), settings, args)
+
+
+def write_frame(frame: Frame, settings: Settings, args: argparse.Namespace) -> int:
+    """One frame to -o FILE or stdout in the chosen format: --once and --replay --once."""
     from vramtop.export import render
 
-    collector = build_collector(settings, env, args.demo, args.basic_auth_password_file)
-    frame = collector.collect()
     if args.output:
         text = render(frame, settings.format, color=False)
         tmp = f"{args.output}.tmp-{os.getpid()}"
@@ -155,11 +172,28 @@ def run_live(settings: Settings, args: argparse.Namespace, env: Mapping[str, str
     """The live view (Textual), built by the same factory the tests use."""
     from vramtop.tui.app import build_app
 
-    app = build_app(
-        settings, build_collector(settings, env, demo=args.demo), theme=args.theme, env=env
-    )
+    collector = build_collector(settings, env, args.demo, args.basic_auth_password_file)
+    app = build_app(settings, collector, theme=args.theme, env=env)
     app.run()
     return app.return_code or 0
+
+
+def recording_modes(
+    settings: Settings, args: argparse.Namespace, env: Mapping[str, str]
+) -> int | None:
+    """--replay --once and --record --headless; None when the live view should run."""
+    from vramtop.record import cli as record_cli
+
+    record_cli.check_flags(args)
+    if args.replay and (args.once or args.json or args.format or args.output):
+        return record_cli.replay_once(args, lambda frame: write_frame(frame, settings, args))
+    if args.headless:
+        return record_cli.run_headless(
+            settings,
+            args,
+            lambda: build_collector(settings, env, args.demo, args.basic_auth_password_file),
+        )
+    return None
 
 
 def _remove_quietly(path: str) -> None:
@@ -172,6 +206,8 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     args = parser().parse_args(argv)
     try:
         settings = settings_from(args, env)
+        if (code := recording_modes(settings, args, env)) is not None:
+            return code
         if args.once or args.json or args.format or args.output:
             return run_once(settings, args, env)
         return run_live(settings, args, env)

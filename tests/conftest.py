@@ -45,6 +45,24 @@ def scenario(tmp_path: Path, loaded_fake: Path, monkeypatch: pytest.MonkeyPatch)
     return use
 
 
+def wait_for_exec(child: subprocess.Popen, args: tuple[str, ...] | list[str]) -> None:
+    """Until exec() completes, a fresh child still shows its parent's command line."""
+    import time
+
+    import psutil
+
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            argv = psutil.Process(child.pid).cmdline()
+        except psutil.Error:
+            argv = []
+        if argv[-len(args) :] == list(args) if args else "-c" in argv:
+            return
+        assert time.monotonic() < deadline, f"child {child.pid} never showed {args}"
+        time.sleep(0.005)
+
+
 @pytest.fixture
 def spawn() -> Iterator:
     """``spawn(*args)`` starts a real sleeping child whose command line is ``args``."""
@@ -53,6 +71,7 @@ def spawn() -> Iterator:
     def start(*args: str) -> subprocess.Popen:
         child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", *args])
         children.append(child)
+        wait_for_exec(child, args)
         return child
 
     yield start

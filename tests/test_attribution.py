@@ -6,6 +6,7 @@ import sys
 import time
 
 import pytest
+from conftest import wait_for_exec
 
 from vramtop.attribution import Attributor, Rule, model_from_argv
 from vramtop.sources.procs import GONE, ProcessInspector, ProcInfo
@@ -127,6 +128,7 @@ def test_container_rule_and_parent_launcher():
 def test_real_child_processes_through_psutil():
     script = "import time; time.sleep(30)"
     child = subprocess.Popen([sys.executable, "-c", script, "--served-model-name", 'my model "q"'])
+    wait_for_exec(child, ["--served-model-name", 'my model "q"'])
     try:
         info = ProcessInspector().describe(child.pid)
         assert info.argv[-2:] == ("--served-model-name", 'my model "q"')
@@ -163,6 +165,7 @@ def test_zombie_is_reported_as_exited_not_raised():
 def test_cache_is_per_process_lifetime():
     inspector = ProcessInspector()
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", "--model", "a"])
+    wait_for_exec(child, ["--model", "a"])
     try:
         first = inspector.describe(child.pid)
         assert inspector.describe(child.pid) is first
@@ -204,6 +207,7 @@ def test_a_real_process_with_a_secret_never_shows_it():
             "sk-live",
         ]
     )
+    wait_for_exec(child, ["--api-key", "sk-live"])
     try:
         info = ProcessInspector().describe(child.pid)
         assert "sk-live" not in (info.command or "") and info.argv[-1] == "***"

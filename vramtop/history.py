@@ -1,0 +1,244 @@
+"""Recent Frames as numeric series for sparklines and charts, in a fixed amount of memory.
+
+Pure Python, no Textual. Every series keeps three rings, each preallocated at its full size so
+memory stays flat however long vramtop runs:
+
+- every sample, as collected (``RAW_POINTS`` of them: 10 minutes at 1 s);
+- 10 s means over the last hour;
+- 2 min means over the last 24 hours.
+
+A query for a window takes the finest ring that still covers it. The number of series is
+capped too (``max_series``): models come and go, and one unseen for the longest window, or the
+least recently updated when the cap is hit, is dropped.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections import deque
+from collections.abc import Iterable, Mapping, Sequence
+
+from vramtop.model import Frame
+
+Point = tuple[float, float]
+SeriesKey = tuple[str, str, str]  # ("gpu", "0", field) or ("model", name, field)
+
+GPU_FIELDS = ("memory_used_bytes", "utilization_percent")
+MODEL_FIELDS = (
+    "vram_bytes",
+    "latency_p50_seconds",
+    "latency_p95_seconds",
+    "latency_p99_seconds",
+    "requests_per_second",
+    "error_ratio",
+    "queue_length",
+)
+RAW_POINTS = 600
+TIERS = ((10.0, 360), (120.0, 720))  # (bucket seconds, buckets kept): 1 h and 24 h
+LONGEST_WINDOW = 24 * 3600.0
+MAX_SERIES = 256
+FRAMES_KEPT = 8
+
+
+class Ring:
+    """A fixed-size ring of (time, value) pairs held in two preallocated float arrays."""
+
+    __slots__ = ("_next", "_size", "_times", "_values", "capacity")
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._times = array("d", bytes(8 * capacity))
+        self._values = array("d", bytes(8 * capacity))
+        self._next = 0
+        self._size = 0
+
+    def __len__(self) -> int:
+        return self._size
+
+    def append(self, t: float, v: float) -> None:
+        self._times[self._next] = t
+        self._values[self._next] = v
+        self._next = (self._next + 1) % self.capacity
+        self._size = min(self._size + 1, self.capacity)
+
+    @property
+    def full(self) -> bool:
+        return self._size == self.capacity
+
+    def oldest(self) -> float | None:
+        if not self._size:
+            return None
+        return self._times[(self._next - self._size) % self.capacity]
+
+    def points(self, since: float = float("-inf")) -> list[Point]:
+        """Oldest first, only those at or after ``since``."""
+        out: list[Point] = []
+        cap, times, values = self.capacity, self._times, self._values
+        i = (self._next - 1) % cap
+        for _ in range(self._size):
+            t = times[i]
+            if t < since:
+                break
+            out.append((t, values[i]))
+            i = (i - 1) % cap
+        out.reverse()
+        return out
+
+    def last(self, n: int) -> list[float]:
+        n = min(n, self._size)
+        cap = self.capacity
+        return [self._values[(self._next - n + k) % cap] for k in range(n)]
+
+
+class _Buckets:
+    """Means over fixed time buckets; the bucket being filled counts as a point too."""
+
+    __slots__ = ("_count", "_start", "_sum", "ring", "step")
+
+    def __init__(self, step: float, capacity: int) -> None:
+        self.step = step
+        self.ring = Ring(capacity)
+        self._start: float | None = None
+        self._sum = 0.0
+        self._count = 0
+
+    def add(self, t: float, v: float) -> None:
+        start = t - t % self.step
+        if self._start is not None and start != self._start:
+            self.ring.append(self._start, self._sum / self._count)
+            self._sum, self._count = 0.0, 0
+        self._start = start
+        self._sum += v
+        self._count += 1
+
+    def span(self) -> float:
+        return self.step * self.ring.capacity
+
+    def points(self, since: float) -> list[Point]:
+        out = self.ring.points(since)
+        if self._count and self._start is not None and self._start >= since - self.step:
+            out.append((self._start, self._sum / self._count))
+        return out
+
+
+class Series:
+    __slots__ = ("first", "raw", "tiers", "updated")
+
+    def __init__(self, raw_points: int) -> None:
+        self.raw = Ring(raw_points)
+        self.tiers = tuple(_Buckets(step, n) for step, n in TIERS)
+        self.first: float | None = None
+        self.updated = 0.0
+
+    def add(self, t: float, v: float) -> None:
+        if self.first is None:
+            self.first = t
+        self.updated = t
+        self.raw.append(t, v)
+        for tier in self.tiers:
+            tier.add(t, v)
+
+    def window(self, seconds: float, now: float) -> list[Point]:
+        since = now - seconds
+        oldest = self.raw.oldest()
+        if not self.raw.full or (oldest is not None and oldest <= since):
+            return self.raw.points(since)
+        for tier in self.tiers:
+            if tier.span() >= seconds:
+                return tier.points(since)
+        return self.tiers[-1].points(since)
+
+
+class History:
+    """Bounded history of recent Frames: ``add`` each Frame, then ask for series by name."""
+
+    def __init__(
+        self,
+        raw_points: int = RAW_POINTS,
+        max_series: int = MAX_SERIES,
+        frames_kept: int = FRAMES_KEPT,
+    ) -> None:
+        self._raw_points = raw_points
+        self._max_series = max_series
+        self._series: dict[SeriesKey, Series] = {}
+        self.frames: deque[Frame] = deque(maxlen=frames_kept)
+        self.frames_added = 0
+
+    @property
+    def latest(self) -> Frame | None:
+        return self.frames[-1] if self.frames else None
+
+    def __len__(self) -> int:
+        return len(self._series)
+
+    def add(self, frame: Frame) -> None:
+        t = frame.time
+        self.frames.append(frame)
+        self.frames_added += 1
+        for g in frame.gpus:
+            key = str(g.index)
+            for name in GPU_FIELDS:
+                self._put(("gpu", key, name), t, getattr(g, name))
+        for m in frame.models:
+            for name in MODEL_FIELDS:
+                self._put(("model", m.name, name), t, getattr(m, name))
+        self._evict(t)
+
+    def _put(self, key: SeriesKey, t: float, value: float | None) -> None:
+        if value is None:
+            return
+        series = self._series.get(key)
+        if series is None:
+            series = self._series[key] = Series(self._raw_points)
+        series.add(t, float(value))
+
+    def _evict(self, now: float) -> None:
+        if len(self._series) <= self._max_series and not any(
+            now - s.updated > LONGEST_WINDOW for s in self._series.values()
+        ):
+            return
+        keep = sorted(
+            ((s.updated, k) for k, s in self._series.items() if now - s.updated <= LONGEST_WINDOW),
+            reverse=True,
+        )[: self._max_series]
+        kept = {k for _, k in keep}
+        for k in [k for k in self._series if k not in kept]:
+            del self._series[k]
+
+    # -- queries --------------------------------------------------------------------------
+
+    def window(self, key: SeriesKey, seconds: float, now: float) -> list[Point]:
+        """Points of one series over the last ``seconds`` before ``now``, oldest first."""
+        series = self._series.get(key)
+        return series.window(seconds, now) if series else []
+
+    def last(self, key: SeriesKey, n: int) -> list[float]:
+        """The last ``n`` collected values (fewer if there are not so many), oldest first."""
+        series = self._series.get(key)
+        return series.raw.last(n) if series else []
+
+    def gpu(self, index: int, field: str, seconds: float, now: float) -> list[Point]:
+        return self.window(("gpu", str(index), field), seconds, now)
+
+    def model(self, name: str, field: str, seconds: float, now: float) -> list[Point]:
+        return self.window(("model", name, field), seconds, now)
+
+    def model_window(
+        self, name: str, seconds: float, now: float, fields: Iterable[str] = MODEL_FIELDS
+    ) -> dict[str, list[Point]]:
+        return {f: self.model(name, f, seconds, now) for f in fields}
+
+
+def combine(backfill: Sequence[Point], local: Sequence[Point]) -> list[Point]:
+    """Backfilled points from before the first local one, then the local ones."""
+    if not local:
+        return sorted(backfill)
+    first = local[0][0]
+    return [p for p in sorted(backfill) if p[0] < first] + list(local)
+
+
+def combine_all(
+    backfill: Mapping[str, Sequence[Point]] | None, local: Mapping[str, Sequence[Point]]
+) -> dict[str, list[Point]]:
+    backfill = backfill or {}
+    return {name: combine(backfill.get(name, ()), points) for name, points in local.items()}

@@ -1,0 +1,44 @@
+"""Messages that carry results from background threads to the UI thread."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from textual.message import Message
+
+from vramtop.history import Point
+from vramtop.model import Frame
+
+
+@dataclass
+class FrameCollected(Message):
+    """A new Frame; a newer one replaces one still waiting in the queue."""
+
+    frame: Frame
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, FrameCollected)
+
+
+@dataclass
+class CollectFailed(Message):
+    """collect() raised (it should not): the reason, so the loop can go on."""
+
+    reason: str
+
+
+@dataclass
+class BackfillReady(Message):
+    """History for one model and window from the collector's backfill (e.g. Prometheus)."""
+
+    model: str
+    window: float
+    series: dict[str, list[Point]]
+    error: str | None = None
+
+
+@dataclass
+class SnapshotWritten(Message):
+    paths: tuple[Path, ...]
+    error: str | None = None

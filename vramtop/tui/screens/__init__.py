@@ -1,0 +1,1 @@
+"""The screens: overview, model and GPU drill-downs, help."""

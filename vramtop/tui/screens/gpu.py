@@ -1,0 +1,75 @@
+"""GPU drill-down: identity and MIG devices, memory and use over a window, its processes."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.widgets import Footer
+
+from vramtop.tui.cells import GIB, gib_axis
+from vramtop.tui.plot import Line
+from vramtop.tui.screens.base import set_title, table_title
+from vramtop.tui.screens.drill import DrillScreen
+from vramtop.tui.view import View
+from vramtop.tui.widgets.chart import Chart
+from vramtop.tui.widgets.filter_bar import FilterBar
+from vramtop.tui.widgets.gpu_info import GpuInfo
+from vramtop.tui.widgets.process_table import ProcessTable
+from vramtop.tui.widgets.status_bar import StatusBar
+from vramtop.tui.widgets.window_picker import WindowPicker
+
+
+def _pct(v: float) -> str:
+    return f"{v:.0f}%"
+
+
+class GpuScreen(DrillScreen):
+    def __init__(self, index: int) -> None:
+        super().__init__()
+        self.index = index
+
+    def compose(self) -> ComposeResult:
+        yield StatusBar()
+        yield GpuInfo(self.index, id="info")
+        yield WindowPicker()
+        with Horizontal(id="gpu-charts"):
+            yield Chart("VRAM used", id="mem")
+            yield Chart("Utilisation", id="util")
+        yield ProcessTable(gpu=self.index, hide=("gpu",), id="procs")
+        yield FilterBar("processes", id="filter")
+        yield Footer(compact=True, show_command_palette=False)
+
+    def on_mount(self) -> None:
+        self.query_one("#procs").focus()
+
+    def draw(self, view: View) -> None:
+        p, t = view.palette, view.targets
+        frame = view.frame
+        self.query_one(GpuInfo).show(view)
+        self.picker.show(p)
+        gpu = next((g for g in frame.gpus if g.index == self.index), None)
+        window = self.picker.seconds
+        now = frame.time
+        t0 = now - window
+        used = [
+            (x, v / GIB) for x, v in view.history.gpu(self.index, "memory_used_bytes", window, now)
+        ]
+        total = gpu.memory_total_bytes / GIB if gpu and gpu.memory_total_bytes else None
+        mem = self.query_one("#mem", Chart)
+        mem.plot(
+            [Line("used", used, p.series[0])],
+            t0,
+            now,
+            gib_axis,
+            p.dim,
+            total * t.vram_critical_ratio if total else None,
+            p.warn,
+            y_fixed=total,
+        )
+        util = view.history.gpu(self.index, "utilization_percent", window, now)
+        self.query_one("#util", Chart).plot(
+            [Line("util", util, p.series[1])], t0, now, _pct, p.dim, None, None, y_fixed=100.0
+        )
+        procs = self.query_one("#procs", ProcessTable)
+        procs.show(view)
+        set_title(procs, table_title(f"GPU {self.index} processes", procs))

@@ -1,0 +1,142 @@
+"""Model drill-down: latency quantiles, rates, queue and VRAM over a window; its processes
+and alerts. Charts come from local history, filled at once by the collector's backfill."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Grid, Horizontal
+from textual.widgets import Footer
+
+from vramtop.export import fmt
+from vramtop.history import Point, combine_all
+from vramtop.tui import cells
+from vramtop.tui.messages import BackfillReady
+from vramtop.tui.plot import Line
+from vramtop.tui.screens.base import set_title, table_title
+from vramtop.tui.screens.drill import DrillScreen
+from vramtop.tui.view import View
+from vramtop.tui.widgets.alert_table import AlertTable, for_model
+from vramtop.tui.widgets.chart import Chart
+from vramtop.tui.widgets.filter_bar import FilterBar
+from vramtop.tui.widgets.model_info import ModelInfo
+from vramtop.tui.widgets.process_table import ProcessTable
+from vramtop.tui.widgets.status_bar import StatusBar
+from vramtop.tui.widgets.window_picker import WindowPicker
+
+LATENCY = ("latency_p50_seconds", "latency_p95_seconds", "latency_p99_seconds")
+SERIES = (*LATENCY, "requests_per_second", "error_ratio", "queue_length", "vram_bytes")
+
+
+def _rate(v: float) -> str:
+    return cells.rate(v).removesuffix("/s")
+
+
+class ModelScreen(DrillScreen):
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.model_name = name
+        self.backfill: dict[float, dict[str, list[Point]]] = {}
+        self.backfill_note: dict[float, str] = {}
+
+    def compose(self) -> ComposeResult:
+        yield StatusBar()
+        yield ModelInfo(self.model_name, id="info")
+        yield WindowPicker()
+        with Grid(id="charts"):
+            yield Chart("Latency", id="latency")
+            yield Chart("Requests/s", id="rps")
+            yield Chart("Errors", id="errors")
+            yield Chart("Queue", id="queue")
+            yield Chart("VRAM", id="vram")
+        with Horizontal(id="lower"):
+            yield ProcessTable(pids=(), hide=("model",), id="procs")
+            yield AlertTable(only=for_model(self.model_name), id="model-alerts")
+        yield FilterBar("processes", id="filter")
+        yield Footer(compact=True, show_command_palette=False)
+
+    def on_mount(self) -> None:
+        self.query_one("#procs").focus()
+        self.vt_app.request_backfill(self, self.model_name, self.picker.seconds)
+
+    def window_changed(self) -> None:
+        if self.picker.seconds not in self.backfill:
+            self.vt_app.request_backfill(self, self.model_name, self.picker.seconds)
+        super().window_changed()
+
+    def on_backfill_ready(self, message: BackfillReady) -> None:
+        if message.model != self.model_name:
+            return
+        if message.error:
+            self.backfill_note[message.window] = f"backfill failed: {message.error}"
+        else:
+            self.backfill[message.window] = message.series
+            self.backfill_note[message.window] = ""
+        self.refresh_titles()
+
+    def draw(self, view: View) -> None:
+        p, t = view.palette, view.targets
+        frame = view.frame
+        self.query_one(ModelInfo).show(view)
+        model = next((m for m in frame.models if m.name == self.model_name), None)
+        window = self.picker.seconds
+        self.picker.show(p, self.backfill_note.get(window, ""))
+        now = frame.time
+        local = view.history.model_window(self.model_name, window, now, SERIES)
+        data = combine_all(self.backfill.get(window), local)
+        axis = p.dim
+        lat = [
+            Line(name, data[key], style)
+            for name, key, style in zip(("p50", "p95", "p99"), LATENCY, p.series, strict=True)
+        ]
+        t0 = now - window
+        charts = {
+            "latency": (lat, cells.seconds, t.inference_p95_seconds),
+            "rps": ([Line("req/s", data["requests_per_second"], p.series[0])], _rate, None),
+            "errors": (
+                [Line("errors", data["error_ratio"], p.series[0])],
+                cells.percent_ratio,
+                t.error_ratio,
+            ),
+            "queue": (
+                [Line("queue", data["queue_length"], p.series[0])],
+                cells.count,
+                t.queue_length_warning,
+            ),
+            "vram": (
+                [Line("VRAM", _in_gib(data["vram_bytes"]), p.series[0])],
+                cells.gib_axis,
+                None,
+            ),
+        }
+        for chart_id, (lines, y_format, target) in charts.items():
+            chart = self.query_one(f"#{chart_id}", Chart)
+            chart.empty_note = _empty_note(model, chart_id)
+            chart.plot(lines, t0, now, y_format, axis, target, p.warn)
+        procs = self.query_one("#procs", ProcessTable)
+        procs.pids = set(model.processes) if model else set()
+        procs.show(view)
+        ptitle = table_title("Processes", procs)
+        if model and model.gpus:
+            ptitle.append(" · GPU " + ",".join(str(i) for i in model.gpus))
+        set_title(procs, ptitle)
+        alerts = self.query_one("#model-alerts", AlertTable)
+        alerts.show(view)
+        set_title(
+            alerts, Text(f"Alerts ({len(alerts.keys)})"), None if alerts.keys else Text("none")
+        )
+
+
+def _in_gib(points: list[Point]) -> list[Point]:
+    return [(t, v / cells.GIB) for t, v in points]
+
+
+def _empty_note(model: object, chart_id: str) -> str:
+    if chart_id == "vram":
+        return "no data yet"
+    # Serving figures need Prometheus or a scrape; with NVML alone they are not available.
+    reason = ""
+    if model is not None:
+        unavailable = getattr(model, "unavailable", {})
+        reason = next(iter(unavailable.values()), "") if unavailable else ""
+    return fmt.literal(reason) if reason else "no serving metrics"

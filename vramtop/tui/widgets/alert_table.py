@@ -1,0 +1,88 @@
+"""Alerts: firing first, then pending, by severity and age; silenced ones dimmed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import ClassVar
+
+from rich.text import Text
+
+from vramtop.model import AlertReading
+from vramtop.tui import cells
+from vramtop.tui.view import View
+from vramtop.tui.widgets.frame_table import Col, FrameTable, Item
+
+SEVERITY_RANK = {"critical": 0, "page": 0, "error": 1, "warning": 2, "warn": 2, "info": 3}
+MODEL_LABELS = ("model", "model_name", "served_model_name", "model_id")
+
+
+def alert_rank(a: AlertReading, now: float) -> tuple[int, int, int, float]:
+    state = 0 if a.state == "firing" else 1
+    age = now - a.active_since if a.active_since else 0.0
+    return (int(a.silenced), state, SEVERITY_RANK.get(a.severity.lower(), 4), -age)
+
+
+def for_model(name: str) -> Callable[[AlertReading], bool]:
+    return lambda a: any(a.labels.get(k) == name for k in MODEL_LABELS)
+
+
+class AlertTable(FrameTable):
+    COLUMNS: ClassVar[tuple[Col, ...]] = (
+        Col("state", "State", 8),
+        Col("severity", "Severity", 8, priority=1),
+        Col("age", "Age", 5, priority=1, justify="right"),
+        Col("name", "Alert", 14, flex=True, max_width=32),
+        Col("summary", "Summary", 16, priority=2, flex=True),
+    )
+    DEFAULT_SORT = "state"
+    NOUN = "alerts"
+
+    def __init__(
+        self,
+        only: Callable[[AlertReading], bool] | None = None,
+        *,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
+        super().__init__(id=id, classes=classes)
+        self.only = only
+
+    def items_for(self, view: View) -> list[Item]:
+        alerts = view.frame.alerts
+        if self.only is not None:
+            alerts = tuple(a for a in alerts if self.only(a))
+        return [self._item(view, a, i) for i, a in enumerate(alerts)]
+
+    def _item(self, view: View, a: AlertReading, i: int) -> Item:
+        p = view.palette
+        firing = a.state == "firing"
+        sev = SEVERITY_RANK.get(a.severity.lower(), 4)
+        if a.silenced:
+            state_text = cells.plain("silenced", p.dim)
+            tone = p.dim
+        elif firing:
+            state_text = cells.plain("FIRING", p.bad if sev <= 1 else p.warn)
+            tone = p.text
+        else:
+            state_text = cells.plain(a.state or "pending", p.warn if sev <= 1 else p.dim)
+            tone = p.text
+        age = view.now - a.active_since if a.active_since else None
+        c: dict[str, Text] = {
+            "state": state_text,
+            "severity": cells.lit(a.severity, tone if a.silenced or sev > 1 else p.bad),
+            "age": cells.plain(cells.age(age) if age is not None else cells.DASH, tone, "right"),
+            "name": cells.lit(a.name, tone),
+            "summary": cells.lit(a.summary or cells.DASH, p.dim if a.silenced else tone),
+        }
+        return Item(
+            key=f"{i}:{a.name}",
+            cells=c,
+            sort={
+                "state": alert_rank(a, view.now),
+                "severity": (sev, a.severity),
+                "age": age,
+                "name": a.name.lower(),
+                "summary": a.summary.lower(),
+            },
+            search=f"{a.name} {a.summary} {' '.join(a.labels.values())}".lower(),
+        )

@@ -1,0 +1,104 @@
+"""GPUs: one row each with a VRAM bar, use, temperature, power and a VRAM sparkline."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.text import Text
+
+from vramtop.export import fmt
+from vramtop.model import GpuReading
+from vramtop.tui import cells
+from vramtop.tui.view import View
+from vramtop.tui.widgets.frame_table import Col, FrameTable, Item
+
+
+def short_name(name: str | None) -> str:
+    if not name:
+        return fmt.NA
+    return name.removeprefix("NVIDIA ").removeprefix("Tesla ")
+
+
+class GpuTable(FrameTable):
+    COLUMNS: ClassVar[tuple[Col, ...]] = (
+        Col("index", "#", 2, justify="right"),
+        Col("name", "Name", 15, priority=4),
+        Col("bar", "VRAM", 10, flex=True, max_width=50),
+        Col("used", "Used", 9, justify="right"),
+        Col("share", "Mem", 4, priority=1, justify="right"),
+        Col("util", "Util", 4, justify="right"),
+        Col("temp", "Temp", 4, priority=1, justify="right"),
+        Col("power", "Power", 9, priority=2, justify="right"),
+        Col("spark", "History", 8, priority=1, flex=True, sortable=False),
+        Col("procs", "Procs", 5, priority=3, justify="right"),
+    )
+    DEFAULT_SORT = "index"
+    DESCENDING_FIRST = frozenset({"bar", "used", "share", "util", "temp", "power", "procs"})
+    NOUN = "GPUs"
+
+    def items_for(self, view: View) -> list[Item]:
+        return [self._item(view, g) for g in view.frame.gpus]
+
+    def _item(self, view: View, g: GpuReading) -> Item:
+        p = view.palette
+        share = g.memory_fraction
+        critical = view.targets.vram_critical_ratio
+        role = cells.vram_role(share, critical)
+        bar_w = self.width_of("bar")
+        spark_w = self.width_of("spark")
+        total = g.memory_total_bytes
+        recent = view.history.last(("gpu", str(g.index), "memory_used_bytes"), spark_w)
+        spark = (
+            cells.spark([v / total for v in recent], spark_w, p.primary)
+            if total
+            else Text(" " * spark_w)
+        )
+        lost = g.state != "ok"
+        c: dict[str, Text] = {
+            "index": cells.plain(str(g.index), p.bad if lost else p.text, "right"),
+            "name": cells.lit(short_name(g.name)),
+            "spark": spark,
+        }
+        if lost:
+            reason = g.unavailable.get("state", "GPU lost")
+            text = Text(" LOST ", style=p.alarm, no_wrap=True, overflow="ellipsis")
+            text.append(" " + fmt.literal(reason), p.bad)
+            c["bar"] = text
+            for key in ("used", "share", "util", "temp", "power", "procs"):
+                c[key] = cells.dash(p)
+        else:
+            c["bar"] = cells.bar(share, bar_w, p.role(role), p.dim)
+            c["used"] = cells.number(
+                cells.used_total(g.memory_used_bytes, total), p, role if role == "bad" else None
+            )
+            c["share"] = cells.number(fmt.pct(None if share is None else share * 100), p, role)
+            c["util"] = cells.number(fmt.pct(g.utilization_percent), p)
+            c["temp"] = cells.number(
+                fmt.num(g.temperature_c, "°C"), p, cells.over(g.temperature_c, 85.0, 0.94)
+            )
+            c["power"] = cells.number(_power(g), p)
+            c["procs"] = cells.number(str(len(g.processes)), p)
+        return Item(
+            key=str(g.index),
+            cells=c,
+            sort={
+                "index": g.index,
+                "name": g.name or "",
+                "bar": share,
+                "used": g.memory_used_bytes,
+                "share": share,
+                "util": g.utilization_percent,
+                "temp": g.temperature_c,
+                "power": g.power_watts,
+                "procs": len(g.processes),
+            },
+            search=f"{g.index} {g.name or ''} {g.uuid or ''}".lower(),
+        )
+
+
+def _power(g: GpuReading) -> str:
+    if g.power_watts is None:
+        return fmt.NA
+    if g.power_limit_watts is None:
+        return f"{g.power_watts:.0f}W"
+    return f"{g.power_watts:.0f}/{g.power_limit_watts:.0f}W"

@@ -1,0 +1,90 @@
+"""One model's header in its drill-down: VRAM, where it runs, its figures against targets."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widget import Widget
+
+from vramtop.export import fmt
+from vramtop.model import ModelReading
+from vramtop.tui import cells
+from vramtop.tui.view import View
+
+
+class ModelInfo(Widget):
+    DEFAULT_CSS = "ModelInfo { height: auto; }"
+
+    def __init__(self, name: str, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.model_name = name
+        self._text = Text(fmt.literal(name))
+        self.last_seen: float | None = None
+
+    def show(self, view: View) -> None:
+        model = next((m for m in view.frame.models if m.name == self.model_name), None)
+        if model is not None:
+            self.last_seen = view.frame.time
+        text = self.compose_text(view, model)
+        if not cells.same(text, self._text):
+            self._text = text
+            self.refresh(layout=True)
+
+    def render(self) -> Text:
+        return self._text
+
+    def get_content_height(self, container, viewport, width: int) -> int:  # type: ignore[no-untyped-def]
+        return len(self._text.wrap(self.app.console, max(1, width)))
+
+    def compose_text(self, view: View, m: ModelReading | None) -> Text:
+        p, t = view.palette, view.targets
+        out = Text()
+        out.append("Model ", p.dim)
+        out.append(fmt.literal(self.model_name), p.accent)
+        if m is None:
+            seen = f" (last seen {fmt.time_of_day(self.last_seen)})" if self.last_seen else ""
+            out.append(f"  not in the latest frame{seen}", p.bad)
+            return out
+        out.append("  VRAM ", p.dim)
+        out.append(fmt.human_bytes(m.vram_bytes), p.text)
+        if m.gpus:
+            out.append(" on GPU " + ",".join(str(i) for i in m.gpus), p.text)
+        if m.sources:
+            out.append("  via " + ", ".join(m.sources), p.dim)
+        if m.profile:
+            out.append("  profile " + fmt.literal(m.profile), p.dim)
+        if m.instances:
+            out.append("  hosts ", p.dim)
+            out.append(fmt.literal(", ".join(m.instances)), p.text)
+        out.append("\n")
+        target = t.inference_p95_seconds
+        figures = (
+            (
+                "p50",
+                cells.seconds(m.latency_p50_seconds),
+                cells.over(m.latency_p50_seconds, target),
+            ),
+            (
+                "p95",
+                cells.seconds(m.latency_p95_seconds),
+                cells.over(m.latency_p95_seconds, target),
+            ),
+            ("p99", cells.seconds(m.latency_p99_seconds), None),
+            ("req/s", cells.rate(m.requests_per_second).removesuffix("/s"), None),
+            (
+                "errors",
+                cells.percent_ratio(m.error_ratio),
+                cells.over(m.error_ratio, t.error_ratio, 0.5),
+            ),
+            (
+                "queue",
+                cells.count(m.queue_length),
+                cells.over(m.queue_length, t.queue_length_warning),
+            ),
+        )
+        for i, (label, value, role) in enumerate(figures):
+            out.append(("  " if i else "") + label + " ", p.dim)
+            out.append(value, p.dim if value == fmt.NA else p.role(role))
+        for key, reason in m.unavailable.items():
+            out.append(f"\n{key}: ", p.dim)
+            out.append(fmt.literal(reason), p.dim)
+        return out

@@ -1,0 +1,85 @@
+"""GPU processes: PID, user, VRAM, model and the full command line (shown literally)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import ClassVar
+
+from rich.text import Text
+
+from vramtop.model import ProcessReading
+from vramtop.tui import cells
+from vramtop.tui.view import View
+from vramtop.tui.widgets.frame_table import Col, FrameTable, Item
+
+
+class ProcessTable(FrameTable):
+    COLUMNS: ClassVar[tuple[Col, ...]] = (
+        Col("pid", "PID", 7, justify="right"),
+        Col("gpu", "GPU", 3, priority=2, justify="right"),
+        Col("user", "User", 10, priority=1),
+        Col("vram", "VRAM", 7, justify="right"),
+        Col("model", "Model", 14, priority=1, flex=True, max_width=36),
+        Col("command", "Command", 20, flex=True),
+    )
+    DEFAULT_SORT = "vram"
+    DEFAULT_REVERSE = True
+    DESCENDING_FIRST = frozenset({"vram"})
+    NOUN = "processes"
+
+    def __init__(
+        self,
+        gpu: int | None = None,
+        pids: Iterable[int] | None = None,
+        hide: Iterable[str] = (),
+        *,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
+        super().__init__(id=id, classes=classes)
+        self.spec = tuple(c for c in self.COLUMNS if c.key not in set(hide))
+        self.gpu = gpu
+        self.pids = None if pids is None else set(pids)
+
+    def items_for(self, view: View) -> list[Item]:
+        items = []
+        for g in view.frame.gpus:
+            if self.gpu is not None and g.index != self.gpu:
+                continue
+            for proc in g.processes:
+                if self.pids is not None and proc.pid not in self.pids:
+                    continue
+                items.append(self._item(view, proc))
+        return items
+
+    def _item(self, view: View, proc: ProcessReading) -> Item:
+        p = view.palette
+        if proc.command:
+            command = cells.lit(proc.command, p.text)
+            if proc.detail:
+                command.append(" (" + proc.detail + ")", p.dim)
+        else:
+            command = cells.lit(proc.detail or proc.name or "n/a", p.dim)
+        c: dict[str, Text] = {
+            "pid": cells.plain(str(proc.pid), p.text, "right"),
+            "gpu": cells.plain(str(proc.gpu_index), p.text, "right"),
+            "user": cells.lit(proc.user, p.text) if proc.user else cells.dash(p, "left"),
+            "vram": cells.number(cells.gib(proc.used_memory_bytes), p),
+            "model": cells.lit(proc.model, p.primary) if proc.model else cells.dash(p, "left"),
+            "command": command,
+        }
+        return Item(
+            key=f"{proc.gpu_index}:{proc.pid}",
+            cells=c,
+            sort={
+                "pid": proc.pid,
+                "gpu": proc.gpu_index,
+                "user": proc.user,
+                "vram": proc.used_memory_bytes,
+                "model": proc.model,
+                "command": proc.command,
+            },
+            search=" ".join(
+                str(x) for x in (proc.pid, proc.user, proc.model, proc.name, proc.command) if x
+            ).lower(),
+        )

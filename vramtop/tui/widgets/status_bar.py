@@ -1,0 +1,110 @@
+"""The top line: host, driver, DEMO, the frame's time and age, refresh interval, PAUSED."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual.widget import Widget
+
+from vramtop.export import fmt
+from vramtop.model import Frame
+from vramtop.tui import cells
+from vramtop.tui.palette import Palette
+
+
+@dataclass(frozen=True)
+class Status:
+    shown: Frame | None  # on screen (frozen while paused)
+    latest: Frame | None  # newest collected
+    now: float
+    interval: float
+    paused: bool
+    waiting_since: float | None  # a collection is running since then
+    problem: str | None  # the last collection failure, if the last attempt failed
+    palette: Palette
+    slow_after: float = 6.0  # a collection running longer than this is itself late
+
+    @property
+    def stale_for(self) -> float | None:
+        """How old the data is when it is later than the interval and timeout explain."""
+        waited = None if self.waiting_since is None else self.now - self.waiting_since
+        late = waited is not None and waited > self.slow_after
+        if self.latest is None:
+            return waited if late else None
+        age = self.now - self.latest.time
+        return age if late or age > 2 * self.interval + self.slow_after else None
+
+
+class StatusBar(Widget):
+    DEFAULT_CSS = "StatusBar { height: 1; }"
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._parts = (Text(), Text(), Text())
+
+    def show(self, status: Status) -> None:
+        parts = self._parts_for(status)
+        if not all(cells.same(a, b) for a, b in zip(parts, self._parts, strict=True)):
+            self._parts = parts
+            self.refresh()
+
+    def render(self) -> Text:
+        left, right, short = self._parts
+        width = self.size.width or (len(left) + len(right) + 1)
+        if len(left) + len(right) > width:
+            left = short
+        if len(right) > width - 12:  # narrow: the status matters more than the host name
+            right = right[: max(0, width - 12)]
+        room = width - len(right)
+        line = left[:room] if len(left) > room else left
+        out = Text(no_wrap=True)
+        out.append_text(line)
+        out.append(" " * max(0, room - len(line)))
+        out.append_text(right)
+        return out
+
+    def _parts_for(self, s: Status) -> tuple[Text, Text, Text]:
+        p = s.palette
+        left = Text(no_wrap=True, overflow="ellipsis")
+        left.append(" vramtop ", p.badge)
+        short = left
+        frame = s.shown or s.latest
+        if frame is not None:
+            left.append(" ")
+            if frame.demo:
+                left.append(" DEMO ", p.alarm)
+                left.append(" ")
+            left.append(fmt.literal(frame.host.hostname), p.primary)
+            if frame.demo:
+                left.append(" (simulated)", p.warn)
+            short = left.copy()
+            if frame.driver_version:
+                left.append("  driver " + fmt.literal(frame.driver_version), p.dim)
+        right = Text(no_wrap=True)
+        stale = s.stale_for
+        if s.paused:
+            right.append(" PAUSED ", p.badge)
+            if s.shown is not None:
+                right.append(f" at {fmt.time_of_day(s.shown.time)}", p.warn)
+            if s.latest is not None and s.shown is not None and s.latest.time > s.shown.time:
+                right.append(f" · newer data {cells.age(s.latest.time - s.shown.time)}", p.dim)
+            right.append(" · p resumes", p.dim)
+        elif s.latest is None:
+            if stale is not None:
+                right.append(f" no data yet: collecting for {cells.age(stale)} ", p.alarm)
+            else:
+                right.append("collecting…", p.dim)
+        else:
+            if stale is not None:
+                right.append(f" STALE: no new data for {cells.age(stale)} ", p.alarm)
+                right.append(" ")
+            right.append(fmt.time_of_day(s.latest.time), p.text)
+        if s.problem and not s.paused:
+            right.append("  " + s.problem, p.bad)
+        right.append(f"  every {cells.interval(s.interval)} ", p.dim)
+        return left, right, short
+
+    @property
+    def text(self) -> str:
+        return self._parts[0].plain + " " + self._parts[1].plain

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 from vramtop.attribution import Attributor
 from vramtop.model import (
+    MODEL_FIGURES,
     Frame,
     GpuReading,
     HostReading,
@@ -244,15 +245,7 @@ def merge_models(
 def _combine_served(a: ModelReading, b: ModelReading) -> ModelReading:
     """The same model reported by two sources (e.g. two profiles): fill gaps, never add twice."""
     values = {}
-    for name in (
-        "vram_bytes",
-        "latency_p50_seconds",
-        "latency_p95_seconds",
-        "latency_p99_seconds",
-        "requests_per_second",
-        "error_ratio",
-        "queue_length",
-    ):
+    for name in MODEL_FIGURES:
         values[name] = getattr(a, name) if getattr(a, name) is not None else getattr(b, name)
     return replace(
         a,

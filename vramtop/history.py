@@ -18,21 +18,13 @@ from array import array
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 
-from vramtop.model import Frame
+from vramtop.model import MODEL_FIGURES, Frame
 
 Point = tuple[float, float]
 SeriesKey = tuple[str, str, str]  # ("gpu", "0", field) or ("model", name, field)
 
 GPU_FIELDS = ("memory_used_bytes", "utilization_percent")
-MODEL_FIELDS = (
-    "vram_bytes",
-    "latency_p50_seconds",
-    "latency_p95_seconds",
-    "latency_p99_seconds",
-    "requests_per_second",
-    "error_ratio",
-    "queue_length",
-)
+MODEL_FIELDS = MODEL_FIGURES
 RAW_POINTS = 600
 TIERS = ((10.0, 360), (120.0, 720))  # (bucket seconds, buckets kept): 1 h and 24 h
 LONGEST_WINDOW = 24 * 3600.0

@@ -123,6 +123,18 @@ class ModelReading:
     unavailable: MappingProxyType[str, str] = field(default_factory=lambda: NOTHING_UNAVAILABLE)
 
 
+# The numeric figures of a ModelReading: what history keeps and what two sources can fill in.
+MODEL_FIGURES = (
+    "vram_bytes",
+    "latency_p50_seconds",
+    "latency_p95_seconds",
+    "latency_p99_seconds",
+    "requests_per_second",
+    "error_ratio",
+    "queue_length",
+)
+
+
 @dataclass(frozen=True, slots=True)
 class AlertReading:
     """A Prometheus or Alertmanager alert. ``state``: firing or pending; ``silenced`` covers

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import stat
 from pathlib import Path
 
 import jsonschema
@@ -173,3 +175,20 @@ def test_demo_once_every_format(run_vramtop):
     text = run_vramtop("--demo", "--once").stdout
     assert "DEMO (simulated host)" in text.splitlines()[0]
     assert "## vramtop · demo-gpu-host" in run_vramtop("--demo", "--format", "markdown").stdout
+
+
+def test_output_to_a_device_writes_in_place_and_never_replaces_it(run_vramtop, tmp_path):
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    import threading
+
+    got: list[str] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_text()))
+    reader.start()
+    out = run_vramtop("--json", "-o", str(fifo), scenario=host_with([]))
+    reader.join(timeout=30)
+    assert out.returncode == 0, out.stderr
+    assert stat.S_ISFIFO(fifo.stat().st_mode), "the FIFO must still be a FIFO"
+    assert json.loads(got[0])["schema"] == "vramtop/1"
+    assert run_vramtop("--json", "-o", os.devnull, scenario=host_with([])).returncode == 0
+    assert stat.S_ISCHR(os.stat(os.devnull).st_mode)

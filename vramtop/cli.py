@@ -147,14 +147,9 @@ def write_frame(frame: Frame, settings: Settings, args: argparse.Namespace) -> i
     from vramtop.export import render
 
     if args.output:
-        text = render(frame, settings.format, color=False)
-        tmp = f"{args.output}.tmp-{os.getpid()}"
         try:
-            with open(tmp, "w", encoding="utf-8") as f:
-                f.write(text)
-            os.replace(tmp, args.output)
+            write_file(args.output, render(frame, settings.format, color=False))
         except OSError as err:
-            _remove_quietly(tmp)
             print(f"vramtop: cannot write {args.output}: {err.strerror}", file=sys.stderr)
             return EXIT_USAGE
         return 0
@@ -196,9 +191,29 @@ def recording_modes(
     return None
 
 
-def _remove_quietly(path: str) -> None:
-    with contextlib.suppress(OSError):
-        os.remove(path)
+def write_file(path: str, text: str) -> None:
+    """A regular file is replaced atomically (a reader never sees half a frame); anything else
+    (/dev/null, a FIFO, /dev/stdout) is written in place: renaming over it as root would
+    replace the device with a file."""
+    import stat
+
+    try:
+        regular = stat.S_ISREG(os.stat(path).st_mode)
+    except FileNotFoundError:
+        regular = True
+    if not regular:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+        return
+    tmp = f"{path}.tmp-{os.getpid()}"
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        raise
 
 
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:

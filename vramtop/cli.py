@@ -7,6 +7,7 @@ import contextlib
 import os
 import sys
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vramtop import __version__
@@ -84,6 +85,7 @@ def settings_from(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
         "format": "json" if args.json else args.format,
         "gpus": args.gpus,
         "no_color": args.no_color,
+        "theme": args.theme,
     }
     if args.interval is not None:
         flags["interval"] = check_flag("interval", "--interval", args.interval)
@@ -168,7 +170,8 @@ def run_live(settings: Settings, args: argparse.Namespace, env: Mapping[str, str
     from vramtop.tui.app import build_app
 
     collector = build_collector(settings, env, args.demo, args.basic_auth_password_file)
-    app = build_app(settings, collector, theme=args.theme, env=env)
+    snapshots = Path(settings.snapshot_dir) if settings.snapshot_dir else None
+    app = build_app(settings, collector, theme=settings.theme, env=env, snapshot_dir=snapshots)
     app.run()
     return app.return_code or 0
 

@@ -58,6 +58,9 @@ class Settings:
     headers: tuple[tuple[str, str], ...] = ()
     ca_file: str | None = None
     tls_verify: bool = True
+    # Live view
+    theme: str | None = None  # None: vramtop-dark, or vramtop-mono without colour
+    snapshot_dir: str | None = None  # where the snapshot key writes; None: the current directory
     config_file: str | None = None  # where the file layer came from, for messages
 
 
@@ -200,6 +203,12 @@ def _window(value: Any) -> str:
     return value
 
 
+def _plain(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(value)
+    return value.strip()
+
+
 def _path(value: Any) -> str:
     if not isinstance(value, str) or not value:
         raise ValueError(value)
@@ -265,6 +274,8 @@ _KEYS: dict[str, tuple[Callable[[Any], Any], str, str | None]] = {
     "headers": (_headers, 'a table of header names to values, like { X-Scope-OrgID = "t" }', None),
     "ca_file": (_path, "a file path", "VRAMTOP_CA_FILE"),
     "tls_verify": (_bool, "true or false", "VRAMTOP_TLS_VERIFY"),
+    "theme": (_plain, "a theme name", "VRAMTOP_THEME"),
+    "snapshot_dir": (_path, "a directory path", "VRAMTOP_SNAPSHOT_DIR"),
     "targets": (
         _targets,
         "a table of non-negative numbers with keys " + ", ".join(f.name for f in fields(Targets)),

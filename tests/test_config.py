@@ -151,3 +151,16 @@ def test_targets_default_to_the_kpis_and_can_be_changed(tmp_path):
     assert (t.inference_p95_seconds, t.queue_length_warning, t.error_ratio) == (0.05, 10.0, 0.001)
     with pytest.raises(ConfigError, match="key 'targets' must be a table of non-negative numbers"):
         load(env={}, config_file=str(write(tmp_path, "[targets]\nlatency = 1\n")))
+
+
+def test_the_readme_config_example_is_valid():
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    block = readme.split("# ~/.config/vramtop/config.toml", 1)[1].split("```", 1)[0]
+    path = Path(os.environ.get("TMPDIR", "/tmp")) / f"readme-config-{os.getpid()}.toml"
+    path.write_text(block)
+    try:
+        s = load(env={}, config_file=str(path))
+    finally:
+        path.unlink()
+    assert s.prometheus_url and s.headers == (("X-Scope-OrgID", "team-a"),)
+    assert [r.model for r in s.attribution] == ["face-detector", "embedder"]

@@ -155,7 +155,8 @@ def test_targets_default_to_the_kpis_and_can_be_changed(tmp_path):
 
 def test_the_readme_config_example_is_valid():
     readme = (Path(__file__).parent.parent / "README.md").read_text()
-    block = readme.split("# ~/.config/vramtop/config.toml", 1)[1].split("```", 1)[0]
+    block = readme.split("# ~/.config/vramtop/config.toml", 1)[1].split("\n", 1)[1]
+    block = block.split("```", 1)[0]
     path = Path(os.environ.get("TMPDIR", "/tmp")) / f"readme-config-{os.getpid()}.toml"
     path.write_text(block)
     try:

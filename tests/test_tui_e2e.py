@@ -169,3 +169,47 @@ def test_unknown_theme_is_one_sentence_and_exit_2(run_vramtop):
     assert out.returncode == 2
     assert out.stderr.startswith("vramtop: --theme: unknown theme 'no-such-theme'")
     assert out.stderr.count("\n") == 1
+
+
+def test_live_view_against_real_prometheus_and_the_fake_driver(
+    fake_lib, spawn, tmp_path, terminal, prometheus
+):
+    from vramtop.demo.exporter import ModelLoad, SimulatedExporter
+
+    child = spawn("vllm", "serve", "org/e2e", "--served-model-name", "e2e-served")
+    exporter = SimulatedExporter(
+        "vllm", [ModelLoad("e2e-served", 8.0, 0.5, 1.5, 3.0, 0.01, 61, ttft_p95=0.2)]
+    )
+    target = prometheus.add_target(exporter.start(), job="e2e-vllm")
+    try:
+        prometheus.wait_until_scraped(target, history_s=6)
+        scenario = Scenario(gpus=(Gpu(uuid="GPU-e2e-prom", processes=(Process(child.pid, GIB),)),))
+        path = tmp_path / "scenario.toml"
+        scenario.write(path)
+        t = terminal(fake_env(fake_lib, path, base_env(tmp_path)))
+        t.start(
+            [
+                sys.executable,
+                "-m",
+                "vramtop",
+                "--interval",
+                "1",
+                "--prometheus",
+                prometheus.url,
+                "--rate-window",
+                "5s",
+                "--instance",
+                target.address,
+            ]
+        )
+        row = ("e2e-served", "1.50s", "3.00s", target.address, "prometheus ok")
+        t.wait_for(lambda s: all(n in s for n in row), "the model row with its latency")
+        t.keys("Tab", "Enter")
+        t.wait_for(lambda s: "Model e2e-served" in s and "p95" in s, "the model drill-down")
+        t.keys("Escape")  # alone: ESC followed at once by q reads as alt+q
+        t.wait_for(lambda s: "Model e2e-served" not in s, "back")
+        t.keys("q")
+        t.wait_for(lambda s: "VRAMTOP-EXITED rc=0" in s, "a clean exit")
+    finally:
+        target.remove()
+        exporter.stop()

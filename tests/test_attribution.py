@@ -1,5 +1,6 @@
 """Process -> model attribution, from command lines people really run."""
 
+import os
 import re
 import subprocess
 import sys
@@ -130,10 +131,13 @@ def test_real_child_processes_through_psutil():
     child = subprocess.Popen([sys.executable, "-c", script, "--served-model-name", 'my model "q"'])
     wait_for_exec(child, ["--served-model-name", 'my model "q"'])
     try:
-        info = ProcessInspector().describe(child.pid)
+        inspector = ProcessInspector()
+        info = inspector.describe(child.pid)
         assert info.argv[-2:] == ("--served-model-name", 'my model "q"')
         assert info.name and info.user and info.detail is None
-        assert info.ancestors and info.ancestors[0][0] > 0
+        assert info.ancestors == (), "launchers are looked up only when needed"
+        full = inspector.with_ancestors(info)
+        assert full.ancestors and full.ancestors[0][0] == os.getpid()
         assert Attributor().attribute(info) == ('my model "q"', "cmdline")
     finally:
         child.kill()

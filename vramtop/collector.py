@@ -44,8 +44,9 @@ class Source(Protocol):
 class _Worker:
     """One daemon thread per source: an abandoned (hung) call cannot block exit."""
 
-    def __init__(self, source: Source) -> None:
+    def __init__(self, source: Source, then: Callable[[Any], Any] | None = None) -> None:
         self.source = source
+        self._then = then
         self._jobs: queue.SimpleQueue[Future[Any]] = queue.SimpleQueue()
         self._pending: Future[Any] | None = None
         threading.Thread(target=self._run, name=f"vramtop-{source.name}", daemon=True).start()
@@ -64,7 +65,8 @@ class _Worker:
             if not fut.set_running_or_notify_cancel():
                 continue
             try:
-                fut.set_result(self.source.poll())
+                value = self.source.poll()
+                fut.set_result(self._then(value) if self._then else value)
             except BaseException as err:  # every failure becomes the source's status
                 fut.set_exception(err)
 
@@ -90,7 +92,11 @@ class Collector:
         """``remote``: Prometheus, alerts and scrape sources (anything whose reading has
         ``models``, ``gpus``, ``hosts`` or ``alerts``)."""
         self._sources = [s for s in (host, nvml, *remote) if s is not None]
-        self._workers = {s.name: _Worker(s) for s in self._sources}
+        # Attribution (psutil per process) runs on the NVML worker, overlapping the other
+        # sources instead of following them.
+        self._workers = {
+            s.name: _Worker(s, self._attribute_all if s is nvml else None) for s in self._sources
+        }
         self._hostname = getattr(host, "hostname", "localhost")
         self._inspector = inspector or ProcessInspector()
         self._attributor = attributor or Attributor()
@@ -151,8 +157,7 @@ class Collector:
     def _build(self, now: float, results: dict[str, Any], statuses: list[SourceStatus]) -> Frame:
         host: HostReading = results.get("host") or HostReading(hostname=self._hostname)
         nvml: NvmlReading | None = results.get("nvml")
-        local = tuple(self._attribute(g) for g in nvml.gpus) if nvml else ()
-        self._inspector.forget_except({p.pid for g in local for p in g.processes})
+        local = nvml.gpus if nvml else ()
         remote = [r for name, r in results.items() if name not in ("host", "nvml") and r]
         known = {g.uuid for g in local if g.uuid}
         gpus = local + tuple(
@@ -174,6 +179,11 @@ class Collector:
             hosts=tuple(h for r in remote for h in getattr(r, "hosts", ())),
         )
 
+    def _attribute_all(self, reading: NvmlReading) -> NvmlReading:
+        gpus = tuple(self._attribute(g) for g in reading.gpus)
+        self._inspector.forget_except({p.pid for g in gpus for p in g.processes})
+        return replace(reading, gpus=gpus)
+
     def _attribute(self, gpu: GpuReading) -> GpuReading:
         if not gpu.processes:
             return gpu
@@ -181,6 +191,9 @@ class Collector:
         for p in gpu.processes:
             info = self._inspector.describe(p.pid)
             model, how = self._attributor.attribute(info)
+            if model is None and info.argv:
+                # Only now look up the launcher: most processes name their model themselves.
+                model, how = self._attributor.attribute(self._inspector.with_ancestors(info))
             procs.append(
                 replace(
                     p,

@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <time.h>
 #include <unistd.h>
 
 typedef int nvmlReturn_t;
@@ -1294,6 +1295,28 @@ nvmlReturn_t nvmlDeviceGetComputeInstanceId(nvmlDevice_t dev, unsigned int *id)
 
 /* The two-call protocol: with too small a *count (e.g. 0 and a NULL array) answer
  * INSUFFICIENT_SIZE and the needed count, unless there is nothing to report. */
+
+/* SIGKILL is delivered asynchronously: until the target is a zombie (or gone), /proc still
+ * shows it alive. Wait (bounded, 2 s) so the caller really sees a process that exited. */
+static void wait_until_dead(pid_t pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    for (int i = 0; i < 2000; i++) {
+        FILE *f = fopen(path, "r");
+        if (!f)
+            return;
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[n] = 0;
+        const char *close_paren = strrchr(buf, ')');
+        if (!close_paren || close_paren[1] == 0 || close_paren[2] == 'Z' || close_paren[2] == 'X')
+            return;
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+}
+
 static nvmlReturn_t running_processes(enum symbol sym, nvmlDevice_t dev, int graphics,
                                       int is_v3, unsigned int *count, nvmlProcessInfo_t *infos)
 {
@@ -1347,8 +1370,10 @@ static nvmlReturn_t running_processes(enum symbol sym, nvmlDevice_t dev, int gra
             (t.mig && p->gpu_instance_id != t.mig->gpu_instance_id))
             continue;
         p->killed = 1;
-        if (p->pid > 1 && p->pid <= INT_MAX && (pid_t)p->pid != getpid())
+        if (p->pid > 1 && p->pid <= INT_MAX && (pid_t)p->pid != getpid()) {
             kill((pid_t)p->pid, SIGKILL);
+            wait_until_dead((pid_t)p->pid);
+        }
     }
     return leave(NVML_SUCCESS);
 }

@@ -5,6 +5,7 @@ userinfo, and headers are never echoed.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -43,6 +44,21 @@ def redact(url: str) -> str:
     return urlunsplit((parts.scheme, hostport, parts.path.rstrip("/"), "", ""))
 
 
+@functools.lru_cache(maxsize=8)
+def _tls_context(verify: bool, ca_file: str | None) -> Any:
+    """Building a context loads the CA bundle (~50 ms): do it once, not per client. Plain
+    http:// needs none at all."""
+    if not verify:
+        return False
+    import ssl
+
+    if ca_file:
+        return ssl.create_default_context(cafile=ca_file)
+    import certifi
+
+    return ssl.create_default_context(cafile=certifi.where())
+
+
 def client(endpoint: Endpoint) -> httpx.Client:
     """One pooled client per endpoint; credentials in the URL become basic auth."""
     parts = urlsplit(endpoint.url)
@@ -56,11 +72,9 @@ def client(endpoint: Endpoint) -> httpx.Client:
     headers = dict(endpoint.headers)
     if endpoint.bearer_token:
         headers["Authorization"] = f"Bearer {endpoint.bearer_token}"
-    verify: Any = endpoint.verify_tls
-    if endpoint.verify_tls and endpoint.ca_file:
-        import ssl
-
-        verify = ssl.create_default_context(cafile=endpoint.ca_file)
+    verify: Any = False
+    if parts.scheme == "https":
+        verify = _tls_context(endpoint.verify_tls, endpoint.ca_file)
     base = urlunsplit(
         (parts.scheme, parts.netloc.rpartition("@")[2], parts.path.rstrip("/"), "", "")
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import psutil
 
@@ -45,6 +45,7 @@ class ProcessInspector:
 
     def __init__(self) -> None:
         self._cache: dict[int, tuple[float, ProcInfo]] = {}
+        self._users: dict[int, str | None] = {}
 
     def describe(self, pid: int) -> ProcInfo:
         try:
@@ -63,6 +64,21 @@ class ProcessInspector:
             self._cache[pid] = (started, info)
         return info
 
+    def with_ancestors(self, info: ProcInfo) -> ProcInfo:
+        """The same process with its launchers' command lines, cached with it."""
+        if info.ancestors or info.detail:
+            return info
+        try:
+            proc = psutil.Process(info.pid)
+            started = proc.create_time()
+        except psutil.Error:
+            return info
+        full = replace(info, ancestors=_ancestors(proc))
+        cached = self._cache.get(info.pid)
+        if cached and cached[0] == started:
+            self._cache[info.pid] = (started, full)
+        return full
+
     def forget_except(self, live: set[int]) -> None:
         for pid in [p for p in self._cache if p not in live]:
             del self._cache[pid]
@@ -74,7 +90,7 @@ class ProcessInspector:
         try:
             with proc.oneshot():
                 name = proc.name()
-                user = _safe(proc.username, details)
+                user = self._user(proc, details)
                 argv = redact.argv(_safe(proc.cmdline, details) or ())
         except psutil.ZombieProcess:
             return ProcInfo(proc.pid, name=name, detail=EXITED)
@@ -82,15 +98,26 @@ class ProcessInspector:
             return ProcInfo(proc.pid, name=name, detail=EXITED)
         except psutil.AccessDenied:
             details.append(DENIED)
+        if not argv and not details and _dead(proc):
+            # A process killed a moment ago reads as an empty command line, not an error.
+            return ProcInfo(proc.pid, name=name, detail=EXITED)
         return ProcInfo(
             pid=proc.pid,
             user=user,
             name=name,
             argv=argv,
             container=_container_of(proc.pid),
-            ancestors=_ancestors(proc),
             detail=details[0] if details else None,
         )
+
+    def _user(self, proc: psutil.Process, details: list[str]) -> str | None:
+        """uid -> name through the passwd database once per uid, not once per process."""
+        uid = _safe(lambda: proc.uids().real, details)
+        if uid is None:
+            return None
+        if uid not in self._users:
+            self._users[uid] = _safe(proc.username, details)
+        return self._users[uid]
 
 
 def _safe(getter, details: list[str]):  # type: ignore[no-untyped-def]
@@ -101,6 +128,13 @@ def _safe(getter, details: list[str]):  # type: ignore[no-untyped-def]
         return None
     except KeyError:  # username of a uid with no passwd entry (common in containers)
         return None
+
+
+def _dead(proc: psutil.Process) -> bool:
+    try:
+        return proc.status() in (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD)
+    except psutil.Error:
+        return True
 
 
 def _ancestors(proc: psutil.Process) -> tuple[tuple[int, tuple[str, ...]], ...]:

@@ -124,7 +124,10 @@ def test_keys_drill_down_into_gpu_and_model_and_back():
             ]
             await pilot.press("escape")
             assert isinstance(app.screen, OverviewScreen)
-            await pilot.press("q")
+            await pilot.press("tab", "enter")  # the first alert is about qwen-7b
+            assert isinstance(app.screen, ModelScreen)
+            assert app.screen.model_name == "qwen-7b"
+            await pilot.press("escape", "q")
         assert app.return_code == 0
 
     run(go())
@@ -464,6 +467,7 @@ def test_model_charts_use_backfill_at_once():
             assert isinstance(app.screen, ModelScreen)
             screen = app.screen
             await wait_until(pilot, lambda: 300.0 in screen.backfill, "backfill")
+            assert screen.backfill_note[300.0] == ""  # "loading history…" until it came
             await pilot.pause()
             # One local frame, yet the charts are full: 100 backfilled points over 5 minutes.
             latency = screen.query_one("#latency", Chart)

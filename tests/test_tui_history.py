@@ -9,6 +9,7 @@ from itertools import pairwise
 
 from test_tui_support import GIB, T0, frame_at
 
+from vramtop import history
 from vramtop.history import (
     MODEL_FIELDS,
     RAW_POINTS,
@@ -98,15 +99,18 @@ def test_memory_is_flat_however_long_it_runs():
     h = History()
     for step in range(RAW_POINTS + 50):  # every ring preallocated, raw ring full
         h.add(frame_at(step))
+    frames = [frame_at(step) for step in range(RAW_POINTS + 50, RAW_POINTS + 3050)]
+    only_history = [tracemalloc.Filter(True, history.__file__)]
     tracemalloc.start()
     try:
-        base, _ = tracemalloc.get_traced_memory()
-        for step in range(RAW_POINTS + 50, RAW_POINTS + 3050):
-            h.add(frame_at(step))
-        grown = tracemalloc.get_traced_memory()[0] - base
+        before = tracemalloc.take_snapshot().filter_traces(only_history)
+        for frame in frames:
+            h.add(frame)
+        after = tracemalloc.take_snapshot().filter_traces(only_history)
     finally:
         tracemalloc.stop()
-    assert grown < 64 * 1024, grown  # 3000 more frames: no growth beyond noise
+    grown = sum(s.size_diff for s in after.compare_to(before, "filename"))
+    assert grown < 16 * 1024, grown  # 3000 more frames: nothing kept beyond the rings
 
 
 def test_backfill_fills_what_local_history_lacks():

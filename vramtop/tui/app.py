@@ -1,6 +1,7 @@
 """The live view: one app over the same collector and Frames that ``--once`` uses.
 
-The refresh loop: the Poller's thread runs ``collector.collect()`` and posts FrameCollected.
+The refresh loop: the Poller's thread runs ``collector.collect()``, appends the Frame to the
+``--record`` file if there is one, and posts FrameCollected.
 The handler stores the Frame in history, draws it (unless paused), and only then schedules the
 next collection with ``set_timer``, so refreshes never overlap and a slow source only slows the
 loop down. Keys are handled on the UI thread, which never waits on I/O.
@@ -13,7 +14,7 @@ import os
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
@@ -24,7 +25,13 @@ from vramtop.config import ConfigError, Settings
 from vramtop.history import History, Point
 from vramtop.model import Frame
 from vramtop.sources.base import one_line
-from vramtop.tui.messages import BackfillReady, CollectFailed, FrameCollected, SnapshotWritten
+from vramtop.tui.messages import (
+    BackfillReady,
+    CollectFailed,
+    FrameCollected,
+    RecordProblem,
+    SnapshotWritten,
+)
 from vramtop.tui.palette import Palette
 from vramtop.tui.poller import Poller, run_detached
 from vramtop.tui.screens.base import LiveScreen
@@ -38,6 +45,9 @@ from vramtop.tui.themes import DEFAULT_THEME, NO_COLOR_THEME, LoadedThemes, load
 from vramtop.tui.view import View
 from vramtop.tui.widgets.frame_table import FrameTable
 from vramtop.tui.widgets.status_bar import Status
+
+if TYPE_CHECKING:
+    from vramtop.record import Recorder
 
 # The live view redraws after every collection; faster than this costs CPU for no insight.
 MIN_INTERVAL = 0.5
@@ -79,6 +89,7 @@ class VramtopApp(App[None]):
         snapshot_dir: Path | None = None,
         cursor_blink: bool = True,
         notes: Iterable[str] = (),
+        recorder: Recorder | None = None,
     ) -> None:
         super().__init__()
         self.settings = settings
@@ -93,6 +104,9 @@ class VramtopApp(App[None]):
         self.latest: Frame | None = None
         self.problem: str | None = None
         self.frames_received = 0
+        self.recorder = recorder  # --record; whoever opened it closes it
+        self.record_problem: str | None = None
+        self._record_failing: str | None = None  # the poller thread's own copy
         self._timer: Timer | None = None
         self._again = False
         self._notes = list(notes)
@@ -111,11 +125,30 @@ class VramtopApp(App[None]):
         self.push_screen(OverviewScreen())
         for note in self._notes:
             self.notify(note, severity="warning", timeout=8, markup=False)
+        self.start()
+
+    def start(self) -> None:
+        """Starts feeding Frames (a replay overrides it: Textual runs every class's on_mount)."""
         self._start_collection()
         self.set_interval(1.0, self._tick)
 
     def _deliver(self, frame: Frame) -> None:  # poller thread
+        if self.recorder is not None:
+            self._record(self.recorder, frame)
         self.post_message(FrameCollected(frame))
+
+    def _record(self, recorder: Recorder, frame: Frame) -> None:  # poller thread, not the UI's
+        try:
+            recorder.append(frame)
+        except Exception as err:  # RecordingError: one sentence; the next append tries again
+            reason = one_line(err)
+            if reason != self._record_failing:
+                self.post_message(RecordProblem(reason))
+            self._record_failing = reason
+        else:
+            if self._record_failing is not None:
+                self.post_message(RecordProblem(None))
+            self._record_failing = None
 
     def _fail(self, reason: str) -> None:  # poller thread
         self.post_message(CollectFailed(reason))
@@ -125,6 +158,13 @@ class VramtopApp(App[None]):
         self._poller.request(self.clock())
 
     def _schedule_next(self) -> None:
+        # One timer at most, even when Frames are also posted from elsewhere (a replay, a
+        # benchmark); while a collection runs, its own Frame schedules the next one.
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+        if self._poller.busy:
+            return
         if self._again:
             self._again = False
             self._start_collection()
@@ -143,6 +183,17 @@ class VramtopApp(App[None]):
         else:
             self.redraw_status()
         self._schedule_next()
+
+    def on_record_problem(self, message: RecordProblem) -> None:
+        self.record_problem = message.reason
+        if message.reason is not None:
+            self.notify(
+                message.reason, title="Recording failed", severity="error", timeout=10, markup=False
+            )
+        else:
+            path = self.recorder.path if self.recorder is not None else ""
+            self.notify(f"Recording to {path} again", timeout=3, markup=False)
+        self.redraw_status()
 
     def on_collect_failed(self, message: CollectFailed) -> None:
         self.problem = message.reason
@@ -202,6 +253,8 @@ class VramtopApp(App[None]):
             problem=self.problem,
             palette=self.palette,
             slow_after=self.settings.timeout + 1.0,
+            recording=self.recorder.path if self.recorder is not None else None,
+            record_problem=self.record_problem,
         )
 
     # -- themes ----------------------------------------------------------------------------
@@ -228,7 +281,10 @@ class VramtopApp(App[None]):
         if isinstance(self.screen, HelpScreen):
             self.screen.dismiss()
             return
-        self.push_screen(HelpScreen(help_sections(self)))
+        self.push_screen(HelpScreen(self.key_sections()))
+
+    def key_sections(self) -> list[tuple[str, list[tuple[str, str]]]]:
+        return help_sections(self)
 
     def action_pause(self) -> None:
         self.paused = not self.paused
@@ -300,11 +356,12 @@ class VramtopApp(App[None]):
     def open_model(self, name: str) -> None:
         self.push_screen(ModelScreen(name))
 
-    def request_backfill(self, screen: ModelScreen, model: str, window: float) -> None:
-        """History from the collector's backfill (Prometheus), if it offers one, off-thread."""
+    def request_backfill(self, screen: ModelScreen, model: str, window: float) -> bool:
+        """History from the collector's backfill (Prometheus), if it offers one, off-thread.
+        False when the collector has none."""
         backfill = getattr(self.collector, "backfill", None)
         if backfill is None:
-            return
+            return False
 
         def job() -> None:
             try:
@@ -318,11 +375,21 @@ class VramtopApp(App[None]):
                 screen.post_message(BackfillReady(model, window, series))
 
         run_detached(job, "vramtop-backfill")
+        return True
 
     # -- command palette -------------------------------------------------------------------
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
+        yield from self.own_commands()
+        for name in sorted(self.available_themes):
+            if name.startswith("vramtop-"):
+                yield SystemCommand(
+                    f"Theme: {name}", "Switch to this theme", _setter(self, "theme", name)
+                )
+
+    def own_commands(self) -> Iterable[SystemCommand]:
+        """The palette's commands for this mode (a replay has its own)."""
         yield SystemCommand("Pause / resume", "Freeze the screen (p)", self.action_pause)
         yield SystemCommand("Refresh now", "Collect a frame now (r)", self.action_refresh_now)
         yield SystemCommand(
@@ -330,11 +397,6 @@ class VramtopApp(App[None]):
         )
         yield SystemCommand("Refresh slower", "Longer interval (+)", self.action_slower)
         yield SystemCommand("Refresh faster", "Shorter interval (-)", self.action_faster)
-        for name in sorted(self.available_themes):
-            if name.startswith("vramtop-"):
-                yield SystemCommand(
-                    f"Theme: {name}", "Switch to this theme", _setter(self, "theme", name)
-                )
 
     def on_unmount(self) -> None:
         self._poller.stop()
@@ -367,19 +429,10 @@ def help_sections(app: App) -> list[tuple[str, list[tuple[str, str]]]]:
     ]
 
 
-def build_app(
-    settings: Settings,
-    collector: Any,
-    *,
-    theme: str | None = None,
-    env: Mapping[str, str] | None = None,
-    history: History | None = None,
-    clock: Callable[[], float] = time.time,
-    snapshot_dir: Path | None = None,
-    cursor_blink: bool = True,
-) -> VramtopApp:
-    """The one factory for the CLI and the tests. ConfigError for an unknown theme."""
-    env = os.environ if env is None else env
+def pick_theme(
+    settings: Settings, theme: str | None, env: Mapping[str, str]
+) -> tuple[LoadedThemes, str, list[str]]:
+    """The themes, the one to start with, and notes to show. ConfigError for an unknown one."""
     themes = load_themes(env)
     notes = list(themes.problems)
     no_color = settings.no_color or bool(env.get("NO_COLOR"))
@@ -393,6 +446,25 @@ def build_app(
             raise ConfigError(f"--theme: unknown theme {theme!r} (known: {names}, or Textual's)")
         notes.append(f"theme {chosen!r} was not found; using textual-dark")
         chosen = "textual-dark"
+    return themes, chosen, notes
+
+
+def build_app(
+    settings: Settings,
+    collector: Any,
+    *,
+    theme: str | None = None,
+    env: Mapping[str, str] | None = None,
+    history: History | None = None,
+    clock: Callable[[], float] = time.time,
+    snapshot_dir: Path | None = None,
+    cursor_blink: bool = True,
+    recorder: Recorder | None = None,
+) -> VramtopApp:
+    """The one factory for the CLI and the tests. ConfigError for an unknown theme.
+    ``recorder`` (``--record``) gets every collected Frame; the caller closes it."""
+    env = os.environ if env is None else env
+    themes, chosen, notes = pick_theme(settings, theme, env)
     if settings.interval < MIN_INTERVAL:
         notes.append(
             f"Refresh interval raised to {MIN_INTERVAL:g} s, the live view's minimum "
@@ -408,4 +480,5 @@ def build_app(
         snapshot_dir=snapshot_dir,
         cursor_blink=cursor_blink,
         notes=notes,
+        recorder=recorder,
     )

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual.message import Message
 
 from vramtop.history import Point
 from vramtop.model import Frame
+
+if TYPE_CHECKING:
+    from vramtop.tui.replay_feed import Decoded
 
 
 @dataclass
@@ -42,3 +46,17 @@ class BackfillReady(Message):
 class SnapshotWritten(Message):
     paths: tuple[Path, ...]
     error: str | None = None
+
+
+@dataclass
+class RecordProblem(Message):
+    """``--record``: a write failed (the reason), or, with None, writes work again."""
+
+    reason: str | None
+
+
+@dataclass
+class FramesDecoded(Message):
+    """Replay: the decoding thread's answer to a request."""
+
+    decoded: Decoded

@@ -57,12 +57,16 @@ class ModelScreen(DrillScreen):
 
     def on_mount(self) -> None:
         self.query_one("#procs").focus()
-        self.vt_app.request_backfill(self, self.model_name, self.picker.seconds)
+        self._backfill(self.picker.seconds)
 
     def window_changed(self) -> None:
         if self.picker.seconds not in self.backfill:
-            self.vt_app.request_backfill(self, self.model_name, self.picker.seconds)
+            self._backfill(self.picker.seconds)
         super().window_changed()
+
+    def _backfill(self, window: float) -> None:
+        if self.vt_app.request_backfill(self, self.model_name, window):
+            self.backfill_note[window] = "loading history…"
 
     def on_backfill_ready(self, message: BackfillReady) -> None:
         if message.model != self.model_name:

@@ -95,5 +95,9 @@ class OverviewScreen(LiveScreen):
             self.vt_app.open_gpu(int(event.key))
         elif event.table.id == "procs":
             self.vt_app.open_gpu(int(event.key.split(":")[0]))
+        elif event.table.id == "alerts" and isinstance(event.table, AlertTable):
+            model = event.table.model_of(event.key)
+            if model is not None:
+                self.vt_app.open_model(model)
         elif event.table.id == "models":
             self.vt_app.open_model(event.key)

@@ -46,12 +46,22 @@ class AlertTable(FrameTable):
     ) -> None:
         super().__init__(id=id, classes=classes)
         self.only = only
+        self.by_key: dict[str, AlertReading] = {}
 
     def items_for(self, view: View) -> list[Item]:
         alerts = view.frame.alerts
         if self.only is not None:
             alerts = tuple(a for a in alerts if self.only(a))
-        return [self._item(view, a, i) for i, a in enumerate(alerts)]
+        items = [self._item(view, a, i) for i, a in enumerate(alerts)]
+        self.by_key = {item.key: a for item, a in zip(items, alerts, strict=True)}
+        return items
+
+    def model_of(self, key: str) -> str | None:
+        """The model an alert is about (its model label), to open from the list."""
+        alert = self.by_key.get(key)
+        if alert is None:
+            return None
+        return next((alert.labels[k] for k in MODEL_LABELS if k in alert.labels), None)
 
     def _item(self, view: View, a: AlertReading, i: int) -> Item:
         p = view.palette

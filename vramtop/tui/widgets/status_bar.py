@@ -1,4 +1,5 @@
-"""The top line: host, driver, DEMO, the frame's time and age, refresh interval, PAUSED."""
+"""The top line: host, driver, DEMO, the frame's time and age, refresh interval, PAUSED,
+REC while recording; in a replay, where it is in the recording and how it plays."""
 
 from __future__ import annotations
 
@@ -8,9 +9,17 @@ from rich.text import Text
 from textual.widget import Widget
 
 from vramtop.export import fmt
-from vramtop.model import Frame
+from vramtop.model import Frame, iso_utc
 from vramtop.tui import cells
 from vramtop.tui.palette import Palette
+
+
+@dataclass(frozen=True)
+class ReplayPosition:
+    index: int  # of the frame shown (or being decoded, before the first one is shown)
+    count: int
+    playing: bool
+    speed: float
 
 
 @dataclass(frozen=True)
@@ -24,6 +33,9 @@ class Status:
     problem: str | None  # the last collection failure, if the last attempt failed
     palette: Palette
     slow_after: float = 6.0  # a collection running longer than this is itself late
+    recording: str | None = None  # --record FILE
+    record_problem: str | None = None  # the last write failed
+    replay: ReplayPosition | None = None
 
     @property
     def stale_for(self) -> float | None:
@@ -82,6 +94,12 @@ class StatusBar(Widget):
             if frame.driver_version:
                 left.append("  driver " + fmt.literal(frame.driver_version), p.dim)
         right = Text(no_wrap=True)
+        if s.replay is not None:
+            return left, _replay_part(s, s.replay, right), short
+        if s.recording is not None:
+            right.append(" REC ", p.alarm)
+            right.append(" " + fmt.literal(s.recording), p.text)
+            right.append(": write failed  " if s.record_problem else "  ", p.bad)
         stale = s.stale_for
         if s.paused:
             right.append(" PAUSED ", p.badge)
@@ -108,3 +126,15 @@ class StatusBar(Widget):
     @property
     def text(self) -> str:
         return self._parts[0].plain + " " + self._parts[1].plain
+
+
+def _replay_part(s: Status, r: ReplayPosition, out: Text) -> Text:
+    p = s.palette
+    out.append(" REPLAY ", p.badge)
+    if s.shown is not None:
+        out.append(" " + iso_utc(s.shown.time), p.primary)
+    out.append(f"  frame {r.index + 1}/{r.count}", p.text)
+    if s.shown is None:
+        out.append(" loading…", p.dim)
+    out.append(f"  ▶ {r.speed:g}x " if r.playing else f"  paused {r.speed:g}x ", p.warn)
+    return out

@@ -23,8 +23,27 @@ appending to a recording is simply writing another session. Readers read every f
 to their own and refuse newer ones with one sentence.
 """
 
-from vramtop.record.blocks import FORMAT_VERSION, RecordingError, Session
-from vramtop.record.reader import Recording
-from vramtop.record.writer import Recorder
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from vramtop.record.blocks import FORMAT_VERSION, RecordingError, Session
+    from vramtop.record.reader import Recording
+    from vramtop.record.writer import Recorder
 
 __all__ = ["FORMAT_VERSION", "Recorder", "Recording", "RecordingError", "Session"]
+_HOME = {
+    "FORMAT_VERSION": "blocks",
+    "RecordingError": "blocks",
+    "Session": "blocks",
+    "Recording": "reader",
+    "Recorder": "writer",
+}
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy: every run parses the record flags, only recording and replay need the codec.
+    if name not in _HOME:
+        raise AttributeError(name)
+    import importlib
+
+    return getattr(importlib.import_module(f"vramtop.record.{_HOME[name]}"), name)

@@ -3,34 +3,25 @@
 from __future__ import annotations
 
 from rich.text import Text
-from textual.widget import Widget
 
 from vramtop.export import fmt
 from vramtop.model import GpuReading
 from vramtop.tui import cells
 from vramtop.tui.view import View
+from vramtop.tui.widgets.text_panel import TextPanel
 
 
-class GpuInfo(Widget):
+class GpuInfo(TextPanel):
     DEFAULT_CSS = "GpuInfo { height: auto; }"
 
     def __init__(self, index: int, *, id: str | None = None) -> None:
-        super().__init__(id=id)
+        super().__init__(Text(f"GPU {index}"), id=id)
         self.index = index
-        self._text = Text(f"GPU {index}")
 
     def show(self, view: View) -> None:
         gpu = next((g for g in view.frame.gpus if g.index == self.index), None)
         text = self.compose_text(view, gpu)
-        if not cells.same(text, self._text):
-            self._text = text
-            self.refresh(layout=True)
-
-    def render(self) -> Text:
-        return self._text
-
-    def get_content_height(self, container, viewport, width: int) -> int:  # type: ignore[no-untyped-def]
-        return len(self._text.wrap(self.app.console, max(1, width)))
+        self.set_text(text)
 
     def compose_text(self, view: View, g: GpuReading | None) -> Text:
         p = view.palette

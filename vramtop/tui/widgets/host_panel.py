@@ -3,34 +3,25 @@
 from __future__ import annotations
 
 from rich.text import Text
-from textual.widget import Widget
 
 from vramtop.export import fmt
 from vramtop.model import Frame, SourceStatus
 from vramtop.tui import cells
 from vramtop.tui.view import View
+from vramtop.tui.widgets.text_panel import TextPanel
 
 _MARK = {"ok": "●", "stale": "▲", "error": "✗", "disabled": "○"}
 
 
-class HostPanel(Widget):
+class HostPanel(TextPanel):
     DEFAULT_CSS = "HostPanel { height: auto; }"
 
     def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(id=id)
-        self._text = Text("waiting for the first frame…")
+        super().__init__(Text("waiting for the first frame…"), id=id)
 
     def show(self, view: View) -> None:
         text = self.compose_text(view)
-        if not cells.same(text, self._text):
-            self._text = text
-            self.refresh(layout=True)
-
-    def render(self) -> Text:
-        return self._text
-
-    def get_content_height(self, container, viewport, width: int) -> int:  # type: ignore[no-untyped-def]
-        return len(self._text.wrap(self.app.console, max(1, width)))
+        self.set_text(text)
 
     @staticmethod
     def compose_text(view: View) -> Text:

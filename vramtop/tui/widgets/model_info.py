@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 from rich.text import Text
-from textual.widget import Widget
 
 from vramtop.export import fmt
 from vramtop.model import ModelReading
 from vramtop.tui import cells
 from vramtop.tui.view import View
+from vramtop.tui.widgets.text_panel import TextPanel
 
 
-class ModelInfo(Widget):
+class ModelInfo(TextPanel):
     DEFAULT_CSS = "ModelInfo { height: auto; }"
 
     def __init__(self, name: str, *, id: str | None = None) -> None:
-        super().__init__(id=id)
+        super().__init__(Text(fmt.literal(name)), id=id)
         self.model_name = name
-        self._text = Text(fmt.literal(name))
         self.last_seen: float | None = None
 
     def show(self, view: View) -> None:
@@ -25,15 +24,7 @@ class ModelInfo(Widget):
         if model is not None:
             self.last_seen = view.frame.time
         text = self.compose_text(view, model)
-        if not cells.same(text, self._text):
-            self._text = text
-            self.refresh(layout=True)
-
-    def render(self) -> Text:
-        return self._text
-
-    def get_content_height(self, container, viewport, width: int) -> int:  # type: ignore[no-untyped-def]
-        return len(self._text.wrap(self.app.console, max(1, width)))
+        self.set_text(text)
 
     def compose_text(self, view: View, m: ModelReading | None) -> Text:
         p, t = view.palette, view.targets

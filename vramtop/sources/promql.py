@@ -68,6 +68,7 @@ class PromSource:
         self._detected_at = -math.inf
         self._profile_of: dict[str, Profile] = {}
         self._requests = 0
+        self._cached_groups: tuple[tuple[str, ...] | None, list[list[Query]]] = (None, [])
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -120,12 +121,7 @@ class PromSource:
     def poll(self) -> PromReading:
         at = self._clock()
         self._detect(at)
-        groups: list[list[Query]] = []
-        for p in self._active:
-            if p.kind == "model":
-                groups.append(model_queries(p, self._sel, self._window))
-            else:
-                groups.append(field_queries(p, self._sel, self._window))
+        groups = self._groups()
         queries = [q for g in groups for q in g]
         self._requests = 0 if self._forced else 1
         answers = [a for g in self._pool.map(lambda g: self._batch(g, at), groups) for a in g]
@@ -156,7 +152,22 @@ class PromSource:
         profile = self._profile_of.get(model)
         if profile is None:
             return {}
-        return backfill(self, profile, model, window, self._clock())
+        return backfill(
+            self.query_range, profile, model, window, self._clock(), self._sel, self._window
+        )
+
+    def _groups(self) -> list[list[Query]]:
+        """Each active profile's queries; they change only when detection changes the set."""
+        key = tuple(p.name for p in self._active)
+        if self._cached_groups[0] != key:
+            groups = [
+                model_queries(p, self._sel, self._window)
+                if p.kind == "model"
+                else field_queries(p, self._sel, self._window)
+                for p in self._active
+            ]
+            self._cached_groups = (key, groups)
+        return self._cached_groups[1]
 
     def _batch(self, group: list[Query], at: float) -> list[_Answer]:
         """A profile's queries in ONE request: each tagged with label_replace and joined with
@@ -378,19 +389,25 @@ MAX_POINTS = 240  # per series: enough for a chart, far below Prometheus's 11,00
 
 
 def backfill(
-    source: PromSource, profile: Profile, model: str, window: float, end: float
+    query_range: Callable[[str, float, float, float], list[Any]],
+    profile: Profile,
+    model: str,
+    window: float,
+    end: float,
+    instance_sel: str,
+    rate_window: str,
 ) -> dict[str, list[tuple[float, float]]]:
     """Range queries for one model over ``window`` seconds, so its charts are full at once."""
     from vramtop.promql import matcher
 
     step = max(1.0, window / MAX_POINTS)
-    sel = f"{matcher(profile.model_label, model)},{source._sel}"
+    sel = f"{matcher(profile.model_label, model)},{instance_sel}"
     raw: dict[str, dict[float, float]] = defaultdict(dict)
-    for q in model_queries(profile, sel, source._window):
+    for q in model_queries(profile, sel, rate_window):
         key = f"{q.key}.{q.quantile}" if q.key == "latency" else q.key
         if key not in _SERIES_NAMES and q.key not in ("successes", "errors"):
             continue
-        for series in source.query_range(q.expr, end - window, end, step):
+        for series in query_range(q.expr, end - window, end, step):
             for t, text in series.get("values") or []:
                 value = _number(text)
                 if value is None:

@@ -58,6 +58,10 @@ class Settings:
     headers: tuple[tuple[str, str], ...] = ()
     ca_file: str | None = None
     tls_verify: bool = True
+    # Bounds on what one server may send: a runaway /metrics or a hostile server is cut off
+    # with a sentence naming the cap instead of eating memory and time.
+    max_response_bytes: int = 64 * 2**20
+    max_series: int = 200_000
     # Live view
     theme: str | None = None  # None: vramtop-dark, or vramtop-mono without colour
     snapshot_dir: str | None = None  # where the snapshot key writes; None: the current directory
@@ -203,6 +207,21 @@ def _window(value: Any) -> str:
     return value
 
 
+def _count(value: Any) -> int:
+    """A positive whole number; a string may carry a KiB/MiB/GiB or k/M suffix."""
+    if isinstance(value, bool):
+        raise ValueError(value)
+    if isinstance(value, str):
+        m = re.fullmatch(r"\s*([0-9]+)\s*(KiB|MiB|GiB|k|M)?\s*", value)
+        if not m:
+            raise ValueError(value)
+        scale = {"KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "k": 10**3, "M": 10**6, None: 1}
+        value = int(m.group(1)) * scale[m.group(2)]
+    if not isinstance(value, int) or value <= 0:
+        raise ValueError(value)
+    return value
+
+
 def _plain(value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValueError(value)
@@ -239,10 +258,10 @@ SECRET_KEYS = {"prometheus_url", "alertmanager_url", "scrape", "headers"}
 def shown(key: str, raw: Any) -> str:
     if key not in SECRET_KEYS:
         return repr(raw)
-    from vramtop.sources.http import redact
+    from vramtop import redact
 
     if isinstance(raw, str) and "://" in raw:
-        return repr(redact(raw))
+        return repr(redact.url(raw))
     return "(value hidden: it may hold a secret)"
 
 
@@ -274,6 +293,16 @@ _KEYS: dict[str, tuple[Callable[[Any], Any], str, str | None]] = {
     "headers": (_headers, 'a table of header names to values, like { X-Scope-OrgID = "t" }', None),
     "ca_file": (_path, "a file path", "VRAMTOP_CA_FILE"),
     "tls_verify": (_bool, "true or false", "VRAMTOP_TLS_VERIFY"),
+    "max_response_bytes": (
+        _count,
+        'a positive size in bytes, like 67108864 or "64MiB"',
+        "VRAMTOP_MAX_RESPONSE_BYTES",
+    ),
+    "max_series": (
+        _count,
+        'a positive number of series, like 200000 or "200k"',
+        "VRAMTOP_MAX_SERIES",
+    ),
     "theme": (_plain, "a theme name", "VRAMTOP_THEME"),
     "snapshot_dir": (_path, "a directory path", "VRAMTOP_SNAPSHOT_DIR"),
     "targets": (

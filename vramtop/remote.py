@@ -118,6 +118,7 @@ def endpoint(
         ca_file=settings.ca_file,
         verify_tls=settings.tls_verify,
         timeout=settings.timeout,
+        max_bytes=settings.max_response_bytes,
     )
 
 
@@ -162,7 +163,8 @@ def sources(settings: Settings, env: Mapping[str, str], password_file: str | Non
         from vramtop.sources.scrape import ScrapeSource
 
         eps = [endpoint(u, settings, env, password_file) for u in settings.scrape]
-        out.append(ScrapeSource(eps, chosen, forced, window=_seconds(settings.rate_window)))
+        window = _seconds(settings.rate_window)
+        out.append(ScrapeSource(eps, chosen, forced, window=window, max_series=settings.max_series))
     return out
 
 

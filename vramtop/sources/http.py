@@ -14,6 +14,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
+from vramtop import redact
 from vramtop.sources.base import SourceError, one_line
 
 
@@ -27,21 +28,12 @@ class Endpoint:
     headers: Mapping[str, str] = field(default_factory=dict, repr=False)
     ca_file: str | None = None
     verify_tls: bool = True
-    timeout: float = 5.0
+    timeout: float = 5.0  # the whole request, connect to last byte
+    max_bytes: int = 64 * 2**20  # the largest body read; more is an error naming the cap
 
     @property
     def safe_url(self) -> str:
-        return redact(self.url)
-
-
-def redact(url: str) -> str:
-    """The URL without user:password (and with no query string, which may carry tokens)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparseable URL>"
-    hostport = parts.netloc.rpartition("@")[2]
-    return urlunsplit((parts.scheme, hostport, parts.path.rstrip("/"), "", ""))
+        return redact.url(self.url)
 
 
 @functools.lru_cache(maxsize=8)

@@ -17,13 +17,14 @@ from dataclasses import dataclass
 
 import httpx
 
+from vramtop import redact
 from vramtop.exposition import ExpositionError, Samples, histogram_quantile, increase, parse
 from vramtop.model import ModelReading
 from vramtop.profiles import Profile, Series
 from vramtop.promql import counter_names
 from vramtop.sources.base import SourceError, one_line
 from vramtop.sources.figures import model_from_figures
-from vramtop.sources.http import Endpoint, client, redact
+from vramtop.sources.http import Endpoint, client
 from vramtop.sources.queries import QUANTILES
 
 FIRST_GAP = 1.0  # seconds between the two scrapes of a first (or one-shot) reading
@@ -52,6 +53,7 @@ class ScrapeSource:
         clock: Callable[[], float] = time.monotonic,
         first_gap: float = FIRST_GAP,
         window: float = 120.0,
+        max_series: int = 200_000,
     ) -> None:
         """Rates are taken against the oldest scrape kept within ``window`` seconds (as
         ``rate(x[window])`` would), so polling faster than servers update stays smooth."""
@@ -62,6 +64,7 @@ class ScrapeSource:
         self._gap = first_gap
         self._clients = [client(e) for e in self._endpoints]
         self._window = window
+        self._max_series = max_series  # per target and scrape; more is an error naming the cap
         self._kept: dict[str, deque[_Scrape]] = defaultdict(deque)
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="vramtop-scrape")
 
@@ -133,7 +136,7 @@ class ScrapeSource:
 
 
 def _instance(url: str) -> str:
-    safe = redact(url)
+    safe = redact.url(url)
     return safe.split("://", 1)[-1].split("/", 1)[0]
 
 

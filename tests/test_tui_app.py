@@ -471,10 +471,10 @@ def test_model_charts_use_backfill_at_once():
             await pilot.pause()
             # One local frame, yet the charts are full: 100 backfilled points over 5 minutes.
             latency = screen.query_one("#latency", Chart)
-            p95 = latency._data[0][1].points
+            p95 = latency.spec.lines[1].points
             assert len(p95) >= 60 and p95[0][0] < T0 + STEPS - 200
             assert screen.query_one("#rps", Chart).has_data
-            queue = screen.query_one("#queue", Chart)._data[0][0].points
+            queue = screen.query_one("#queue", Chart).spec.lines[0].points
             assert len(queue) == 1  # the backfilled NaNs are dropped; the local point stays
             await pilot.press("2")
             await wait_until(pilot, lambda: 3600.0 in screen.backfill, "1h backfill")
@@ -496,10 +496,10 @@ def test_model_charts_from_local_history_with_targets():
             screen = app.screen
             assert isinstance(screen, ModelScreen) and screen.model_name == "qwen-7b"
             latency = screen.query_one("#latency", Chart)
-            assert latency.has_data and latency._data[5] == 0.1  # the p95 target line
+            assert latency.has_data and latency.spec.target == 0.1  # the p95 target line
             assert "┄100ms" in str(latency.border_title)
-            assert screen.query_one("#errors", Chart)._data[5] == 0.001
-            assert screen.query_one("#queue", Chart)._data[5] == 50.0
+            assert screen.query_one("#errors", Chart).spec.target == 0.001
+            assert screen.query_one("#queue", Chart).spec.target == 50.0
             for key in ("w", "w", "w", "w", "3"):
                 await pilot.press(key)
             assert screen.picker.label == "6h"

@@ -314,7 +314,7 @@ def test_drill_downs_and_back(recording):
             await pilot.press("j", "j", "enter")  # list keys still move the cursor
             assert isinstance(app.screen, GpuScreen) and app.screen.index == 2
             assert "REPLAY" in status_text(app)
-            used = app.screen.query_one("#mem", Chart)._data[0][0].points
+            used = app.screen.query_one("#mem", Chart).spec.lines[0].points
             assert len(used) == 151  # the 5 minute chart: the frames up to this one
             await pilot.press("full_stop")  # replay keys work in a drill-down
             await shown(pilot, app, START + 1)

@@ -47,20 +47,28 @@ def _span_label(seconds: float) -> str:
     return f"-{seconds:g}s"
 
 
-def render_chart(
-    lines: Sequence[Line],
-    width: int,
-    height: int,
-    t0: float,
-    t1: float,
-    y_format: Callable[[float], str],
-    axis: Style,
-    target: float | None = None,
-    target_style: Style | None = None,
-    y_floor: float = 0.0,
-    y_fixed: float | None = None,
-) -> list[Text]:
+@dataclass(frozen=True)
+class ChartSpec:
+    """What a chart shows: its series over [t0, t1], how y values read, and a target line.
+    Frozen and comparable, so a widget repaints only when the spec changed."""
+
+    lines: tuple[Line, ...]
+    t0: float
+    t1: float
+    y_format: Callable[[float], str]
+    axis: Style
+    target: float | None = None
+    target_style: Style | None = None
+    note: str = ""  # after the legend, in the axis style
+    y_floor: float = 0.0  # the y axis reaches at least this
+    y_fixed: float | None = None  # a fixed y maximum (e.g. a GPU's total memory) when not exceeded
+
+
+def render_chart(spec: ChartSpec, width: int, height: int) -> list[Text]:
     """``height`` lines of ``width`` cells: y labels, the plot and a time axis if room."""
+    lines, t0, t1, axis = spec.lines, spec.t0, spec.t1, spec.axis
+    y_format, target, target_style = spec.y_format, spec.target, spec.target_style
+    y_floor, y_fixed = spec.y_floor, spec.y_fixed
     if width < 12 or height < 1:
         return [Text("…", style=axis)] * max(0, height)
     clean = [[(t, v) for t, v in ln.points if t0 <= t <= t1 and math.isfinite(v)] for ln in lines]

@@ -7,7 +7,7 @@ from textual.containers import Horizontal
 from textual.widgets import Footer
 
 from vramtop.tui.cells import GIB, gib_axis
-from vramtop.tui.plot import Line
+from vramtop.tui.plot import ChartSpec, Line
 from vramtop.tui.screens.base import set_title, table_title
 from vramtop.tui.screens.drill import DrillScreen
 from vramtop.tui.view import View
@@ -57,18 +57,20 @@ class GpuScreen(DrillScreen):
         total = gpu.memory_total_bytes / GIB if gpu and gpu.memory_total_bytes else None
         mem = self.query_one("#mem", Chart)
         mem.plot(
-            [Line("used", used, p.series[0])],
-            t0,
-            now,
-            gib_axis,
-            p.dim,
-            total * t.vram_critical_ratio if total else None,
-            p.warn,
-            y_fixed=total,
+            ChartSpec(
+                (Line("used", used, p.series[0]),),
+                t0,
+                now,
+                gib_axis,
+                p.dim,
+                total * t.vram_critical_ratio if total else None,
+                p.warn,
+                y_fixed=total,
+            )
         )
         util = view.history.gpu(self.index, "utilization_percent", window, now)
         self.query_one("#util", Chart).plot(
-            [Line("util", util, p.series[1])], t0, now, _pct, p.dim, None, None, y_fixed=100.0
+            ChartSpec((Line("util", util, p.series[1]),), t0, now, _pct, p.dim, y_fixed=100.0)
         )
         procs = self.query_one("#procs", ProcessTable)
         procs.show(view)

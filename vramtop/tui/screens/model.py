@@ -12,7 +12,7 @@ from vramtop.export import fmt
 from vramtop.history import Point, combine_all
 from vramtop.tui import cells
 from vramtop.tui.messages import BackfillReady
-from vramtop.tui.plot import Line
+from vramtop.tui.plot import ChartSpec, Line
 from vramtop.tui.screens.base import set_title, table_title
 from vramtop.tui.screens.drill import DrillScreen
 from vramtop.tui.view import View
@@ -116,7 +116,7 @@ class ModelScreen(DrillScreen):
         for chart_id, (lines, y_format, target) in charts.items():
             chart = self.query_one(f"#{chart_id}", Chart)
             chart.empty_note = _empty_note(model, chart_id)
-            chart.plot(lines, t0, now, y_format, axis, target, p.warn)
+            chart.plot(ChartSpec(tuple(lines), t0, now, y_format, axis, target, p.warn))
         procs = self.query_one("#procs", ProcessTable)
         procs.pids = set(model.processes) if model else set()
         procs.show(view)

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-
-from rich.style import Style
 from rich.text import Text
 from textual.widget import Widget
 
-from vramtop.tui.plot import Line, render_chart
+from vramtop.tui.plot import ChartSpec, render_chart
 
 
 class Chart(Widget):
@@ -17,80 +14,46 @@ class Chart(Widget):
     def __init__(self, title: str, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self.chart_title = title
-        self._data: tuple = ()
-        self._cache: tuple[tuple, list[Text]] | None = None
+        self._spec: ChartSpec | None = None
+        self._cache: tuple[tuple[int, int], list[Text]] | None = None
         self.empty_note = "no data yet"
 
-    def plot(
-        self,
-        lines: Sequence[Line],
-        t0: float,
-        t1: float,
-        y_format: Callable[[float], str],
-        axis: Style,
-        target: float | None = None,
-        target_style: Style | None = None,
-        note: str = "",
-        y_floor: float = 0.0,
-        y_fixed: float | None = None,
-    ) -> None:
-        data = (
-            tuple(lines),
-            t0,
-            t1,
-            y_format,
-            axis,
-            target,
-            target_style,
-            note,
-            y_floor,
-            y_fixed,
-        )
-        if data != self._data:
-            self._data = data
+    def plot(self, spec: ChartSpec) -> None:
+        if spec != self._spec:
+            self._spec = spec
             self._cache = None
-            self.border_title = self._legend()
+            self.border_title = self._legend(spec)
             self.refresh()
 
     @property
-    def has_data(self) -> bool:
-        return bool(self._data) and any(ln.points for ln in self._data[0])
+    def spec(self) -> ChartSpec | None:
+        return self._spec
 
-    def _legend(self) -> Text:
-        lines, _, _, y_format, axis, target, target_style, note, _, _ = self._data
+    @property
+    def has_data(self) -> bool:
+        return self._spec is not None and any(ln.points for ln in self._spec.lines)
+
+    def _legend(self, spec: ChartSpec) -> Text:
         title = Text(self.chart_title)
-        if len(lines) > 1:
-            for ln in lines:
+        if len(spec.lines) > 1:
+            for ln in spec.lines:
                 title.append(" " + ln.label, ln.style)
-        if target is not None:
-            title.append(" ┄" + y_format(target), target_style)
-        if note:
-            title.append("  " + note, axis)
+        if spec.target is not None:
+            title.append(" ┄" + spec.y_format(spec.target), spec.target_style)
+        if spec.note:
+            title.append("  " + spec.note, spec.axis)
         return title
 
     def render(self) -> Text:
-        if not self._data:
+        if self._spec is None:
             return Text(self.empty_note)
         width, height = self.content_size.width, self.content_size.height
         key = (width, height)
         if self._cache is None or self._cache[0] != key:
-            lines, t0, t1, y_format, axis, target, target_style, _, y_floor, y_fixed = self._data
-            rendered = render_chart(
-                lines,
-                width,
-                height,
-                t0,
-                t1,
-                y_format,
-                axis,
-                target,
-                target_style,
-                y_floor,
-                y_fixed,
-            )
+            rendered = render_chart(self._spec, width, height)
             if not self.has_data and rendered:
                 middle = len(rendered) // 2
-                msg = Text(self.empty_note.center(width)[:width], style=axis)
+                msg = Text(self.empty_note.center(width)[:width], style=self._spec.axis)
                 rendered[middle] = msg
             self._cache = (key, rendered)
         return Text("\n").join(self._cache[1])

@@ -27,9 +27,13 @@ from vramtop.model import Frame
 from vramtop.sources.base import one_line
 from vramtop.tui.messages import (
     BackfillReady,
+    BackfillWanted,
     CollectFailed,
     FrameCollected,
+    OpenGpu,
+    OpenModel,
     RecordProblem,
+    RedrawWanted,
     SnapshotWritten,
 )
 from vramtop.tui.palette import Palette
@@ -350,18 +354,20 @@ class VramtopApp(App[None]):
 
     # -- drill-downs -----------------------------------------------------------------------
 
-    def open_gpu(self, index: int) -> None:
-        self.push_screen(GpuScreen(index))
+    def on_open_gpu(self, message: OpenGpu) -> None:
+        self.push_screen(GpuScreen(message.index))
 
-    def open_model(self, name: str) -> None:
-        self.push_screen(ModelScreen(name))
+    def on_open_model(self, message: OpenModel) -> None:
+        backfills = getattr(self.collector, "backfill", None) is not None
+        self.push_screen(ModelScreen(message.name, backfills))
 
-    def request_backfill(self, screen: ModelScreen, model: str, window: float) -> bool:
-        """History from the collector's backfill (Prometheus), if it offers one, off-thread.
-        False when the collector has none."""
-        backfill = getattr(self.collector, "backfill", None)
-        if backfill is None:
-            return False
+    def on_redraw_wanted(self, message: RedrawWanted) -> None:
+        self.redraw(message.screen)  # type: ignore[arg-type]
+
+    def on_backfill_wanted(self, message: BackfillWanted) -> None:
+        """History from the collector's backfill (Prometheus), off-thread."""
+        screen, model, window = message.requester, message.model, message.window
+        backfill = self.collector.backfill
 
         def job() -> None:
             try:
@@ -375,7 +381,6 @@ class VramtopApp(App[None]):
                 screen.post_message(BackfillReady(model, window, series))
 
         run_detached(job, "vramtop-backfill")
-        return True
 
     # -- command palette -------------------------------------------------------------------
 

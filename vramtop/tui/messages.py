@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from textual.message import Message
+from textual.message_pump import MessagePump
 
 from vramtop.history import Point
 from vramtop.model import Frame
@@ -60,3 +61,37 @@ class FramesDecoded(Message):
     """Replay: the decoding thread's answer to a request."""
 
     decoded: Decoded
+
+
+# Screens ask, the app acts: a screen never calls into the app, so neither imports the other.
+
+
+@dataclass
+class OpenGpu(Message):
+    """Open a GPU's drill-down."""
+
+    index: int
+
+
+@dataclass
+class OpenModel(Message):
+    """Open a model's drill-down."""
+
+    name: str
+
+
+@dataclass
+class BackfillWanted(Message):
+    """A model screen wants history for a window; the answer (BackfillReady, empty when no
+    source keeps history) goes to ``requester``."""
+
+    model: str
+    window: float
+    requester: MessagePump
+
+
+@dataclass
+class RedrawWanted(Message):
+    """A screen came back on top and wants the current view and status."""
+
+    screen: MessagePump

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from rich.text import Text
 from textual.binding import Binding, BindingType
@@ -10,13 +10,11 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Input
 
+from vramtop.tui.messages import RedrawWanted
 from vramtop.tui.view import View
 from vramtop.tui.widgets.filter_bar import FilterBar
 from vramtop.tui.widgets.frame_table import FrameTable
 from vramtop.tui.widgets.status_bar import Status, StatusBar
-
-if TYPE_CHECKING:
-    from vramtop.tui.app import VramtopApp
 
 
 def set_title(widget: Widget, title: Text | str, subtitle: Text | str | None = None) -> None:
@@ -52,10 +50,6 @@ class LiveScreen(Screen[None]):
 
     view: View | None = None
 
-    @property
-    def vt_app(self) -> VramtopApp:
-        return self.app  # type: ignore[return-value]
-
     def show_view(self, view: View) -> None:
         self.view = view
         self.draw(view)
@@ -68,7 +62,7 @@ class LiveScreen(Screen[None]):
             bar.show(status)
 
     def on_screen_resume(self) -> None:
-        self.vt_app.redraw(self)
+        self.post_message(RedrawWanted(self))
 
     # -- filter ----------------------------------------------------------------------------
 
@@ -82,7 +76,7 @@ class LiveScreen(Screen[None]):
         table = self.filter_table()
         if table is not None:
             bar.value = table.filter_text
-        bar.open(blink=self.vt_app.cursor_blink)
+        bar.open(blink=getattr(self.app, "cursor_blink", True))
 
     def on_input_changed(self, event: Input.Changed) -> None:
         table = self.filter_table()

@@ -11,7 +11,7 @@ from textual.widgets import Footer
 from vramtop.export import fmt
 from vramtop.history import Point, combine_all
 from vramtop.tui import cells
-from vramtop.tui.messages import BackfillReady
+from vramtop.tui.messages import BackfillReady, BackfillWanted
 from vramtop.tui.plot import ChartSpec, Line
 from vramtop.tui.screens.base import set_title, table_title
 from vramtop.tui.screens.drill import DrillScreen
@@ -33,9 +33,11 @@ def _rate(v: float) -> str:
 
 
 class ModelScreen(DrillScreen):
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, backfills: bool = False) -> None:
+        """``backfills``: the feed keeps history to fill the charts with at once."""
         super().__init__()
         self.model_name = name
+        self.backfills = backfills
         self.backfill: dict[float, dict[str, list[Point]]] = {}
         self.backfill_note: dict[float, str] = {}
 
@@ -65,8 +67,9 @@ class ModelScreen(DrillScreen):
         super().window_changed()
 
     def _backfill(self, window: float) -> None:
-        if self.vt_app.request_backfill(self, self.model_name, window):
+        if self.backfills:
             self.backfill_note[window] = "loading history…"
+            self.post_message(BackfillWanted(self.model_name, window, self))
 
     def on_backfill_ready(self, message: BackfillReady) -> None:
         if message.model != self.model_name:

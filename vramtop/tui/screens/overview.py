@@ -10,6 +10,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.widgets import Footer
 
+from vramtop.tui.messages import OpenGpu, OpenModel
 from vramtop.tui.screens.base import LiveScreen, set_title, table_title
 from vramtop.tui.view import View
 from vramtop.tui.widgets.alert_table import AlertTable
@@ -92,12 +93,12 @@ class OverviewScreen(LiveScreen):
 
     def on_frame_table_chosen(self, event: FrameTable.Chosen) -> None:
         if event.table.id == "gpus":
-            self.vt_app.open_gpu(int(event.key))
+            self.post_message(OpenGpu(int(event.key)))
         elif event.table.id == "procs":
-            self.vt_app.open_gpu(int(event.key.split(":")[0]))
+            self.post_message(OpenGpu(int(event.key.split(":")[0])))
         elif event.table.id == "alerts" and isinstance(event.table, AlertTable):
             model = event.table.model_of(event.key)
             if model is not None:
-                self.vt_app.open_model(model)
+                self.post_message(OpenModel(model))
         elif event.table.id == "models":
-            self.vt_app.open_model(event.key)
+            self.post_message(OpenModel(event.key))

@@ -12,7 +12,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from vramtop.sources.procs import ProcInfo
+from vramtop.model import ProcInfo
 
 # Flags that name the model in the servers people run, most specific first: a served name is
 # what the server reports in its metrics, so it wins over the weights' path.

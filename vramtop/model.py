@@ -7,6 +7,7 @@ a missing value is never shown as 0.
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import MappingProxyType
@@ -186,3 +187,21 @@ def alert_order(a: AlertReading) -> tuple:
         a.active_since if a.active_since is not None else float("inf"),
         a.name,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class ProcInfo:
+    """What the host says about a GPU process (psutil): the input of attribution. ``argv`` is
+    already masked (vramtop.redact); ``detail`` says why something could not be read."""
+
+    pid: int
+    user: str | None = None
+    name: str | None = None
+    argv: tuple[str, ...] = ()
+    container: str | None = None
+    ancestors: tuple[tuple[int, tuple[str, ...]], ...] = ()  # (pid, argv), nearest first
+    detail: str | None = None
+
+    @property
+    def command(self) -> str | None:
+        return shlex.join(self.argv) if self.argv else None

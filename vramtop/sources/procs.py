@@ -8,12 +8,12 @@ Each of those becomes a ``detail`` sentence instead of an exception.
 from __future__ import annotations
 
 import re
-import shlex
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import psutil
 
 from vramtop import redact
+from vramtop.model import ProcInfo
 
 GONE = "not visible here: it exited, or it runs in another PID namespace (a container)"
 EXITED = "exited while being read"
@@ -23,21 +23,6 @@ PARENT_DEPTH = 4  # how far up the tree to look for a launcher's command line
 _CONTAINER_ID = re.compile(
     r"(?:docker|cri-containerd|crio|libpod)[-/]([0-9a-f]{12,64})|/([0-9a-f]{64})"
 )
-
-
-@dataclass(frozen=True, slots=True)
-class ProcInfo:
-    pid: int
-    user: str | None = None
-    name: str | None = None
-    argv: tuple[str, ...] = ()
-    container: str | None = None
-    ancestors: tuple[tuple[int, tuple[str, ...]], ...] = ()  # (pid, argv), nearest first
-    detail: str | None = None
-
-    @property
-    def command(self) -> str | None:
-        return shlex.join(self.argv) if self.argv else None
 
 
 class ProcessInspector:

@@ -6,6 +6,7 @@ variable), what was expected and what was found; the CLI prints it and exits 2.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import tomllib
@@ -18,6 +19,7 @@ from vramtop.attribution import Rule
 
 FORMATS = ("text", "markdown", "json")
 MIN_INTERVAL = 0.1
+MAX_DURATION = 7 * 86400.0
 
 
 class ConfigError(Exception):
@@ -87,8 +89,8 @@ def parse_duration(text: str | float | int) -> float:
             raise ValueError(text)
         scale = {"ms": 0.001, "s": 1.0, "m": 60.0, None: 1.0}[m.group(2)]
         value = float(m.group(1)) * scale
-    if value != value or value <= 0:
-        raise ValueError(text)
+    if not math.isfinite(value) or value <= 0 or value > MAX_DURATION:
+        raise ValueError(text)  # inf or a 300-digit number would overflow a sleep or a timer
     return value
 
 
@@ -147,6 +149,8 @@ def _rules(value: Any) -> tuple[Rule, ...]:
             raise ValueError(entry)
         try:
             compiled = re.compile(pattern)
+        except RecursionError:  # thousands of nested groups
+            raise ValueError(f"{pattern[:60]!r}… (too deeply nested)") from None
         except re.error as err:
             raise ValueError(f"{pattern!r} ({err})") from None
         rules.append(Rule(compiled, model, match))
@@ -212,7 +216,7 @@ def _regex(value: Any) -> str:
         raise ValueError(value)
     try:
         re.compile(value)
-    except re.error:
+    except (re.error, RecursionError):  # RecursionError: thousands of nested groups
         raise ValueError(value) from None
     return value
 

@@ -41,6 +41,8 @@ def read_regular(path: str | Path, what: str, limit: int = 2**20) -> bytes:
     fd = _open(path, what)
     try:
         mode = os.fstat(fd).st_mode
+        if stat.S_ISCHR(mode) and os.path.realpath(path) == os.devnull:
+            return b""  # --config /dev/null: no file layer, as usual
         if not stat.S_ISREG(mode):
             kind = "a directory" if stat.S_ISDIR(mode) else "not a regular file"
             raise ConfigError(f"{path}: cannot read {what}: it is {kind}")

@@ -35,18 +35,29 @@ def problem(value: str, *, ascii_only: bool, spaces: bool) -> str | None:
     return None
 
 
+class _Why(Exception):
+    """Why a file could not be read; each caller puts it in its own sentence."""
+
+
 def read_regular(path: str | Path, what: str, limit: int = 2**20) -> bytes:
     """The bytes of a regular file, or ConfigError. Opened without blocking, so a FIFO with no
     writer, a directory or a device is one sentence instead of a hang."""
-    fd = _open(path, what)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: {what} not found") from None
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read {what} ({err.strerror})") from None
     try:
         mode = os.fstat(fd).st_mode
         if stat.S_ISCHR(mode) and os.path.realpath(path) == os.devnull:
             return b""  # --config /dev/null: no file layer, as usual
         if not stat.S_ISREG(mode):
             kind = "a directory" if stat.S_ISDIR(mode) else "not a regular file"
-            raise ConfigError(f"{path}: cannot read {what}: it is {kind}")
-        return _read(fd, path, what, limit, timeout=None)
+            raise _Why(f"it is {kind}")
+        return _read(fd, limit, timeout=None)
+    except _Why as why:
+        raise ConfigError(f"{path}: cannot read {what}: {why}") from None
     finally:
         os.close(fd)
 
@@ -54,29 +65,25 @@ def read_regular(path: str | Path, what: str, limit: int = 2**20) -> bytes:
 def read_secret(path: str | Path, what: str, timeout: float = 2.0, limit: int = 2**16) -> bytes:
     """A token or password file: a regular file, or a pipe (``--bearer-token-file <(pass x)``)
     read within ``timeout``; a pipe with no writer is a sentence, not a hang."""
-    fd = _open(path, what)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as err:
+        raise ConfigError(f"cannot read the {what} {path}: {err.strerror}") from None
     try:
         mode = os.fstat(fd).st_mode
         if stat.S_ISREG(mode):
-            return _read(fd, path, what, limit, timeout=None)
+            return _read(fd, limit, timeout=None)
         if stat.S_ISFIFO(mode):
-            return _read(fd, path, what, limit, timeout=timeout)
+            return _read(fd, limit, timeout=timeout)
         kind = "a directory" if stat.S_ISDIR(mode) else "neither a regular file nor a pipe"
-        raise ConfigError(f"{path}: cannot read {what}: it is {kind}")
+        raise _Why(f"it is {kind}")
+    except _Why as why:
+        raise ConfigError(f"cannot read the {what} {path}: {why}") from None
     finally:
         os.close(fd)
 
 
-def _open(path: str | Path, what: str) -> int:
-    try:
-        return os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: {what} not found") from None
-    except OSError as err:
-        raise ConfigError(f"{path}: cannot read {what} ({err.strerror})") from None
-
-
-def _read(fd: int, path: str | Path, what: str, limit: int, timeout: float | None) -> bytes:
+def _read(fd: int, limit: int, timeout: float | None) -> bytes:
     """Up to ``limit`` bytes; with a timeout (a pipe), the whole read ends by then."""
     deadline = None if timeout is None else time.monotonic() + timeout
     chunks: list[bytes] = []
@@ -85,19 +92,19 @@ def _read(fd: int, path: str | Path, what: str, limit: int, timeout: float | Non
         if deadline is not None:
             left = deadline - time.monotonic()
             if left <= 0 or not select.select([fd], [], [], left)[0]:
-                raise ConfigError(f"{path}: nothing came from {what} within {timeout:g} s")
+                raise _Why(f"nothing came within {timeout:g} s")
         try:
             chunk = os.read(fd, 65536)
         except BlockingIOError:
             continue
         except OSError as err:
-            raise ConfigError(f"{path}: cannot read {what} ({err.strerror})") from None
+            raise _Why(err.strerror) from None
         if not chunk:
             return b"".join(chunks)
         chunks.append(chunk)
         size += len(chunk)
         if size > limit:
-            raise ConfigError(f"{path}: {what} is larger than {limit // 1024} KiB")
+            raise _Why(f"it is larger than {limit // 1024} KiB")
 
 
 def headers(value: Any) -> tuple[tuple[str, str], ...]:
@@ -115,9 +122,11 @@ def headers(value: Any) -> tuple[tuple[str, str], ...]:
     for name, val in items:
         label = redact.cut(repr(redact.text(str(name).strip())), 60)
         if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9-]+", name.strip()):
-            raise Refused(f"names header {label}: a header name is letters, digits and dashes")
+            raise Refused(
+                f"must be 'NAME: VALUE' with a name of letters, digits and dashes, got {label}"
+            )
         if not isinstance(val, str):
-            raise Refused(f"names header {label} with no value (write it as 'NAME: VALUE')")
+            raise Refused(f"must be 'NAME: VALUE', got header {label} with no value")
         val = val.strip()
         if why := problem(val, ascii_only=True, spaces=True):
             raise Refused(

@@ -110,11 +110,11 @@ def url(value: object) -> str:
     scheme, sep, rest = s.partition("://")
     if not sep or not re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]*", scheme):
         scheme, sep, rest = "", "", s
-    rest = rest.rpartition("@")[2]
+    _, at, rest = rest.rpartition("@")
     rest = re.split(r"[?#\s]", rest, maxsplit=1)[0]
     netloc, slash, path = rest.partition("/")
     host, colon, port = netloc.rpartition(":")
-    if colon and not port.isdigit() and not netloc.endswith("]"):
+    if not at and colon and not port.isdigit() and not netloc.endswith("]"):
         netloc = f"{host}:{MASK}"
     return text(f"{scheme}{sep}{netloc}{slash}{path}".rstrip("/"))
 

@@ -144,7 +144,7 @@ def _file_text(path: str, what: str) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
-        raise ConfigError(f"{path}: {what} is not UTF-8 text") from None
+        raise ConfigError(f"the {what} {path} is not UTF-8 text") from None
 
 
 def _warn(message: str) -> None:

@@ -220,3 +220,17 @@ def test_a_real_process_shows_its_command_masked():
     finally:
         child.kill()
         child.wait()
+
+
+def test_hostile_text_is_masked_in_linear_time():
+    """Text from a hostile server is masked whole; the regexes are bounded, so a long body
+    that once took quadratic time (seconds for 20 kB) returns at once."""
+    import time
+
+    start = time.monotonic()
+    for unit in ("a.", "http://", "a-", "http://a:", "-a=b ", '"a":', "Bearer "):
+        body = unit * (40_000 // len(unit))
+        assert len(redact.text(body)) > 0
+    assert time.monotonic() - start < 20  # generous: the quadratic version took minutes
+    secret = "http://u:" + "p" * 900 + "@h"
+    assert "ppp" not in redact.text(secret)

@@ -71,16 +71,19 @@ _SCHEME = re.compile(
     r"\b(?:(?i:bearer|basic)\s+[^\s'\"]+|(?i:token)\s+(?=[^\s'\"]*[0-9_])[^\s'\"]{8,})"
 )
 # scheme://user:password@ -- the password may hold "/", "#", "?" or "@": up to the last "@".
-_URL_USERINFO = re.compile(r"\b([a-z][a-z0-9+.-]*://)([^\s'\"<>]*)@", re.IGNORECASE)
+# Lengths are bounded so hostile text (a 1 MB error body) costs linear time, not quadratic.
+_URL_USERINFO = re.compile(
+    r"(?<![a-z0-9+.-])([a-z][a-z0-9+.-]{0,30}://)([^\s'\"<>]{0,1024})@", re.IGNORECASE
+)
 # user:password@host with no scheme (redis-cli -u, DSNs); "/" ends it (registry:5000/img@sha).
-_BARE_USERINFO = re.compile(r"(?<![\w.:/-])([\w.-]+):[^\s@/'\"]+@(?=[\w.\[-])")
+_BARE_USERINFO = re.compile(r"(?<![\w.:/-])([\w.-]{1,128}):[^\s@/'\"]{1,1024}@(?=[\w.\[-])")
 # A name before "=", ": " or a quoted "name": -- the value is parsed by _value_end.
 _NAME = re.compile(
-    r"(?<![\w.])(?P<q>[\"']?)(?P<name>[A-Za-z_][\w.-]*)(?P=q)(?P<sep>\s*=(?!=)\s*|\s*:\s+|(?<=[\"']):\s*)"
+    r"(?<![\w.])(?P<q>[\"']?)(?P<name>[A-Za-z_][\w.-]{0,127})(?P=q)(?P<sep>\s*=(?!=)\s*|\s*:\s+|(?<=[\"']):\s*)"
 )
 # 'X-API-Key:abc' quoted inside a string (curl -H in an sh -c entry point).
 _QUOTED_HEADER = re.compile(r"(?<![\w-])(['\"])([A-Za-z][\w-]*):([^'\"\r\n]*)\1")
-_FLAG_THEN_VALUE = re.compile(r"(?<![\w.])(--?[A-Za-z][\w.-]*)(\s+)(?=[^\s-])")
+_FLAG_THEN_VALUE = re.compile(r"(?<![\w.])(--?[A-Za-z][\w.-]{0,127})(\s+)(?=[^\s-])")
 _HEADER_END = re.compile(r"[\r\n'\"]")
 _VALUE_END = re.compile(r"[\s'\"&;]")
 _USER_FLAG = {"-u", "--user", "-U", "--proxy-user"}  # curl/wget: USER:PASSWORD

@@ -6,6 +6,7 @@ variable), what was expected and what was found; the CLI prints it and exits 2.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import tomllib
@@ -18,10 +19,15 @@ from vramtop.attribution import Rule
 
 FORMATS = ("text", "markdown", "json")
 MIN_INTERVAL = 0.1
+MAX_DURATION = 7 * 86400.0
 
 
 class ConfigError(Exception):
     """Bad configuration; the message is the whole sentence shown to the user."""
+
+
+class Refused(ValueError):
+    """A value refused for a reason that replaces "must be X, got Y": it would show a secret."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +70,7 @@ class Settings:
     max_series: int = 200_000
     # Live view
     theme: str | None = None  # None: vramtop-dark, or vramtop-mono without colour
+    theme_source: str = "--theme"  # where ``theme`` came from, to blame the right layer
     snapshot_dir: str | None = None  # where the snapshot key writes; None: the current directory
     config_file: str | None = None  # where the file layer came from, for messages
 
@@ -82,8 +89,8 @@ def parse_duration(text: str | float | int) -> float:
             raise ValueError(text)
         scale = {"ms": 0.001, "s": 1.0, "m": 60.0, None: 1.0}[m.group(2)]
         value = float(m.group(1)) * scale
-    if value != value or value <= 0:
-        raise ValueError(text)
+    if not math.isfinite(value) or value <= 0 or value > MAX_DURATION:
+        raise ValueError(text)  # inf or a 300-digit number would overflow a sleep or a timer
     return value
 
 
@@ -142,6 +149,8 @@ def _rules(value: Any) -> tuple[Rule, ...]:
             raise ValueError(entry)
         try:
             compiled = re.compile(pattern)
+        except RecursionError:  # thousands of nested groups
+            raise ValueError(f"{pattern[:60]!r}… (too deeply nested)") from None
         except re.error as err:
             raise ValueError(f"{pattern!r} ({err})") from None
         rules.append(Rule(compiled, model, match))
@@ -161,18 +170,37 @@ def _targets(value: Any) -> Targets:
 
 
 def _url(value: Any) -> str:
-    from urllib.parse import urlsplit
+    from urllib.parse import unquote, urlsplit
+
+    from vramtop import redact
 
     if not isinstance(value, str):
         raise ValueError(value)
+    if _BAD_URL_CHAR.search(value.strip()):
+        raise Refused(
+            f"must be an http:// or https:// URL, got {shown('scrape', value)} "
+            "(it holds a space, line break or other control character)"
+        )
     try:
         parts = urlsplit(value.strip())
         parts.port  # noqa: B018 - raises ValueError on a bad port
     except ValueError:
+        if "@" in value:
+            raise Refused(
+                f"must be an http:// or https:// URL, got {shown('scrape', value)} (a password "
+                "holding '/', '#', '?' or '@' must be percent-encoded, e.g. '/' as %2F)"
+            ) from None
         raise ValueError(value) from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(value)
+    if parts.password:
+        redact.remember(parts.password)
+        redact.remember(unquote(parts.password))
     return value.strip()
+
+
+# Whitespace and control characters (C0, DEL, C1); Python's urlsplit would silently drop some.
+_BAD_URL_CHAR = re.compile(r"[\s\x00-\x1f\x7f-\x9f]")
 
 
 def _urls(value: Any) -> tuple[str, ...]:
@@ -188,7 +216,7 @@ def _regex(value: Any) -> str:
         raise ValueError(value)
     try:
         re.compile(value)
-    except re.error:
+    except (re.error, RecursionError):  # RecursionError: thousands of nested groups
         raise ValueError(value) from None
     return value
 
@@ -235,20 +263,9 @@ def _path(value: Any) -> str:
 
 
 def _headers(value: Any) -> tuple[tuple[str, str], ...]:
-    if isinstance(value, dict):
-        items = list(value.items())
-    elif isinstance(value, list):
-        items = [tuple(str(v).split(":", 1)) if ":" in str(v) else (v, None) for v in value]
-    else:
-        raise ValueError(value)
-    out = []
-    for name, val in items:
-        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9-]+", name.strip()):
-            raise ValueError(value)
-        if not isinstance(val, str) or "\n" in val or "\r" in val:
-            raise ValueError(value)
-        out.append((name.strip(), val.strip()))
-    return tuple(out)
+    from vramtop.credentials import headers
+
+    return headers(value)
 
 
 # Values never echoed back in a message: they may carry a password or token.
@@ -256,13 +273,19 @@ SECRET_KEYS = {"prometheus_url", "alertmanager_url", "scrape", "headers"}
 
 
 def shown(key: str, raw: Any) -> str:
-    if key not in SECRET_KEYS:
-        return repr(raw)
+    """A bad value as it may be echoed: URLs without credentials, headers not at all, anything
+    else masked like a message and cut to ~200 characters."""
     from vramtop import redact
 
-    if isinstance(raw, str) and "://" in raw:
-        return repr(redact.url(raw))
-    return "(value hidden: it may hold a secret)"
+    if key == "headers":
+        return "(value hidden: it may hold a secret)"
+    if key in SECRET_KEYS and isinstance(raw, str):
+        return repr(redact.cut(redact.url(raw)))
+    if key in SECRET_KEYS and isinstance(raw, list):
+        raw = [redact.url(v) if isinstance(v, str) else v for v in raw]
+    elif key in SECRET_KEYS:
+        return "(value hidden: it may hold a secret)"
+    return redact.cut(redact.text(repr(raw)))
 
 
 # key -> (parser, what is expected, environment variable or None)
@@ -331,7 +354,10 @@ def load(
     if explicit or path.is_file():
         settings = replace(_from_file(path), config_file=str(path))
     settings = _apply(settings, _from_env(env))
-    settings = _apply(settings, {k: v for k, v in (flags or {}).items() if v is not None})
+    flags = {k: v for k, v in (flags or {}).items() if v is not None}
+    if "theme" in flags:
+        flags["theme_source"] = "--theme"
+    settings = _apply(settings, flags)
     if env.get("NO_COLOR"):
         settings = replace(settings, no_color=True)
     return settings
@@ -343,13 +369,15 @@ def _apply(settings: Settings, values: Mapping[str, Any]) -> Settings:
 
 
 def _from_file(path: Path) -> Settings:
+    from vramtop.credentials import read_regular
+
+    data_bytes = read_regular(path, "config file")
     try:
-        with open(path, "rb") as f:
-            data = tomllib.load(f)
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found") from None
-    except OSError as err:
-        raise ConfigError(f"{path}: cannot read config file ({err.strerror})") from None
+        data = tomllib.loads(data_bytes.decode("utf-8"))
+    except UnicodeDecodeError as err:
+        raise ConfigError(
+            f"{path}: config file is not UTF-8 text (bad byte at offset {err.start})"
+        ) from None
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{path}: not valid TOML: {err}") from None
     values = {}
@@ -361,10 +389,14 @@ def _from_file(path: Path) -> Settings:
         parse, expected, _ = _KEYS[key]
         try:
             values[key] = parse(raw)
+        except Refused as why:
+            raise ConfigError(f"{path}: key {key!r} {why}") from None
         except (ValueError, TypeError):
             raise ConfigError(
                 f"{path}: key {key!r} must be {expected}, got {shown(key, raw)}"
             ) from None
+    if "theme" in values:
+        values["theme_source"] = f"{path}: key 'theme'"
     return _apply(Settings(), values)
 
 
@@ -375,8 +407,12 @@ def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
             continue
         try:
             values[key] = parse(env[var])
+        except Refused as why:
+            raise ConfigError(f"{var} {why}") from None
         except (ValueError, TypeError):
             raise ConfigError(f"{var} must be {expected}, got {shown(key, env[var])}") from None
+    if "theme" in values:
+        values["theme_source"] = "VRAMTOP_THEME"
     return values
 
 
@@ -385,5 +421,7 @@ def check_flag(key: str, flag: str, raw: Any) -> Any:
     parse, expected, _ = _KEYS[key]
     try:
         return parse(raw)
+    except Refused as why:
+        raise ConfigError(f"{flag} {why}") from None
     except (ValueError, TypeError):
         raise ConfigError(f"{flag} must be {expected}, got {shown(key, raw)}") from None

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vramtop.config import ConfigError, Settings, check_flag, default_config_path
+from vramtop.credentials import problem
 
 if TYPE_CHECKING:
     from vramtop.collector import Source
@@ -83,12 +85,70 @@ def flags_from(args: argparse.Namespace) -> dict[str, Any]:
     return flags
 
 
-def _secret_file(path: str, what: str) -> str:
+def credentials(settings: Settings, env: Mapping[str, str], password_file: str | None) -> Any:
+    """(bearer token, (user, password)) checked before any request: a value that an HTTP header
+    cannot carry is one sentence naming where it came from, never the value; an empty token is
+    a warning and requests then go without one. Accepted secrets are remembered for masking."""
+    from vramtop import redact
+
+    # Surrounding whitespace (a file's trailing newline) is not part of a secret.
+    token = None
+    if settings.bearer_token_file:
+        path = settings.bearer_token_file
+        token = _file_text(path, "bearer token file").strip()
+    elif "VRAMTOP_BEARER_TOKEN" in env:
+        token = env["VRAMTOP_BEARER_TOKEN"].strip()
+    if token is not None:
+        if problem_ := problem(token, ascii_only=True, spaces=False):
+            raise ConfigError(_refusal(_where_token(settings), problem_, "printable ASCII"))
+        if not token:
+            _warn(f"{_where_token(settings)} is empty; requests go without a bearer token")
+            token = None
+    basic = None
+    if settings.basic_auth_user:
+        user = settings.basic_auth_user
+        if ":" in user or problem(user, ascii_only=False, spaces=True):
+            raise ConfigError(
+                "the basic-auth user must be one line of text without ':' or control characters"
+            )
+        if password_file:
+            where = f"{password_file}: the basic-auth password"
+            password = _file_text(password_file, "basic-auth password file").strip()
+        else:
+            where = "VRAMTOP_BASIC_AUTH_PASSWORD"
+            password = env.get("VRAMTOP_BASIC_AUTH_PASSWORD", "").strip()
+        if problem_ := problem(password, ascii_only=False, spaces=True):
+            raise ConfigError(_refusal(where, problem_, "UTF-8 text"))
+        if not password:
+            _warn(f"{where} is empty (or unset); requests go with an empty password")
+        basic = (user, password)
+    redact.remember(token)
+    redact.remember(basic[1] if basic else None)
+    return token, basic
+
+
+def _where_token(settings: Settings) -> str:
+    if settings.bearer_token_file:
+        return f"{settings.bearer_token_file}: the bearer token"
+    return "VRAMTOP_BEARER_TOKEN"
+
+
+def _refusal(where: str, why: str, allowed: str) -> str:
+    return f"{where} holds {why} (not shown here); it must be {allowed} on one line"
+
+
+def _file_text(path: str, what: str) -> str:
+    from vramtop.credentials import read_secret
+
+    data = read_secret(path, what)
     try:
-        with open(path, encoding="utf-8") as f:
-            return f.read().strip()
-    except OSError as err:
-        raise ConfigError(f"cannot read the {what} file {path}: {err.strerror}") from None
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"the {what} {path} is not UTF-8 text") from None
+
+
+def _warn(message: str) -> None:
+    print(f"vramtop: warning: {message}", file=sys.stderr)
 
 
 def endpoint(
@@ -96,18 +156,11 @@ def endpoint(
     settings: Settings,
     env: Mapping[str, str],
     password_file: str | None,
+    creds: Any = None,
 ) -> Endpoint:
     from vramtop.sources.http import Endpoint
 
-    token = env.get("VRAMTOP_BEARER_TOKEN") or None
-    if settings.bearer_token_file:
-        token = _secret_file(settings.bearer_token_file, "bearer token")
-    basic = None
-    if settings.basic_auth_user:
-        password = env.get("VRAMTOP_BASIC_AUTH_PASSWORD", "")
-        if password_file:
-            password = _secret_file(password_file, "basic-auth password")
-        basic = (settings.basic_auth_user, password)
+    token, basic = creds or credentials(settings, env, password_file)
     if settings.ca_file and not os.path.isfile(settings.ca_file):
         raise ConfigError(f"the CA file {settings.ca_file} does not exist")
     return Endpoint(
@@ -146,15 +199,16 @@ def sources(settings: Settings, env: Mapping[str, str], password_file: str | Non
     if not (settings.prometheus_url or settings.alertmanager_url or settings.scrape):
         return []
     chosen, forced = profiles(settings, env)
+    creds = credentials(settings, env, password_file)
     out: list[Any] = []
     prom = am = None
     if settings.prometheus_url:
         from vramtop.sources.promql import PromSource
 
-        prom = endpoint(settings.prometheus_url, settings, env, password_file)
+        prom = endpoint(settings.prometheus_url, settings, env, password_file, creds)
         out.append(PromSource(prom, chosen, forced, settings.instance, settings.rate_window))
     if settings.alertmanager_url:
-        am = endpoint(settings.alertmanager_url, settings, env, password_file)
+        am = endpoint(settings.alertmanager_url, settings, env, password_file, creds)
     if prom or am:
         from vramtop.sources.alerts import AlertSource
 
@@ -162,7 +216,7 @@ def sources(settings: Settings, env: Mapping[str, str], password_file: str | Non
     if settings.scrape:
         from vramtop.sources.scrape import ScrapeSource
 
-        eps = [endpoint(u, settings, env, password_file) for u in settings.scrape]
+        eps = [endpoint(u, settings, env, password_file, creds) for u in settings.scrape]
         window = _seconds(settings.rate_window)
         out.append(ScrapeSource(eps, chosen, forced, window=window, max_series=settings.max_series))
     return out

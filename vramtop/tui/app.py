@@ -21,6 +21,7 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.timer import Timer
 
+from vramtop import redact
 from vramtop.config import ConfigError, Settings
 from vramtop.history import History, Point
 from vramtop.model import Frame
@@ -447,8 +448,11 @@ def pick_theme(
     known = {**BUILTIN_THEMES, **themes.themes}
     if chosen not in known:
         if theme is not None:
+            # Blame the layer it came from: --theme, VRAMTOP_THEME or the config file's key.
+            where = settings.theme_source if theme == settings.theme else "--theme"
             names = ", ".join(sorted(n for n in known if n.startswith("vramtop-")) or known)
-            raise ConfigError(f"--theme: unknown theme {theme!r} (known: {names}, or Textual's)")
+            shown = redact.cut(repr(redact.text(theme)), 80)
+            raise ConfigError(f"{where}: unknown theme {shown} (known: {names}, or Textual's)")
         notes.append(f"theme {chosen!r} was not found; using textual-dark")
         chosen = "textual-dark"
     return themes, chosen, notes

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import UTC, datetime
 
@@ -15,33 +16,50 @@ def literal(text: object) -> str:
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(text))
 
 
+HUGE = 1e15  # beyond this a number is shown as 1.23e+20, never as all its digits
+
+
+def fixed(value: float | None, digits: int = 0) -> str:
+    """A number with ``digits`` decimals; n/a for None, NaN and ±Inf; huge ones in e-notation
+    (1e308 must not print as 309 digits)."""
+    if value is None or not math.isfinite(value):
+        return NA
+    if abs(value) >= HUGE:
+        return f"{value:.3g}"
+    return f"{value:.{digits}f}"
+
+
 def gib(value: int | None) -> str:
-    return NA if value is None else f"{value / 2**30:.1f} GiB"
+    text = fixed(None if value is None else value / 2**30, 1)
+    return text if text == NA else f"{text} GiB"
 
 
 def human_bytes(value: int | None) -> str:
     if value is None:
         return NA
     size = float(value)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(size) < 1024 or unit == "TiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if abs(size) < 1024 or unit == "PiB":
+            text = fixed(size, 0 if unit == "B" else 1)
+            return text if text == NA else f"{text} {unit}"
         size /= 1024
     raise AssertionError("unreachable")
 
 
 def pct(value: float | None, digits: int = 0) -> str:
-    return NA if value is None else f"{value:.{digits}f}%"
+    text = fixed(value, digits)
+    return text if text == NA else f"{text}%"
 
 
 def num(value: float | None, unit: str = "", digits: int = 0) -> str:
-    return NA if value is None else f"{value:.{digits}f}{unit}"
+    text = fixed(value, digits)
+    return text if text == NA else f"{text}{unit}"
 
 
 def used_of(used: int | None, total: int | None) -> str:
     if used is None and total is None:
         return NA
-    share = f" ({used / total:.0%})" if used is not None and total else ""
+    share = f" ({pct(used / total * 100)})" if used is not None and total else ""
     return f"{gib(used).removesuffix(' GiB')} / {gib(total)}{share}"
 
 
@@ -68,6 +86,6 @@ def time_of_day(epoch: float) -> str:
 
 def seconds(value: float | None) -> str:
     """Latency the way people read it: 85 ms, 1.20 s."""
-    if value is None:
+    if value is None or not math.isfinite(value):
         return NA
-    return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.2f} s"
+    return f"{fixed(value * 1000)} ms" if value < 1 else f"{fixed(value, 2)} s"

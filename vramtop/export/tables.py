@@ -48,7 +48,7 @@ def tables(frame: Frame) -> list[Table]:
 
 
 def _host_cells(h: HostReading) -> tuple[Cell, ...]:
-    load = " ".join(f"{x:.2f}" for x in h.load_average) if h.load_average else fmt.NA
+    load = " ".join(fmt.fixed(x, 2) for x in h.load_average) if h.load_average else fmt.NA
     cpu = fmt.pct(h.cpu_percent, 1) + (f" of {h.cpu_count} cores" if h.cpu_count else "")
     return (
         c(fmt.literal(h.hostname)),
@@ -163,7 +163,7 @@ def _models(frame: Frame) -> Table:
                 c(" ".join(str(i) for i in m.gpus) or "-"),
             )
         )
-        extras = ", ".join(f"{k} {v:.3g}" for k, v in m.extras.items())
+        extras = ", ".join(f"{fmt.literal(k)} {fmt.fixed(v, 3)}" for k, v in m.extras.items())
         if extras:
             table.notes.append(f"{fmt.literal(m.name)}: {extras}")
     return table

@@ -5,11 +5,12 @@ from __future__ import annotations
 from vramtop.export.tables import Table, tables, title_of
 from vramtop.model import Frame
 
-_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_[]<>|#"})
+_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_[]<>|#&"})
 
 
 def escape(text: str) -> str:
-    """Markdown-inert text: a label like ``[x](y)`` or a pipe cannot reshape the table."""
+    """Markdown-inert text: a label like ``[x](y)`` or a pipe cannot reshape the table, and
+    ``&lt;`` is shown as written, not as ``<``."""
     return text.translate(_SPECIAL)
 
 

@@ -14,6 +14,7 @@ from vramtop.model import Frame, GpuReading, HostReading, ProcessReading, iso_ut
 
 SCHEMA = "vramtop/1"
 MAX_INT = 2**63 - 1
+_COUNTS = {"error_ratio", "cpu_count"}  # never below zero, as *_bytes
 
 
 def document(frame: Frame) -> dict[str, Any]:
@@ -147,15 +148,27 @@ def _strict(value: Any, reasons: dict[str, str] | None = None, key: str = "") ->
         if reasons is not None:
             reasons.setdefault(key, f"a {value.bit_length()}-bit integer, beyond any count")
         return None
+    if (key.endswith("_bytes") or key in _COUNTS) and isinstance(value, int | float) and value < 0:
+        if reasons is not None:
+            reasons.setdefault(key, f"{value} is below zero, not a possible value")
+        return None
     if isinstance(value, dict):
         own = value.get("unavailable")
         inner = own if isinstance(own, dict) else reasons
-        return {
-            k: v
-            if k == "unavailable"
-            else _strict(v, inner, k if inner is own else f"{key}.{k}".lstrip("."))
-            for k, v in value.items()
-        }
+        out = {}
+        for k, v in value.items():
+            if k == "unavailable":
+                out[k] = v  # the same dict: reasons added below still reach the output
+                continue
+            where = k if inner is own else f"{key}.{k}".lstrip(".")
+            kept = _strict(v, inner, where)
+            if kept is not None or inner is own or v is None:
+                out[k] = kept  # a map of figures (extras) leaves out what it cannot hold
+        return out
     if isinstance(value, list):
+        if any(isinstance(v, float) and not math.isfinite(v) for v in value):
+            if reasons is not None:  # a list of numbers (load average) is null as a whole
+                reasons.setdefault(key, "not finite numbers")
+            return None
         return [_strict(v, reasons, key) for v in value]
     return value

@@ -6,6 +6,8 @@ from vramtop.export.tables import Table, tables, title_of
 from vramtop.model import Frame
 
 _SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_[]<>|#&"})
+# Headers hold a disk path from outside; "#" mid-row is plain text and the "#" column stays "#".
+_HEADER = str.maketrans({c: "\\" + c for c in "\\`*_[]<>|&"})
 
 
 def escape(text: str) -> str:
@@ -27,7 +29,7 @@ def _table(table: Table) -> list[str]:
     if not table.rows:
         lines.append(f"_{table.empty}_")
     else:
-        lines.append("| " + " | ".join(table.headers) + " |")
+        lines.append("| " + " | ".join(h.translate(_HEADER) for h in table.headers) + " |")
         lines.append("|" + "|".join("---" for _ in table.headers) + "|")
         lines += ["| " + " | ".join(escape(c.text) for c in row) + " |" for row in table.rows]
     if table.notes:

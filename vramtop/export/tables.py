@@ -72,7 +72,7 @@ _HOST_HEADERS = ("Host", "CPU", "Memory", "Load 1/5/15")
 
 def _host(frame: Frame) -> Table:
     h = frame.host
-    table = Table("Host", (*_HOST_HEADERS, f"Disk {h.disk_path}"))
+    table = Table("Host", (*_HOST_HEADERS, f"Disk {fmt.shorten(h.disk_path, 40)}"))
     table.rows.append(_host_cells(h))
     table.notes += [note(f"{k}: {fmt.literal(v)}") for k, v in h.unavailable.items()]
     return table

@@ -53,7 +53,8 @@ def _odd(value: float | None, unit: str = "") -> str | None:
     """n/a for None, NaN and ±Inf; e-notation for a huge value; None for an ordinary one."""
     if value is None or not math.isfinite(value):
         return fmt.NA
-    return f"{value:.2g}{unit}" if abs(value) >= fmt.HUGE else None
+    # 1e308s: narrow columns have no room for more, and no real figure is this large
+    return f"{value:.0e}".replace("e+", "e") + unit if abs(value) >= fmt.HUGE else None
 
 
 def seconds(value: float | None) -> str:

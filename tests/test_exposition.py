@@ -10,6 +10,7 @@ import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -274,3 +275,26 @@ def test_cli_json_is_strict_with_hostile_metrics(run_vramtop):
         assert text.returncode == 0 and "m" in text.stdout
         assert not re.search(r"\b(nan|inf|infinity)\b", text.stdout, re.IGNORECASE), text.stdout
         assert not re.search(r"\d{20}", text.stdout), "a huge value printed in full"
+
+
+def test_openmetrics_with_exemplars_through_the_scrape_source():
+    registry = CollectorRegistry()
+    errors = Counter("model_errors", "Errors.", ["model"], registry=registry)
+    errors.labels("om").inc(5, exemplar={"trace_id": "abc"})
+    Gauge("model_queue_length", "Q.", ["model"], registry=registry).labels("om").set(3)
+    Gauge("model_memory_usage_bytes", "M.", ["model"], registry=registry).labels("om").set(2**30)
+    lat = Histogram("model_inference_duration_seconds", "L.", ["model"], registry=registry)
+    lat.labels("om").observe(0.3, exemplar={"trace_id": "def"})
+    om_body = prom_om.generate_latest(registry).decode()
+    assert "# {" in om_body and om_body.rstrip().endswith("# EOF")  # exemplars really sent
+    text_body = prom_text.generate_latest(registry).decode()
+    seen = {}
+    for body, content_type in ((om_body, OM_TYPE), (text_body, TEXT_TYPE)):
+        with serving(body, content_type) as server:
+            reading = poll_once(server.url)
+        assert reading.note == "", reading.note
+        seen[content_type] = {m.name: m for m in reading.models}["om"]
+    for m in seen.values():
+        assert m.profile == "facesocial" and m.queue_length == 3 and m.vram_bytes == 2**30
+        assert m.requests_per_second == 0 and m.error_ratio == 0  # 0 of 0, read twice
+    assert replace(seen[OM_TYPE], instances=()) == replace(seen[TEXT_TYPE], instances=())

@@ -7,11 +7,14 @@ Bytes are integers; a value that could not be read is null, and its reason is un
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from vramtop.model import Frame, GpuReading, HostReading, ProcessReading, iso_utc
 
 SCHEMA = "vramtop/1"
+MAX_INT = 2**63 - 1
+_COUNTS = {"error_ratio", "cpu_count"}  # never below zero, as *_bytes
 
 
 def document(frame: Frame) -> dict[str, Any]:
@@ -130,4 +133,42 @@ def _process(p: ProcessReading) -> dict[str, Any]:
 
 def render(frame: Frame) -> str:
     # ASCII-only: a C1 control in a label cannot reach a terminal that cats the file.
-    return json.dumps(document(frame), indent=2) + "\n"
+    # Strict JSON: allow_nan=False is the proof that _strict left no NaN or Infinity.
+    return json.dumps(_strict(document(frame)), indent=2, allow_nan=False) + "\n"
+
+
+def _strict(value: Any, reasons: dict[str, str] | None = None, key: str = "") -> Any:
+    """NaN, ±Inf and integers beyond 64 bits become null, with the reason in the nearest
+    ``unavailable`` map: strict parsers reject the first, and no byte count is the second."""
+    if isinstance(value, float) and not math.isfinite(value):
+        if reasons is not None:
+            reasons.setdefault(key, f"not a finite number ({value})")
+        return None
+    if isinstance(value, int) and not isinstance(value, bool) and not -MAX_INT <= value <= MAX_INT:
+        if reasons is not None:
+            reasons.setdefault(key, f"a {value.bit_length()}-bit integer, beyond any count")
+        return None
+    if (key.endswith("_bytes") or key in _COUNTS) and isinstance(value, int | float) and value < 0:
+        if reasons is not None:
+            reasons.setdefault(key, f"{value} is below zero, not a possible value")
+        return None
+    if isinstance(value, dict):
+        own = value.get("unavailable")
+        inner = own if isinstance(own, dict) else reasons
+        out = {}
+        for k, v in value.items():
+            if k == "unavailable":
+                out[k] = v  # the same dict: reasons added below still reach the output
+                continue
+            where = k if inner is own else f"{key}.{k}".lstrip(".")
+            kept = _strict(v, inner, where)
+            if kept is not None or inner is own or v is None:
+                out[k] = kept  # a map of figures (extras) leaves out what it cannot hold
+        return out
+    if isinstance(value, list):
+        if any(isinstance(v, float) and not math.isfinite(v) for v in value):
+            if reasons is not None:  # a list of numbers (load average) is null as a whole
+                reasons.setdefault(key, "not finite numbers")
+            return None
+        return [_strict(v, reasons, key) for v in value]
+    return value

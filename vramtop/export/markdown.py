@@ -5,11 +5,14 @@ from __future__ import annotations
 from vramtop.export.tables import Table, tables, title_of
 from vramtop.model import Frame
 
-_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_[]<>|#"})
+_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_[]<>|#&"})
+# Headers hold a disk path from outside; "#" mid-row is plain text and the "#" column stays "#".
+_HEADER = str.maketrans({c: "\\" + c for c in "\\`*_[]<>|&"})
 
 
 def escape(text: str) -> str:
-    """Markdown-inert text: a label like ``[x](y)`` or a pipe cannot reshape the table."""
+    """Markdown-inert text: a label like ``[x](y)`` or a pipe cannot reshape the table, and
+    ``&lt;`` is shown as written, not as ``<``."""
     return text.translate(_SPECIAL)
 
 
@@ -26,7 +29,7 @@ def _table(table: Table) -> list[str]:
     if not table.rows:
         lines.append(f"_{table.empty}_")
     else:
-        lines.append("| " + " | ".join(table.headers) + " |")
+        lines.append("| " + " | ".join(h.translate(_HEADER) for h in table.headers) + " |")
         lines.append("|" + "|".join("---" for _ in table.headers) + "|")
         lines += ["| " + " | ".join(escape(c.text) for c in row) + " |" for row in table.rows]
     if table.notes:

@@ -8,6 +8,10 @@ from vramtop.export import fmt
 from vramtop.model import Frame, GpuReading, HostReading
 
 COMMAND_WIDTH = 60
+CELL_WIDTH = 80  # any cell: a 10,000-character label must not make a 10,000-column table
+NAME_WIDTH = 48  # host and GPU names
+MODEL_WIDTH = 72  # Hugging Face names run long: org/Model-70B-Instruct-FP8-dynamic
+DETAIL_WIDTH = 200  # a source's sentence, and notes
 VRAM_CRITICAL = 0.95  # the monitoring overview's VRAMExhausted threshold
 
 
@@ -26,14 +30,18 @@ class Table:
     empty: str = "none"
 
 
-def c(text: object, style: str | None = None) -> Cell:
-    return Cell(str(text), style)
+def c(text: object, style: str | None = None, columns: int = CELL_WIDTH) -> Cell:
+    return Cell(fmt.cut(str(text), columns), style)
+
+
+def note(text: str) -> str:
+    return fmt.cut(text, DETAIL_WIDTH)
 
 
 def title_of(frame: Frame) -> str:
-    parts = ["vramtop", fmt.literal(frame.host.hostname), frame.iso_time]
+    parts = ["vramtop", fmt.shorten(frame.host.hostname, NAME_WIDTH), frame.iso_time]
     if frame.driver_version:
-        parts.append(f"driver {fmt.literal(frame.driver_version)}")
+        parts.append(f"driver {fmt.shorten(frame.driver_version, 24)}")
     if frame.demo:
         parts.append("DEMO (simulated host)")
     return " · ".join(parts)
@@ -48,10 +56,10 @@ def tables(frame: Frame) -> list[Table]:
 
 
 def _host_cells(h: HostReading) -> tuple[Cell, ...]:
-    load = " ".join(f"{x:.2f}" for x in h.load_average) if h.load_average else fmt.NA
+    load = " ".join(fmt.fixed(x, 2) for x in h.load_average) if h.load_average else fmt.NA
     cpu = fmt.pct(h.cpu_percent, 1) + (f" of {h.cpu_count} cores" if h.cpu_count else "")
     return (
-        c(fmt.literal(h.hostname)),
+        c(fmt.shorten(h.hostname, NAME_WIDTH)),
         c(cpu),
         c(fmt.used_of(h.memory_used_bytes, h.memory_total_bytes)),
         c(load),
@@ -64,9 +72,9 @@ _HOST_HEADERS = ("Host", "CPU", "Memory", "Load 1/5/15")
 
 def _host(frame: Frame) -> Table:
     h = frame.host
-    table = Table("Host", (*_HOST_HEADERS, f"Disk {h.disk_path}"))
+    table = Table("Host", (*_HOST_HEADERS, f"Disk {fmt.shorten(h.disk_path, 40)}"))
     table.rows.append(_host_cells(h))
-    table.notes += [f"{k}: {fmt.literal(v)}" for k, v in h.unavailable.items()]
+    table.notes += [note(f"{k}: {fmt.literal(v)}") for k, v in h.unavailable.items()]
     return table
 
 
@@ -87,9 +95,9 @@ def _gpus(frame: Frame) -> Table:
         mem_style = "bad" if share is not None and share > VRAM_CRITICAL else None
         table.rows.append(
             (
-                c(g.index if g.host is None else f"{fmt.literal(g.host)}/{g.index}"),
-                c(fmt.literal(g.name or fmt.NA)),
-                c(fmt.literal(g.uuid or fmt.NA), "dim"),
+                c(g.index if g.host is None else f"{fmt.shorten(g.host, NAME_WIDTH)}/{g.index}"),
+                c(fmt.shorten(g.name or fmt.NA, NAME_WIDTH)),
+                c(fmt.shorten(g.uuid or fmt.NA, NAME_WIDTH), "dim"),
                 c(fmt.used_of(g.memory_used_bytes, g.memory_total_bytes), mem_style),
                 c(fmt.pct(g.utilization_percent)),
                 c(fmt.num(g.temperature_c, " C")),
@@ -106,10 +114,10 @@ def _gpus(frame: Frame) -> Table:
 
 
 def _gpu_notes(g: GpuReading) -> list[str]:
-    notes = [f"GPU {g.index} {k}: {fmt.literal(v)}" for k, v in g.unavailable.items()]
+    notes = [note(f"GPU {g.index} {k}: {fmt.literal(v)}") for k, v in g.unavailable.items()]
     for m in g.mig_devices:
         used = fmt.used_of(m.memory_used_bytes, m.memory_total_bytes)
-        notes.append(f"GPU {g.index} MIG {fmt.literal(m.uuid)}: {used}")
+        notes.append(f"GPU {g.index} MIG {fmt.shorten(m.uuid, NAME_WIDTH)}: {used}")
     return notes
 
 
@@ -126,14 +134,15 @@ def _processes(frame: Frame) -> Table:
                 (
                     c(g.index),
                     c(p.pid),
-                    c(fmt.literal(p.user or fmt.NA)),
+                    c(fmt.shorten(p.user or fmt.NA, 24)),
                     c(fmt.shorten(p.name, 24)),
                     c(fmt.human_bytes(p.used_memory_bytes)),
                     c(fmt.shorten(p.model, 40) if p.model else "-"),
                     c(p.model_source or "-", "dim"),
                     c(
-                        command if not p.detail else f"{command} ({p.detail})",
+                        command if not p.detail else f"{command} ({fmt.literal(p.detail)})",
                         "dim" if p.detail else None,
+                        DETAIL_WIDTH,
                     ),
                 )
             )
@@ -150,7 +159,7 @@ def _models(frame: Frame) -> Table:
         hosts = ", ".join(fmt.literal(i) for i in m.instances) or "-"
         table.rows.append(
             (
-                c(fmt.literal(m.name)),
+                c(fmt.shorten(m.name, MODEL_WIDTH)),
                 c(fmt.human_bytes(m.vram_bytes)),
                 c(fmt.seconds(m.latency_p50_seconds)),
                 c(fmt.seconds(m.latency_p95_seconds)),
@@ -163,9 +172,9 @@ def _models(frame: Frame) -> Table:
                 c(" ".join(str(i) for i in m.gpus) or "-"),
             )
         )
-        extras = ", ".join(f"{k} {v:.3g}" for k, v in m.extras.items())
+        extras = ", ".join(f"{fmt.literal(k)} {fmt.fixed(v, 3)}" for k, v in m.extras.items())
         if extras:
-            table.notes.append(f"{fmt.literal(m.name)}: {extras}")
+            table.notes.append(note(f"{fmt.shorten(m.name, MODEL_WIDTH)}: {extras}"))
     return table
 
 
@@ -178,7 +187,7 @@ def _alerts(frame: Frame) -> Table:
         table.rows.append(
             (
                 c(state, style),
-                c(fmt.literal(a.severity)),
+                c(fmt.shorten(a.severity, 16)),
                 c(fmt.shorten(a.name, 40)),
                 c(since),
                 c(fmt.shorten(a.summary, 80) if a.summary else "-"),
@@ -194,5 +203,6 @@ def _sources(frame: Frame) -> Table:
         if s.state == "stale" and s.since is not None:
             state = f"stale since {fmt.time_of_day(s.since)}"
         style = {"ok": "good", "stale": "warn", "error": "bad", "disabled": "dim"}[s.state]
-        table.rows.append((c(s.name), c(state, style), c(fmt.literal(s.detail) or "-")))
+        detail = c(fmt.literal(s.detail) or "-", None, DETAIL_WIDTH)
+        table.rows.append((c(s.name), c(state, style), detail))
     return table

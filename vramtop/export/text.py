@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from vramtop.export import fmt
 from vramtop.export.tables import Cell, Table, tables, title_of
 from vramtop.model import Frame
 
@@ -39,13 +40,17 @@ def _table(table: Table, paint) -> list[str]:  # type: ignore[no-untyped-def]
         return [*lines, f"  ({table.empty})", *(f"  {n}" for n in table.notes)]
     widths = [len(h) for h in table.headers]
     for row in table.rows:
-        widths = [max(w, len(cell.text)) for w, cell in zip(widths, row, strict=True)]
+        widths = [max(w, fmt.width(cell.text)) for w, cell in zip(widths, row, strict=True)]
     heads = [Cell(h, "dim") for h in table.headers]
     for row in (heads, *table.rows):
         cells = [
-            paint(cell.text.ljust(w) if i < len(row) - 1 else cell.text, cell.style)
+            paint(_pad(cell.text, w) if i < len(row) - 1 else cell.text, cell.style)
             for i, (cell, w) in enumerate(zip(row, widths, strict=True))
         ]
         lines.append(("  " + "  ".join(cells)).rstrip())
     lines += [f"  {note}" for note in table.notes]
     return lines
+
+
+def _pad(text: str, columns: int) -> str:
+    return text + " " * (columns - fmt.width(text))

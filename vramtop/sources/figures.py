@@ -7,6 +7,8 @@ from types import MappingProxyType
 
 from vramtop.model import ModelReading, freeze
 
+MAX_BYTES = 2**63 - 1  # what any byte counter can hold; beyond is a broken exporter
+
 
 def model_from_figures(
     name: str,
@@ -34,6 +36,9 @@ def model_from_figures(
         reasons["error_ratio"] = "no requests in the rate window, or no error counter"
     extras = {k.removeprefix("extras."): v for k, v in f.items() if k.startswith("extras.")}
     vram = f.get("vram")
+    if vram is not None and not 0 <= vram <= MAX_BYTES:
+        reasons["vram"] = f"{vram:.3g} bytes is not a possible size"
+        vram = None
     return ModelReading(
         name=name,
         vram_bytes=None if vram is None else int(vram),

@@ -18,7 +18,14 @@ from dataclasses import dataclass
 import httpx
 
 from vramtop import redact
-from vramtop.exposition import ExpositionError, Samples, histogram_quantile, increase, parse
+from vramtop.exposition import (
+    ExpositionError,
+    Samples,
+    TooManySeries,
+    histogram_quantile,
+    increase,
+    read,
+)
 from vramtop.model import ModelReading
 from vramtop.profiles import Profile, Series
 from vramtop.promql import counter_names
@@ -40,6 +47,7 @@ class ScrapeReading:
 class _Scrape:
     at: float
     samples: Samples
+    note: str = ""  # malformed lines skipped
 
 
 class ScrapeSource:
@@ -75,11 +83,12 @@ class ScrapeSource:
 
     def poll(self) -> ScrapeReading:
         results = list(self._pool.map(self._one, range(len(self._endpoints))))
-        models = [m for ok, value in results if ok for m in value]
+        models = [m for ok, value in results if ok for m in value[0]]
         errors = [value for ok, value in results if not ok]
         if errors and len(errors) == len(results):
             raise SourceError("; ".join(errors))
-        return ScrapeReading(tuple(sorted(models, key=lambda m: m.name)), "; ".join(errors))
+        notes = errors + [value[1] for ok, value in results if ok and value[1]]
+        return ScrapeReading(tuple(sorted(models, key=lambda m: m.name)), "; ".join(notes))
 
     def _one(self, i: int) -> tuple[bool, object]:
         endpoint, http = self._endpoints[i], self._clients[i]
@@ -95,7 +104,7 @@ class ScrapeSource:
             if current.at - kept[-1].at >= self._window / 16:  # a bounded number of baselines
                 kept.append(current)
             instance = _instance(endpoint.url)
-            return True, self._models(before, current, instance)
+            return True, (self._models(before, current, instance), current.note)
         except SourceError as err:
             return False, err.reason
 
@@ -115,7 +124,7 @@ class ScrapeSource:
         if resp.status_code != 200:
             raise SourceError(f"{where} answered HTTP {resp.status_code}")
         try:
-            return _Scrape(self._clock(), parse(resp.text))
+            return _read(self._clock(), resp.text, _content_type(resp), where, self._max_series)
         except ExpositionError as err:
             raise SourceError(f"{where} are not in the Prometheus text format ({err})") from None
 
@@ -126,13 +135,42 @@ class ScrapeSource:
         out: list[ModelReading] = []
         for p in active:
             figures: dict[str, dict[str, float]] = defaultdict(dict)
+            missing: dict[str, dict[str, str]] = defaultdict(dict)
             for key, series in p.series.items():
                 for name, value in _evaluate(series, p.model_label, before, now, dt).items():
                     model, _, q = name.partition("\0")  # quantiles come back as "model\0q"
-                    figures[model][f"{key}.{float(q)}" if q else key] = value
+                    if math.isfinite(value):
+                        figures[model][f"{key}.{float(q)}" if q else key] = value
+                    else:  # null with a reason, as on the PromQL path; never NaN in a Frame
+                        figures.setdefault(model, {})
+                        missing[model][key] = f"{instance} reported {_word(value)} for it"
             for model, f in figures.items():
-                out.append(model_from_figures(model, f, p.name, (instance,)))
+                out.append(model_from_figures(model, f, p.name, (instance,), missing.get(model)))
         return out
+
+
+def _content_type(resp: httpx.Response) -> str:
+    return resp.headers.get("content-type", "")
+
+
+def _read(at: float, text: str, content_type: str, where: str, cap: int) -> _Scrape:
+    """One answer as samples; malformed lines are skipped and named in the note."""
+    try:
+        got = read(text, content_type, cap)
+    except TooManySeries:
+        raise SourceError(
+            f"{where} hold more than {cap} series, the cap (setting max_series): "
+            "scrape a narrower endpoint or raise the cap"
+        ) from None
+    note = ""
+    if got.skipped:
+        lines = "1 malformed line" if got.skipped == 1 else f"{got.skipped} malformed lines"
+        note = f"skipped {lines} of {where} ({redact.text(got.problem)})"
+    return _Scrape(at, got.samples, note)
+
+
+def _word(value: float) -> str:
+    return "NaN" if math.isnan(value) else ("+Inf" if value > 0 else "-Inf")
 
 
 def _instance(url: str) -> str:
@@ -187,13 +225,14 @@ def _evaluate(
             break
         for q in (s.quantile,) if s.quantile else QUANTILES:
             for model, b in buckets.items():
-                v = histogram_quantile(q, b.items())
+                bad = next((c for c in b.values() if not math.isfinite(c)), None)
+                v = bad if bad is not None else histogram_quantile(q, b.items())
                 if v is not None:
                     result[model if s.quantile else f"{model}\0{q}"] = v * s.scale
     elif s.kind == "summary":
         for labels, value in _pick(now.samples, s.metrics).items():
             d = dict(labels)
-            if model_label in d and "quantile" in d and not math.isnan(value):
+            if model_label in d and "quantile" in d:
                 result[f"{d[model_label]}\0{float(d['quantile'])}"] = value * s.scale
     return result
 

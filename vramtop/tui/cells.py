@@ -7,6 +7,7 @@ never interpreted. Nothing here returns a markup string.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from rich.style import Style
@@ -17,13 +18,15 @@ from vramtop.tui.palette import Palette
 
 DASH = "–"
 GIB = 2**30
+LIT_MAX = 512  # characters of outside text kept for a cell or a panel line: no row is wider
 _EIGHTHS = " ▏▎▍▌▋▊▉█"
 _SPARK = " ▁▂▃▄▅▆▇█"
 
 
 def lit(text: object, style: Style | str = "", justify: str = "left") -> Text:
     """Outside text, literally: control characters made visible, markup left as it is."""
-    return Text(fmt.literal(text), style=style, no_wrap=True, overflow="ellipsis", justify=justify)  # type: ignore[arg-type]
+    shown = fmt.shorten(str(text), LIT_MAX)
+    return Text(shown, style=style, no_wrap=True, overflow="ellipsis", justify=justify)  # type: ignore[arg-type]
 
 
 def same(a: Text | None, b: Text | None) -> bool:
@@ -46,9 +49,17 @@ def dash(p: Palette, justify: str = "right") -> Text:
 # -- numbers ---------------------------------------------------------------------------------
 
 
-def seconds(value: float | None) -> str:
-    if value is None:
+def _odd(value: float | None, unit: str = "") -> str | None:
+    """n/a for None, NaN and ±Inf; e-notation for a huge value; None for an ordinary one."""
+    if value is None or not math.isfinite(value):
         return fmt.NA
+    # 1e308s: narrow columns have no room for more, and no real figure is this large
+    return f"{value:.0e}".replace("e+", "e") + unit if abs(value) >= fmt.HUGE else None
+
+
+def seconds(value: float | None) -> str:
+    if (odd := _odd(value, "s")) is not None:
+        return odd
     if value < 0.001:
         return f"{value * 1e6:.0f}µs"
     if value < 0.01:
@@ -61,8 +72,8 @@ def seconds(value: float | None) -> str:
 
 
 def rate(value: float | None) -> str:
-    if value is None:
-        return fmt.NA
+    if (odd := _odd(value, "/s")) is not None:
+        return odd
     if value >= 10_000:
         return f"{value / 1000:.0f}k/s"
     if value >= 1000:
@@ -73,8 +84,8 @@ def rate(value: float | None) -> str:
 
 
 def percent_ratio(value: float | None) -> str:
-    if value is None:
-        return fmt.NA
+    if (odd := _odd(None if value is None else value * 100, "%")) is not None:
+        return odd
     if value == 0:
         return "0%"
     pct = value * 100
@@ -86,15 +97,15 @@ def percent_ratio(value: float | None) -> str:
 
 
 def count(value: float | None) -> str:
-    if value is None:
-        return fmt.NA
+    if (odd := _odd(value)) is not None:
+        return odd
     return f"{value:.0f}" if value >= 10 or value == int(value) else f"{value:.1f}"
 
 
 def gib(value: int | float | None) -> str:
     """Compact GiB for narrow columns: ``71.6G``; ``512M`` under 1 GiB."""
-    if value is None:
-        return fmt.NA
+    if (odd := _odd(None if value is None else value / 2**40, "T")) is not None:
+        return odd
     if value < 2**30:
         return f"{value / 2**20:.0f}M"
     g = value / 2**30
@@ -111,14 +122,14 @@ def gib_axis(value: float) -> str:
 def used_total(used: int | None, total: int | None) -> str:
     if used is None and total is None:
         return fmt.NA
-    u = fmt.NA if used is None else f"{used / 2**30:.1f}"
-    t = fmt.NA if total is None else f"{total / 2**30:.0f}G"
+    u = fmt.NA if used is None else fmt.fixed(used / 2**30, 1)
+    t = fmt.NA if total is None else fmt.fixed(total / 2**30) + "G"
     return f"{u}/{t}"
 
 
 def age(value: float | None) -> str:
-    if value is None:
-        return fmt.NA
+    if (odd := _odd(value, "s")) is not None:
+        return odd
     value = max(0.0, value)
     if value < 60:
         return f"{value:.0f}s"
@@ -170,7 +181,7 @@ def bar(fraction: float | None, width: int, fill: Style, empty: Style) -> Text:
     """A horizontal bar in eighths of a cell; unknown is an empty track."""
     width = max(1, width)
     text = Text(no_wrap=True, overflow="crop")
-    if fraction is None:
+    if fraction is None or not math.isfinite(fraction):
         text.append("·" * width, empty)
         return text
     eighths = round(max(0.0, min(1.0, fraction)) * width * 8)
@@ -192,7 +203,7 @@ def spark(
     span = (hi - lo) or 1.0
     chars = []
     for v in tail:
-        level = (v - lo) / span
+        level = (v - lo) / span if math.isfinite(v) else 0.0
         idx = 1 + round(max(0.0, min(1.0, level)) * 7)
         chars.append(_SPARK[idx])
     return Text(" " * (width - len(tail)) + "".join(chars), style=style, no_wrap=True)

@@ -100,5 +100,5 @@ def _power(g: GpuReading) -> str:
     if g.power_watts is None:
         return fmt.NA
     if g.power_limit_watts is None:
-        return f"{g.power_watts:.0f}W"
-    return f"{g.power_watts:.0f}/{g.power_limit_watts:.0f}W"
+        return f"{fmt.fixed(g.power_watts)}W"
+    return f"{fmt.fixed(g.power_watts)}/{fmt.fixed(g.power_limit_watts)}W"

@@ -35,7 +35,7 @@ class HostPanel(TextPanel):
         if h.cpu_count:
             out.append(f" of {h.cpu_count}", p.dim)
         out.append("  Load ", p.dim)
-        load = " ".join(f"{x:.1f}" for x in h.load_average) if h.load_average else fmt.NA
+        load = " ".join(fmt.fixed(x, 1) for x in h.load_average) if h.load_average else fmt.NA
         out.append(load, p.text)
         out.append("\n")
         out.append("Mem ", p.dim)
@@ -54,7 +54,7 @@ def _used(used: int | None, total: int | None) -> str:
     """``31% of 1.0T``: what fits a narrow panel; the snapshot has the exact figures."""
     if used is None or not total:
         return cells.used_total(used, total)
-    return f"{used / total:.0%} of {cells.gib(total)}"
+    return f"{fmt.pct(used / total * 100)} of {cells.gib(total)}"
 
 
 def source_lines(frame: Frame, view: View) -> list[Text]:

@@ -11,7 +11,6 @@ import math
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,7 +19,15 @@ from vramtop.profiles import Profile
 from vramtop.promql import instance_selector
 from vramtop.sources.base import SourceError
 from vramtop.sources.figures import model_from_figures
-from vramtop.sources.http import Endpoint, QueryError, client, get_json
+from vramtop.sources.http import (
+    DaemonPool,
+    Endpoint,
+    QueryError,
+    api_data,
+    client,
+    get_json,
+    not_api,
+)
 from vramtop.sources.queries import Query, detect_query, field_queries, model_queries
 
 DETECT_TTL = 60.0  # seconds between re-checks of which profiles have data
@@ -63,7 +70,7 @@ class PromSource:
         self._window = window
         self._clock = clock
         self._http = client(endpoint)
-        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="vramtop-promql")
+        self._pool = DaemonPool(8, "vramtop-promql")
         self._active: list[Profile] = list(profiles) if forced else []
         self._detected_at = -math.inf
         self._profile_of: dict[str, Profile] = {}
@@ -71,7 +78,7 @@ class PromSource:
         self._cached_groups: tuple[tuple[str, ...] | None, list[list[Query]]] = (None, [])
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool.shutdown()
         self._http.close()
 
     # -- HTTP ------------------------------------------------------------------------------
@@ -84,19 +91,21 @@ class PromSource:
             "Prometheus",
             data={"query": expr, "time": f"{at:.3f}", "timeout": f"{self.endpoint.timeout:g}s"},
         )
-        data = body.get("data") if isinstance(body, dict) else None
-        if not isinstance(data, dict) or data.get("resultType") not in ("vector", "scalar"):
-            raise SourceError(
-                f"Prometheus at {self.endpoint.safe_url} answered without a query result "
-                "(is this a Prometheus API?)"
-            )
-        result = data.get("result") or []
+        data = api_data(body, self.endpoint)
+        result = data.get("result")
+        if data.get("resultType") not in ("vector", "scalar") or not isinstance(result, list):
+            raise not_api(self.endpoint)
         if data["resultType"] == "scalar":
+            if len(result) != 2:
+                raise not_api(self.endpoint)
             return [({}, _number(result[1]))]
-        return [
-            (dict(s.get("metric") or {}), _number((s.get("value") or [0, "NaN"])[1]))
-            for s in result
-        ]
+        out = []
+        for s in result:
+            metric, value = (s.get("metric", {}), s.get("value")) if isinstance(s, dict) else (0, 0)
+            if not isinstance(metric, dict) or not isinstance(value, list) or len(value) != 2:
+                raise not_api(self.endpoint)
+            out.append(({str(k): str(v) for k, v in metric.items()}, _number(value[1])))
+        return out
 
     def query_range(self, expr: str, start: float, end: float, step: float) -> list[Any]:
         body = get_json(
@@ -106,7 +115,10 @@ class PromSource:
             "Prometheus",
             data={"query": expr, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step:g}"},
         )
-        return list((body.get("data") or {}).get("result") or [])
+        result = api_data(body, self.endpoint).get("result")
+        if not isinstance(result, list) or not all(_range_series(s) for s in result):
+            raise not_api(self.endpoint)
+        return result
 
     # -- polling ---------------------------------------------------------------------------
 
@@ -201,6 +213,13 @@ class PromSource:
             return _Answer(q, error="!" + err.reason)  # "!" marks: server up, query refused
         except SourceError as err:
             return _Answer(q, error=err.reason)
+
+
+def _range_series(s: Any) -> bool:
+    values = s.get("values", []) if isinstance(s, dict) else None
+    return isinstance(values, list) and all(
+        isinstance(v, list) and len(v) == 2 and isinstance(v[0], int | float) for v in values
+    )
 
 
 def _number(text: Any) -> float | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gzip
 import json
 import socket
 import threading
@@ -14,7 +15,7 @@ SLOW_STEP = 0.2  # seconds between bytes of a slow answer: far below any per-rea
 class BadServer:
     """``mode``: html, error, notjson, unauthorized, hang, ok (``body`` answered as JSON), and
     the byte-level faults in ``_raw``: slowheaders, slowbody, cut, close, badgzip, redirect,
-    empty, huge, hugechunked, echo, echotext, metrics (``text`` as /metrics).
+    empty, huge, hugechunked, gzipbomb, echo, echotext, metrics (``text`` as /metrics).
     Records every request's headers so tests can check what reached the server."""
 
     def __init__(self) -> None:
@@ -23,6 +24,7 @@ class BadServer:
         self.text = ""  # the body of "metrics"
         self.size = 0  # the body size of "huge" and "hugechunked"
         self.location = "http://127.0.0.1:1/elsewhere"  # where "redirect" points
+        self.redirect_status = 307
         self.requests: list[dict[str, str]] = []
         self.release = threading.Event()
         owner = self
@@ -96,6 +98,7 @@ RAW = {
     "empty",
     "huge",
     "hugechunked",
+    "gzipbomb",
     "echo",
     "echotext",
     "metrics",
@@ -131,11 +134,17 @@ def _raw(owner: BadServer, h: BaseHTTPRequestHandler) -> None:
         w.write(f"content-length: {len(junk)}\r\n\r\n".encode() + junk)
         return
     if mode == "redirect":
-        w.write(f"HTTP/1.1 307 Temporary Redirect\r\nlocation: {owner.location}\r\n".encode())
+        head = f"HTTP/1.1 {owner.redirect_status} Moved\r\nlocation: {owner.location}\r\n"
+        w.write(head.encode())
         w.write(b"content-type: application/json\r\ncontent-length: 0\r\n\r\n")
         return
     if mode == "empty":
         w.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 0\r\n\r\n")
+        return
+    if mode == "gzipbomb":  # a few KiB on the wire, ``size`` bytes once decompressed
+        packed = gzip.compress(b"0" * owner.size)
+        w.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-encoding: gzip\r\n")
+        w.write(f"content-length: {len(packed)}\r\n\r\n".encode() + packed)
         return
     if mode in ("huge", "hugechunked"):
         line = b'vllm:num_requests_waiting{model_name="m"} 1\n'

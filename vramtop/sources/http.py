@@ -174,6 +174,7 @@ def client(endpoint: Endpoint) -> httpx.Client:
         timeout=httpx.Timeout(endpoint.timeout),
         limits=httpx.Limits(max_connections=16, max_keepalive_connections=16),
         follow_redirects=False,
+        event_hooks={"response": [_no_redirects]},
     )
 
 
@@ -216,7 +217,6 @@ def fetch(
     method = "GET" if data is None else "POST"
     try:
         with _deadline(endpoint.timeout), http.stream(method, path, params=params, data=data) as r:
-            _refuse_redirect(r, where)
             if _int(r.headers.get("content-length")) > endpoint.max_bytes:
                 raise SourceError(_too_big(where, endpoint))
             chunks, size = [], 0
@@ -226,6 +226,12 @@ def fetch(
                     raise SourceError(_too_big(where, endpoint))
                 chunks.append(chunk)
             return Answer(r.status_code, r.headers, b"".join(chunks))
+    except _Redirect as r:
+        shown = one_line(redact.url(r.target), 200) if r.target else "an unnamed place"
+        raise SourceError(
+            f"{where} answered with a redirect (HTTP {r.status}) to {shown}, "
+            "which vramtop does not follow: use that URL instead"
+        ) from None
     except httpx.TimeoutException:
         raise SourceError(f"{where} did not answer within {endpoint.timeout:g} s") from None
     except httpx.ConnectError as err:
@@ -305,15 +311,20 @@ class QueryError(SourceError):
     """The server is fine but refused this one query (bad PromQL, unknown function)."""
 
 
-def _refuse_redirect(resp: httpx.Response, where: str) -> None:
+class _Redirect(Exception):
+    def __init__(self, status: int, target: str) -> None:
+        super().__init__(status)
+        self.status, self.target = status, target
+
+
+def _no_redirects(resp: httpx.Response) -> None:
+    """A response hook: it runs before httpx parses Location, whose errors quote the URL."""
     if resp.status_code not in (301, 302, 303, 307, 308):
         return
     target = resp.headers.get("location", "")
-    shown = redact.url(urljoin(str(resp.url), target)) if target else "an unnamed place"
-    raise SourceError(
-        f"{where} answered with a redirect (HTTP {resp.status_code}) to {one_line(shown, 200)}, "
-        "which vramtop does not follow: use that URL instead"
-    )
+    with contextlib.suppress(ValueError):  # not a valid URL: shown as given (redacted)
+        target = urljoin(str(resp.url), target) if target else ""
+    raise _Redirect(resp.status_code, target)
 
 
 def _too_big(where: str, endpoint: Endpoint) -> str:

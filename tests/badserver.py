@@ -6,7 +6,9 @@ import contextlib
 import gzip
 import json
 import socket
+import struct
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 SLOW_STEP = 0.2  # seconds between bytes of a slow answer: far below any per-read timeout
@@ -14,7 +16,7 @@ SLOW_STEP = 0.2  # seconds between bytes of a slow answer: far below any per-rea
 
 class BadServer:
     """``mode``: html, error, notjson, unauthorized, hang, ok (``body`` answered as JSON), and
-    the byte-level faults in ``_raw``: slowheaders, slowbody, cut, close, badgzip, redirect,
+    the byte-level faults in ``_raw``: slowheaders, slowbody, cut, reset, close, badgzip, redirect,
     empty, huge, hugechunked, gzipbomb, echo, echotext, metrics (``text`` as /metrics).
     Records every request's headers so tests can check what reached the server."""
 
@@ -92,6 +94,7 @@ RAW = {
     "slowheaders",
     "slowbody",
     "cut",
+    "reset",
     "close",
     "badgzip",
     "redirect",
@@ -127,6 +130,13 @@ def _raw(owner: BadServer, h: BaseHTTPRequestHandler) -> None:
     if mode == "cut":
         w.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 900\r\n")
         w.write(b'\r\n{"status": "succ')
+        return
+    if mode == "reset":  # half an answer, then a TCP reset (SO_LINGER 0) instead of a close
+        w.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 900\r\n")
+        w.write(b"\r\n{")
+        time.sleep(0.1)
+        h.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        h.connection.close()
         return
     if mode == "badgzip":
         junk = b"\x1f\x8b\x08\x00this is not gzip at all" * 4

@@ -108,6 +108,7 @@ def test_a_body_within_the_cap_is_read(bad):
     [
         ("cut", "cut the connection before its answer was complete"),
         ("close", "closed the connection without answering"),
+        ("reset", "broke off the connection mid-answer ([Errno 104] Connection reset by peer)"),
         ("badgzip", "sent a compressed body that does not decompress (bad gzip or deflate data)"),
         (
             "redirect",
@@ -205,6 +206,18 @@ def test_alertmanager_answers_of_the_wrong_shape_are_one_sentence(bad, body):
         src.poll()
     assert err.value.reason == (
         f"Alertmanager at {bad.url} answered JSON that is not an Alertmanager v2 API response"
+    )
+
+
+def test_too_many_series_is_one_sentence_naming_the_cap(bad):
+    series = [{"metric": {"i": str(i)}, "value": [0, "1"]} for i in range(5)]
+    bad.body = {"status": "success", "data": {"resultType": "vector", "result": series}}
+    src = PromSource(Endpoint(bad.url), list(load_all().values()), max_series=4)
+    with pytest.raises(SourceError) as err:
+        src.poll()
+    src.close()
+    assert err.value.reason.startswith(
+        f"Prometheus at {bad.url} answered more than 4 series for one query (max_series)"
     )
 
 
@@ -335,7 +348,8 @@ def test_headless_recording_stops_at_once_while_a_request_hangs(fake_lib, tmp_pa
         assert len(rec) >= 1 and rec.frame(len(rec) - 1).gpus[0].uuid == "GPU-local"
 
 
-def test_live_view_quits_on_q_while_a_source_hangs(fake_lib, tmp_path, bad):
+@pytest.mark.parametrize("how", ["q", "SIGINT"])
+def test_live_view_quits_at_once_while_a_source_hangs(fake_lib, tmp_path, bad, how):
     from test_tui_e2e import Tmux, base_env
 
     bad.mode = "hang"
@@ -348,7 +362,12 @@ def test_live_view_quits_on_q_while_a_source_hangs(fake_lib, tmp_path, bad):
         while len(bad.requests) < 2:  # both sources are stuck on the server
             assert time.monotonic() < deadline, t.screen()
             time.sleep(0.05)
-        t.keys("q")
+        if how == "q":
+            t.keys("q")
+        else:
+            shell = int(t.tmux("display", "-p", "-t", "e2e", "#{pane_pid}"))
+            (pid,) = Path(f"/proc/{shell}/task/{shell}/children").read_text().split()
+            os.kill(int(pid), getattr(signal, how))
         # The old code joined the stuck workers: the shell saw no exit for the whole 60 s.
         t.wait_for(lambda s: "VRAMTOP-EXITED rc=0" in s, "a prompt exit", timeout=15)
     finally:

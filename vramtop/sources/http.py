@@ -245,7 +245,7 @@ def fetch(
             raise SourceError(f"{where} closed the connection without answering") from None
         raise SourceError(f"{where} cut the connection before its answer was complete") from None
     except (httpx.ReadError, httpx.WriteError) as err:
-        raise SourceError(f"{where} broke off the connection ({_reason(err)})") from None
+        raise SourceError(f"{where} broke off the connection mid-answer ({_reason(err)})") from None
     except httpx.LocalProtocolError:
         # The library's text may quote a header value (a token): never show it.
         raise SourceError(

@@ -62,8 +62,10 @@ class PromSource:
         instance: str | None = None,
         window: str = "2m",
         clock: Callable[[], float] = time.time,
+        max_series: int = 200_000,
     ) -> None:
         self.endpoint = endpoint
+        self._max_series = max_series  # per query; more is an error naming the cap
         self._profiles = list(profiles)
         self._forced = forced
         self._sel = instance_selector(instance)
@@ -95,6 +97,11 @@ class PromSource:
         result = data.get("result")
         if data.get("resultType") not in ("vector", "scalar") or not isinstance(result, list):
             raise not_api(self.endpoint)
+        if len(result) > self._max_series:
+            raise SourceError(
+                f"Prometheus at {self.endpoint.safe_url} answered more than {self._max_series} "
+                "series for one query (max_series): narrow it with --instance or raise max_series"
+            )
         if data["resultType"] == "scalar":
             if len(result) != 2:
                 raise not_api(self.endpoint)

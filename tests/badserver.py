@@ -23,7 +23,7 @@ class BadServer:
     def __init__(self) -> None:
         self.mode = "ok"
         self.body: object = {}
-        self.text = ""  # the body of "metrics"
+        self.text: str | bytes = ""  # the body of "metrics"
         self.size = 0  # the body size of "huge" and "hugechunked"
         self.location = "http://127.0.0.1:1/elsewhere"  # where "redirect" points
         self.redirect_status = 307
@@ -75,7 +75,7 @@ class BadServer:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
 
     def close(self) -> None:
         self.release.set()
@@ -181,6 +181,8 @@ def _raw(owner: BadServer, h: BaseHTTPRequestHandler) -> None:
         body = f"# a comment\nbad line {seen}\n".encode()
         status, ctype = "200 OK", "text/plain"
     else:  # metrics
-        body, status, ctype = owner.text.encode(), "200 OK", "text/plain; version=0.0.4"
+        text = owner.text
+        body = text if isinstance(text, bytes) else text.encode()
+        status, ctype = "200 OK", "text/plain; version=0.0.4"
     w.write(f"HTTP/1.1 {status}\r\ncontent-type: {ctype}\r\n".encode())
     w.write(f"content-length: {len(body)}\r\n\r\n".encode() + body)

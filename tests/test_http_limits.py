@@ -157,6 +157,14 @@ def test_an_empty_body_is_said_to_be_empty(bad):
 NOT_PROMETHEUS = "answered JSON that is not a Prometheus API response"
 
 
+@pytest.mark.parametrize("text", ["[" * 100_000, b'{"a": "\xff"}', "{'a': 1}", "NaN]"])
+def test_a_body_that_is_not_json_is_said_so(bad, text):
+    """Nesting too deep for the parser, bytes that are not UTF-8, Python instead of JSON."""
+    bad.mode, bad.text = "metrics", text
+    reason = _poll("prometheus", bad.url)
+    assert reason == f"Prometheus at {bad.url} answered HTTP 200 with something that is not JSON"
+
+
 @pytest.mark.parametrize(
     "body",
     [
@@ -313,6 +321,28 @@ def test_a_server_echoing_the_token_never_shows_it(fake_lib, tmp_path, bad, fmt)
     assert all(r.get("Authorization") == f"Bearer {TOKEN}" for r in bad.requests)
 
 
+@pytest.mark.parametrize(
+    ("url_auth", "env"),
+    [
+        ("alice:hunter2%2Fpw@", {}),
+        ("", {"VRAMTOP_BASIC_AUTH_USER": "bob", "VRAMTOP_BASIC_AUTH_PASSWORD": "hunter2/pw"}),
+    ],
+)
+def test_a_server_echoing_basic_auth_never_shows_it(fake_lib, tmp_path, bad, url_auth, env):
+    """Basic credentials travel base64-encoded: an echo of the header shows neither form."""
+    import base64
+
+    bad.mode = "echo"
+    url = bad.url.replace("http://", f"http://{url_auth}")
+    out = _vramtop(_env(fake_lib, tmp_path, env), "--json", "--prometheus", url)
+    assert out.returncode == 0, out.stderr
+    sent = bad.requests[0]["Authorization"].removeprefix("Basic ")
+    assert base64.b64decode(sent).decode().endswith(":hunter2/pw")
+    for secret in ("hunter2", sent):
+        assert secret not in out.stdout and secret not in out.stderr
+    assert "Authorization: Basic ***" in out.stdout
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_headless_recording_stops_at_once_while_a_request_hangs(fake_lib, tmp_path, bad, sig):
     from vramtop.record import Recording
@@ -369,6 +399,43 @@ def test_live_view_quits_at_once_while_a_source_hangs(fake_lib, tmp_path, bad, h
             (pid,) = Path(f"/proc/{shell}/task/{shell}/children").read_text().split()
             os.kill(int(pid), getattr(signal, how))
         # The old code joined the stuck workers: the shell saw no exit for the whole 60 s.
+        t.wait_for(lambda s: "VRAMTOP-EXITED rc=0" in s, "a prompt exit", timeout=15)
+    finally:
+        t.kill()
+
+
+def test_replay_view_quits_at_once(tmp_path):
+    """The replay's decoding thread never keeps the process alive either."""
+    from test_tui_e2e import Tmux, base_env
+
+    env = base_env(tmp_path)
+    env["LD_LIBRARY_PATH"] = "/nonexistent"  # the demo needs no driver
+    path = tmp_path / "demo.vtr"
+    made = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "vramtop",
+            "--demo",
+            "--record",
+            str(path),
+            "--headless",
+            "--interval",
+            "0.1",
+            "--duration",
+            "1s",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert made.returncode == 0, made.stderr
+    t = Tmux(tmp_path / "tmux.sock", env, tmp_path)
+    try:
+        t.start([sys.executable, "-m", "vramtop", "--replay", str(path)])
+        t.wait_for(lambda s: "llama-3.1-70b" in s, "the replayed frame")
+        t.keys("q")
         t.wait_for(lambda s: "VRAMTOP-EXITED rc=0" in s, "a prompt exit", timeout=15)
     finally:
         t.kill()

@@ -6,6 +6,7 @@ server or a library passes through ``redact.text``.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import functools
 import json
@@ -16,7 +17,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urljoin, urlsplit, urlunsplit
+from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
 import httpcore
 import httpx
@@ -148,15 +149,16 @@ def client(endpoint: Endpoint) -> httpx.Client:
     parts = urlsplit(endpoint.url)
     # A server may echo what it was sent (an error quoting the Authorization header): every
     # credential given to a client is masked in every message from now on.
-    for secret in (endpoint.bearer_token, parts.password, *(endpoint.basic_auth or ())[1:]):
+    url_password = parts.password or ""
+    for secret in (endpoint.bearer_token, url_password, unquote(url_password)):
         redact.remember(secret)
     auth: Any = None
     if endpoint.bearer_token:
         pass  # an explicit token wins over credentials in the URL
     elif endpoint.basic_auth:
-        auth = httpx.BasicAuth(*endpoint.basic_auth)
+        auth = _basic(*endpoint.basic_auth)
     elif parts.username is not None:
-        auth = httpx.BasicAuth(parts.username, parts.password or "")
+        auth = _basic(unquote(parts.username), unquote(url_password))
     headers = dict(endpoint.headers)
     if endpoint.bearer_token:
         headers["Authorization"] = f"Bearer {endpoint.bearer_token}"
@@ -176,6 +178,15 @@ def client(endpoint: Endpoint) -> httpx.Client:
         follow_redirects=False,
         event_hooks={"response": [_no_redirects]},
     )
+
+
+def _basic(user: str, password: str) -> httpx.BasicAuth:
+    """Basic auth; the header's base64 form is a secret too (a server may echo the header)."""
+    pair = base64.b64encode(f"{user}:{password}".encode()).decode()
+    if password:
+        redact.remember(password)
+        redact.remember(pair)
+    return httpx.BasicAuth(user, password)
 
 
 # -- one request -----------------------------------------------------------------------------------

@@ -444,3 +444,19 @@ def test_replay_view_quits_at_once(tmp_path):
         t.wait_for(lambda s: "VRAMTOP-EXITED rc=0" in s, "a prompt exit", timeout=15)
     finally:
         t.kill()
+
+
+def test_the_daemon_pool_keeps_order_raises_and_never_holds_the_process():
+    import threading
+
+    from vramtop.sources.pool import DaemonPool
+
+    pool = DaemonPool(3, "test-pool")
+    assert pool.map(lambda x: x * 2, range(7)) == [0, 2, 4, 6, 8, 10, 12]
+    with pytest.raises(SourceError, match="boom 2"):
+        pool.map(lambda x: (_ for _ in ()).throw(SourceError(f"boom {x}")) if x else x, [0, 2])
+    workers = [t for t in threading.enumerate() if t.name.startswith("test-pool")]
+    assert len(workers) == 3 and all(t.daemon for t in workers)
+    pool.shutdown()
+    with pytest.raises(SourceError, match="closed"):
+        pool.map(str, [1])

@@ -11,7 +11,8 @@ from typing import Any
 
 from vramtop.model import AlertReading, alert_order
 from vramtop.sources.base import SourceError
-from vramtop.sources.http import Endpoint, api_data, client, get_json, not_api
+from vramtop.sources.http import Endpoint, client, get_json
+from vramtop.sources.promapi import api_data, not_api
 
 # Labels that differ between Prometheus and Alertmanager copies of one alert.
 _NOT_IDENTITY = {"alertstate", "prometheus", "prometheus_replica", "replica", "__replica__"}

@@ -10,11 +10,9 @@ import base64
 import contextlib
 import functools
 import json
-import queue
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import Future
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
@@ -299,20 +297,6 @@ def get_json(http: httpx.Client, endpoint: Endpoint, path: str, what: str, **kw:
     return body
 
 
-def api_data(body: Any, endpoint: Endpoint, what: str = "Prometheus") -> dict:
-    """The ``data`` of a Prometheus API answer: ``{"status": "success", "data": {...}}``."""
-    data = body.get("data") if isinstance(body, dict) else None
-    if not isinstance(data, dict) or body.get("status") not in ("success", None):
-        raise not_api(endpoint, what)
-    return data
-
-
-def not_api(endpoint: Endpoint, what: str = "Prometheus", api: str = "a Prometheus") -> SourceError:
-    return SourceError(
-        f"{what} at {endpoint.safe_url} answered JSON that is not {api} API response"
-    )
-
-
 def safe_text(value: object, limit: int = 200) -> str:
     """Text from a server or a library, as a message may show it: one line, short, redacted."""
     return one_line(redact.text(value), limit)
@@ -367,48 +351,3 @@ def _reason(err: Exception) -> str:
         if known.lower() in text.lower():
             return known[0].lower() + known[1:]
     return text or type(err).__name__
-
-
-class DaemonPool:
-    """A few daemon threads running calls: unlike concurrent.futures, whose workers are joined
-    at exit, a request still running when the output is done never keeps the process alive."""
-
-    def __init__(self, workers: int, name: str) -> None:
-        self._size = workers
-        self._name = name
-        self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._threads = 0
-        self._lock = threading.Lock()
-        self._closed = False
-
-    def map(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> list[Any]:
-        """``[fn(x) for x in items]``, concurrently; the first exception is raised."""
-        futures: list[Future[Any]] = []
-        with self._lock:
-            if self._closed:
-                raise SourceError("the source is closed")
-            for item in items:
-                fut: Future[Any] = Future()
-                self._jobs.put((fut, fn, item))
-                futures.append(fut)
-            while self._threads < min(self._size, len(futures)):
-                self._threads += 1
-                name = f"{self._name}-{self._threads}"
-                threading.Thread(target=self._run, name=name, daemon=True).start()
-        return [f.result() for f in futures]
-
-    def shutdown(self) -> None:
-        with self._lock:
-            self._closed = True
-            for _ in range(self._threads):
-                self._jobs.put(None)
-
-    def _run(self) -> None:
-        while (job := self._jobs.get()) is not None:
-            fut, fn, item = job
-            if not fut.set_running_or_notify_cancel():
-                continue
-            try:
-                fut.set_result(fn(item))
-            except BaseException as err:  # handed to the caller of map()
-                fut.set_exception(err)

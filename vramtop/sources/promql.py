@@ -19,15 +19,9 @@ from vramtop.profiles import Profile
 from vramtop.promql import instance_selector
 from vramtop.sources.base import SourceError
 from vramtop.sources.figures import model_from_figures
-from vramtop.sources.http import (
-    DaemonPool,
-    Endpoint,
-    QueryError,
-    api_data,
-    client,
-    get_json,
-    not_api,
-)
+from vramtop.sources.http import Endpoint, QueryError, client, get_json
+from vramtop.sources.pool import DaemonPool
+from vramtop.sources.promapi import instant, matrix
 from vramtop.sources.queries import Query, detect_query, field_queries, model_queries
 
 DETECT_TTL = 60.0  # seconds between re-checks of which profiles have data
@@ -93,26 +87,8 @@ class PromSource:
             "Prometheus",
             data={"query": expr, "time": f"{at:.3f}", "timeout": f"{self.endpoint.timeout:g}s"},
         )
-        data = api_data(body, self.endpoint)
-        result = data.get("result")
-        if data.get("resultType") not in ("vector", "scalar") or not isinstance(result, list):
-            raise not_api(self.endpoint)
-        if len(result) > self._max_series:
-            raise SourceError(
-                f"Prometheus at {self.endpoint.safe_url} answered more than {self._max_series} "
-                "series for one query (max_series): narrow it with --instance or raise max_series"
-            )
-        if data["resultType"] == "scalar":
-            if len(result) != 2:
-                raise not_api(self.endpoint)
-            return [({}, _number(result[1]))]
-        out = []
-        for s in result:
-            metric, value = (s.get("metric", {}), s.get("value")) if isinstance(s, dict) else (0, 0)
-            if not isinstance(metric, dict) or not isinstance(value, list) or len(value) != 2:
-                raise not_api(self.endpoint)
-            out.append(({str(k): str(v) for k, v in metric.items()}, _number(value[1])))
-        return out
+        samples = instant(body, self.endpoint, self._max_series)
+        return [(labels, _number(value)) for labels, value in samples]
 
     def query_range(self, expr: str, start: float, end: float, step: float) -> list[Any]:
         body = get_json(
@@ -122,10 +98,7 @@ class PromSource:
             "Prometheus",
             data={"query": expr, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step:g}"},
         )
-        result = api_data(body, self.endpoint).get("result")
-        if not isinstance(result, list) or not all(_range_series(s) for s in result):
-            raise not_api(self.endpoint)
-        return result
+        return matrix(body, self.endpoint)
 
     # -- polling ---------------------------------------------------------------------------
 
@@ -220,13 +193,6 @@ class PromSource:
             return _Answer(q, error="!" + err.reason)  # "!" marks: server up, query refused
         except SourceError as err:
             return _Answer(q, error=err.reason)
-
-
-def _range_series(s: Any) -> bool:
-    values = s.get("values", []) if isinstance(s, dict) else None
-    return isinstance(values, list) and all(
-        isinstance(v, list) and len(v) == 2 and isinstance(v[0], int | float) for v in values
-    )
 
 
 def _number(text: Any) -> float | None:

@@ -23,7 +23,8 @@ from vramtop.profiles import Profile, Series
 from vramtop.promql import counter_names
 from vramtop.sources.base import SourceError
 from vramtop.sources.figures import model_from_figures
-from vramtop.sources.http import DaemonPool, Endpoint, client, fetch, safe_text
+from vramtop.sources.http import Endpoint, client, fetch, safe_text
+from vramtop.sources.pool import DaemonPool
 from vramtop.sources.queries import QUANTILES
 
 FIRST_GAP = 1.0  # seconds between the two scrapes of a first (or one-shot) reading

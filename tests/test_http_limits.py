@@ -293,6 +293,25 @@ def test_the_byte_cap_is_a_setting(fake_lib, tmp_path, bad):
     assert "sent more than 256 KiB (max_response_bytes)" in scrape["detail"]
 
 
+def test_the_series_cap_is_a_setting(fake_lib, tmp_path, bad):
+    """Well under the byte cap, far over the series cap: refused before parsing."""
+    bad.mode = "metrics"
+    bad.text = "# HELP x y\n# TYPE x gauge\n" + "".join(f'x{{i="{i}"}} 1\n' for i in range(5000))
+    env = _env(fake_lib, tmp_path, {"VRAMTOP_MAX_SERIES": "1000"})
+    out = _vramtop(env, "--json", "--scrape", bad.url + "/metrics")
+    assert out.returncode == 0, out.stderr
+    (scrape,) = [s for s in json.loads(out.stdout)["sources"] if s["name"] == "scrape"]
+    assert scrape["status"] == "error"
+    assert scrape["detail"] == (
+        f"metrics at {bad.url}/metrics hold more than 1000 series (max_series): raise max_series "
+        "(config or VRAMTOP_MAX_SERIES) or scrape a narrower endpoint"
+    )
+    bad.text = "# HELP x y\n# TYPE x gauge\n" + "".join(f'x{{i="{i}"}} 1\n' for i in range(999))
+    out = _vramtop(env, "--json", "--scrape", bad.url + "/metrics")
+    (scrape,) = [s for s in json.loads(out.stdout)["sources"] if s["name"] == "scrape"]
+    assert scrape["status"] == "ok", scrape
+
+
 @pytest.mark.parametrize("fmt", ["json", "text"])
 def test_a_server_echoing_the_token_never_shows_it(fake_lib, tmp_path, bad, fmt):
     """Prometheus and Alertmanager errors and a /metrics parse error, each quoting the request's

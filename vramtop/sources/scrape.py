@@ -114,6 +114,14 @@ class ScrapeSource:
             )
         if resp.status_code != 200:
             raise SourceError(f"{where} answered HTTP {resp.status_code}")
+        # Lines that are not comments bound the series: refuse before parsing a million of them.
+        body = resp.content
+        lines = body.count(b"\n") + 1 - body.count(b"\n#") - body.startswith(b"#")
+        if lines > self._max_series:
+            raise SourceError(
+                f"{where} hold more than {self._max_series} series (max_series): raise max_series "
+                "(config or VRAMTOP_MAX_SERIES) or scrape a narrower endpoint"
+            )
         try:
             return _Scrape(self._clock(), parse(resp.text))
         except ExpositionError as err:

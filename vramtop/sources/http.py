@@ -200,10 +200,10 @@ class Answer:
 
     @property
     def text(self) -> str:
-        charset = httpx.Headers(self.headers).get("content-type", "")
+        ctype = self.headers.get("content-type", "")
         enc = "utf-8"
-        if "charset=" in charset:
-            enc = charset.split("charset=", 1)[1].split(";")[0].strip().strip('"') or enc
+        if "charset=" in ctype:
+            enc = ctype.split("charset=", 1)[1].split(";")[0].strip().strip('"') or enc
         try:
             return self.content.decode(enc, errors="replace")
         except LookupError:
@@ -235,10 +235,11 @@ def fetch(
                     raise SourceError(_too_big(where, endpoint))
                 chunks.append(chunk)
             return Answer(r.status_code, r.headers, b"".join(chunks))
-    except _Redirect as r:
-        shown = one_line(redact.url(r.target), 200) if r.target else "an unnamed place"
+    except _Redirect as redirect:
+        target = redirect.target
+        shown = one_line(redact.url(target), 200) if target else "an unnamed place"
         raise SourceError(
-            f"{where} answered with a redirect (HTTP {r.status}) to {shown}, "
+            f"{where} answered with a redirect (HTTP {redirect.status}) to {shown}, "
             "which vramtop does not follow: use that URL instead"
         ) from None
     except httpx.TimeoutException:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any, Protocol
 
+from vramtop import redact
 from vramtop.attribution import Attributor
 from vramtop.model import (
     MODEL_FIGURES,
@@ -122,7 +123,10 @@ class Collector:
             except SourceError as err:
                 value, status = self._fallback(name, err.reason)
             except Exception as err:
-                value, status = self._fallback(name, f"internal error: {one_line(err)}")
+                # A bug's text may quote what a server sent: masked like any server text.
+                value, status = self._fallback(
+                    name, f"internal error: {one_line(redact.text(err))}"
+                )
             else:
                 self._last[name] = _Last(value, now)
                 detail = getattr(value, "note", "") or ""

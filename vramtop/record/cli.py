@@ -238,9 +238,36 @@ def _loop(
     started = time.monotonic()
     due = started
     while not stop.is_set():
-        recorder.append(collector.collect())
+        frame = _collect_unless_stopped(collector, stop)
+        if frame is None:
+            return
+        recorder.append(frame)
         # The next refresh is scheduled after this one finished: a slow source never piles up.
         due = max(due + interval, time.monotonic())
         if duration is not None and due - started >= duration:
             return
         stop.wait(due - time.monotonic())
+
+
+def _collect_unless_stopped(collector: Collector, stop: threading.Event) -> Frame | None:
+    """``collect()`` on a daemon thread, so SIGINT/SIGTERM end the recording at once even while
+    a source hangs; the frame then being collected is dropped, the file ends with the last
+    complete one."""
+    box: list[Frame | BaseException] = []
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            box.append(collector.collect())
+        except BaseException as err:  # raised again on the recording thread
+            box.append(err)
+        finally:
+            done.set()
+
+    threading.Thread(target=run, name="vramtop-record-collect", daemon=True).start()
+    while not done.wait(0.05):
+        if stop.is_set():
+            return None
+    if isinstance(box[0], BaseException):
+        raise box[0]
+    return box[0]

@@ -12,6 +12,7 @@ from typing import Any
 from vramtop.model import AlertReading, alert_order
 from vramtop.sources.base import SourceError
 from vramtop.sources.http import Endpoint, client, get_json
+from vramtop.sources.promapi import api_data, not_api
 
 # Labels that differ between Prometheus and Alertmanager copies of one alert.
 _NOT_IDENTITY = {"alertstate", "prometheus", "prometheus_replica", "replica", "__replica__"}
@@ -49,18 +50,18 @@ class AlertSource:
         if self._prom_http is not None and self._prom is not None:
             try:
                 body = get_json(self._prom_http, self._prom, "/api/v1/alerts", "Prometheus")
-                for raw in (body.get("data") or {}).get("alerts") or []:
+                raws = api_data(body, self._prom).get("alerts", [])
+                if not isinstance(raws, list) or not all(map(_is_alert, raws)):
+                    raise not_api(self._prom)
+                for raw in raws:
                     _add(found, _from_prometheus(raw))
             except SourceError as err:
                 errors.append(err.reason)
         if self._am_http is not None and self._am is not None:
             try:
                 body = get_json(self._am_http, self._am, "/api/v2/alerts", "Alertmanager")
-                if not isinstance(body, list):
-                    raise SourceError(
-                        f"Alertmanager at {self._am.safe_url} answered something other than "
-                        "an alert list (is this Alertmanager's v2 API?)"
-                    )
+                if not isinstance(body, list) or not all(map(_is_alert, body)):
+                    raise not_api(self._am, "Alertmanager", "an Alertmanager v2")
                 for raw in body:
                     _add(found, _from_alertmanager(raw))
             except SourceError as err:
@@ -103,6 +104,15 @@ def _add(found: dict[tuple, AlertReading], alert: AlertReading | None) -> None:
         ),
         silenced=old.silenced or alert.silenced,
         source="prometheus+alertmanager",
+    )
+
+
+def _is_alert(raw: Any) -> bool:
+    """The shape both APIs give an alert: an object whose labels (and annotations) are objects."""
+    return (
+        isinstance(raw, dict)
+        and isinstance(raw.get("labels"), dict)
+        and isinstance(raw.get("annotations", {}), dict)
     )
 
 

@@ -11,7 +11,6 @@ import math
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +20,8 @@ from vramtop.promql import instance_selector
 from vramtop.sources.base import SourceError
 from vramtop.sources.figures import model_from_figures
 from vramtop.sources.http import Endpoint, QueryError, client, get_json
+from vramtop.sources.pool import DaemonPool
+from vramtop.sources.promapi import instant, matrix
 from vramtop.sources.queries import Query, detect_query, field_queries, model_queries
 
 DETECT_TTL = 60.0  # seconds between re-checks of which profiles have data
@@ -55,15 +56,17 @@ class PromSource:
         instance: str | None = None,
         window: str = "2m",
         clock: Callable[[], float] = time.time,
+        max_series: int = 200_000,
     ) -> None:
         self.endpoint = endpoint
+        self._max_series = max_series  # per query; more is an error naming the cap
         self._profiles = list(profiles)
         self._forced = forced
         self._sel = instance_selector(instance)
         self._window = window
         self._clock = clock
         self._http = client(endpoint)
-        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="vramtop-promql")
+        self._pool = DaemonPool(8, "vramtop-promql")
         self._active: list[Profile] = list(profiles) if forced else []
         self._detected_at = -math.inf
         self._profile_of: dict[str, Profile] = {}
@@ -71,7 +74,7 @@ class PromSource:
         self._cached_groups: tuple[tuple[str, ...] | None, list[list[Query]]] = (None, [])
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool.shutdown()
         self._http.close()
 
     # -- HTTP ------------------------------------------------------------------------------
@@ -84,19 +87,8 @@ class PromSource:
             "Prometheus",
             data={"query": expr, "time": f"{at:.3f}", "timeout": f"{self.endpoint.timeout:g}s"},
         )
-        data = body.get("data") if isinstance(body, dict) else None
-        if not isinstance(data, dict) or data.get("resultType") not in ("vector", "scalar"):
-            raise SourceError(
-                f"Prometheus at {self.endpoint.safe_url} answered without a query result "
-                "(is this a Prometheus API?)"
-            )
-        result = data.get("result") or []
-        if data["resultType"] == "scalar":
-            return [({}, _number(result[1]))]
-        return [
-            (dict(s.get("metric") or {}), _number((s.get("value") or [0, "NaN"])[1]))
-            for s in result
-        ]
+        samples = instant(body, self.endpoint, self._max_series)
+        return [(labels, _number(value)) for labels, value in samples]
 
     def query_range(self, expr: str, start: float, end: float, step: float) -> list[Any]:
         body = get_json(
@@ -106,7 +98,7 @@ class PromSource:
             "Prometheus",
             data={"query": expr, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step:g}"},
         )
-        return list((body.get("data") or {}).get("result") or [])
+        return matrix(body, self.endpoint)
 
     # -- polling ---------------------------------------------------------------------------
 

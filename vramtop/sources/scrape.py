@@ -12,7 +12,6 @@ import re
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import httpx
@@ -29,9 +28,10 @@ from vramtop.exposition import (
 from vramtop.model import ModelReading
 from vramtop.profiles import Profile, Series
 from vramtop.promql import counter_names
-from vramtop.sources.base import SourceError, one_line
+from vramtop.sources.base import SourceError
 from vramtop.sources.figures import model_from_figures
-from vramtop.sources.http import Endpoint, client
+from vramtop.sources.http import Endpoint, client, fetch, safe_text
+from vramtop.sources.pool import DaemonPool
 from vramtop.sources.queries import QUANTILES
 
 FIRST_GAP = 1.0  # seconds between the two scrapes of a first (or one-shot) reading
@@ -74,10 +74,10 @@ class ScrapeSource:
         self._window = window
         self._max_series = max_series  # per target and scrape; more is an error naming the cap
         self._kept: dict[str, deque[_Scrape]] = defaultdict(deque)
-        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="vramtop-scrape")
+        self._pool = DaemonPool(4, "vramtop-scrape")
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool.shutdown()
         for c in self._clients:
             c.close()
 
@@ -110,23 +110,33 @@ class ScrapeSource:
 
     def _fetch(self, endpoint: Endpoint, http: httpx.Client) -> _Scrape:
         where = f"metrics at {endpoint.safe_url}"
-        try:
-            resp = http.get(str(http.base_url).rstrip("/"))  # the URL itself, no trailing /
-        except httpx.TimeoutException:
-            raise SourceError(f"{where} did not answer within {endpoint.timeout:g} s") from None
-        except httpx.HTTPError as err:
-            raise SourceError(f"{where} are unreachable ({one_line(err, 120)})") from None
+        # The URL itself, no trailing /; the whole answer within the timeout and the size cap.
+        resp = fetch(http, endpoint, str(http.base_url).rstrip("/"), "metrics")
         if "html" in resp.headers.get("content-type", ""):
             raise SourceError(
                 f"{where} answered with an HTML page (HTTP {resp.status_code}), not the metrics "
                 "text format: a proxy or login page in the way, or the wrong URL"
             )
+        if resp.status_code in (401, 403):
+            raise SourceError(
+                f"{where} refused access (HTTP {resp.status_code}): check the token or password"
+            )
         if resp.status_code != 200:
             raise SourceError(f"{where} answered HTTP {resp.status_code}")
+        # Lines that are not comments bound the series: refuse before parsing a million of them.
+        body = resp.content
+        lines = body.count(b"\n") + 1 - body.count(b"\n#") - body.startswith(b"#")
+        if lines > self._max_series:
+            raise SourceError(
+                f"{where} hold more than {self._max_series} series (max_series): raise max_series "
+                "(config or VRAMTOP_MAX_SERIES) or scrape a narrower endpoint"
+            )
         try:
             return _read(self._clock(), resp.text, _content_type(resp), where, self._max_series)
         except ExpositionError as err:
-            raise SourceError(f"{where} are not in the Prometheus text format ({err})") from None
+            raise SourceError(
+                f"{where} are not in the Prometheus text format ({safe_text(err)})"
+            ) from None
 
     def _models(self, before: _Scrape, now: _Scrape, instance: str) -> list[ModelReading]:
         dt = now.at - before.at

@@ -11,6 +11,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from vramtop import redact
 from vramtop.model import Frame
 from vramtop.sources.base import one_line
 
@@ -70,7 +71,7 @@ class Poller:
                 frame = self._collect()
             except Exception as err:  # the collector should not raise; keep the loop alive
                 self._finish()
-                self._fail(f"collection failed: {one_line(err)}")
+                self._fail(f"collection failed: {one_line(redact.text(err))}")
             else:
                 self._finish()
                 self._deliver(frame)

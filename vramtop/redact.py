@@ -84,6 +84,7 @@ _NAME = re.compile(
 # 'X-API-Key:abc' quoted inside a string (curl -H in an sh -c entry point).
 _QUOTED_HEADER = re.compile(r"(?<![\w-])(['\"])([A-Za-z][\w-]*):([^'\"\r\n]*)\1")
 _FLAG_THEN_VALUE = re.compile(r"(?<![\w.])(--?[A-Za-z][\w.-]{0,127})(\s+)(?=[^\s-])")
+_SCHEME_MASKED = re.compile(rf"(?i:bearer|basic|token) {re.escape(MASK)}")
 _HEADER_END = re.compile(r"[\r\n'\"]")
 _VALUE_END = re.compile(r"[\s'\"&;]")
 _USER_FLAG = {"-u", "--user", "-U", "--proxy-user"}  # curl/wget: USER:PASSWORD
@@ -95,6 +96,9 @@ _known_lock = threading.Lock()
 
 def remember(secret: str | None) -> None:
     """Mask this value in every message from now on (e.g. a server echoing our token)."""
+    scheme, _, credential = (secret or "").strip().partition(" ")
+    if credential and scheme.lower() in ("bearer", "basic", "token"):
+        secret = credential  # the scheme is no secret, and "Bearer ***" says more than "***"
     if secret and len(secret.strip()) >= 4:
         with _known_lock:
             _known.add(secret.strip())
@@ -197,7 +201,9 @@ def _named_values(s: str) -> str:
             continue
         end = _value_end(s, start, header=":" in m.group("sep") and not m.group("q"))
         parts.append(s[pos:start])
-        if end > start:
+        if _SCHEME_MASKED.fullmatch(s[start:end]):
+            parts.append(s[start:end])  # "Bearer ***" already: keep the scheme, it helps
+        elif end > start:
             quote = s[start] if s[start] in "\"'" else ""
             parts.append(f"{quote}{MASK}{quote if end - start > 1 and s[end - 1] == quote else ''}")
         pos = max(end, start)

@@ -206,7 +206,16 @@ def sources(settings: Settings, env: Mapping[str, str], password_file: str | Non
         from vramtop.sources.promql import PromSource
 
         prom = endpoint(settings.prometheus_url, settings, env, password_file, creds)
-        out.append(PromSource(prom, chosen, forced, settings.instance, settings.rate_window))
+        out.append(
+            PromSource(
+                prom,
+                chosen,
+                forced,
+                settings.instance,
+                settings.rate_window,
+                max_series=settings.max_series,
+            )
+        )
     if settings.alertmanager_url:
         am = endpoint(settings.alertmanager_url, settings, env, password_file, creds)
     if prom or am:

@@ -123,14 +123,6 @@ class ScrapeSource:
             )
         if resp.status_code != 200:
             raise SourceError(f"{where} answered HTTP {resp.status_code}")
-        # Lines that are not comments bound the series: refuse before parsing a million of them.
-        body = resp.content
-        lines = body.count(b"\n") + 1 - body.count(b"\n#") - body.startswith(b"#")
-        if lines > self._max_series:
-            raise SourceError(
-                f"{where} hold more than {self._max_series} series (max_series): raise max_series "
-                "(config or VRAMTOP_MAX_SERIES) or scrape a narrower endpoint"
-            )
         try:
             return _read(self._clock(), resp.text, _content_type(resp), where, self._max_series)
         except ExpositionError as err:
@@ -169,8 +161,8 @@ def _read(at: float, text: str, content_type: str, where: str, cap: int) -> _Scr
         got = read(text, content_type, cap)
     except TooManySeries:
         raise SourceError(
-            f"{where} hold more than {cap} series, the cap (setting max_series): "
-            "scrape a narrower endpoint or raise the cap"
+            f"{where} hold more than {cap} series (max_series): raise max_series "
+            "(config or VRAMTOP_MAX_SERIES) or scrape a narrower endpoint"
         ) from None
     note = ""
     if got.skipped:

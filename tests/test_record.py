@@ -469,6 +469,56 @@ def test_a_bad_moment_is_one_sentence(capsys, recorded, at):
     assert err.startswith("vramtop: --at must be a time like ") and err.count("\n") == 1
 
 
+NINES = "9" * 400  # a number too long for a float: inf
+
+
+@pytest.mark.parametrize(
+    ("at", "shown"),
+    [
+        ("-999999999d", "-999999999d (before the year 1)"),
+        ("+99999999999999999999d", "+99999999999999999999d (after the year 9999)"),
+        (f"-{NINES[:300]}", f"-{NINES[:198]}\u2026 (before the year 1)"),
+        ("0001-01-01T00:00Z", "0001-01-01T00:00Z"),
+        ("0001-01-01T00:00+01:00", "0001-01-01T00:00+01:00"),
+        ("9999-12-31T23:59:59-01:00", "9999-12-31T23:59:59-01:00"),
+    ],
+)
+def test_a_moment_beyond_the_calendar_is_one_sentence(capsys, recorded, at, shown):
+    code, out, err = cli(capsys, "--replay", str(recorded), "--once", "--at", at)
+    assert (code, out) == (2, "")
+    assert err.startswith(f"vramtop: --at {shown} is outside the recording, which runs from ")
+    assert err.count("\n") == 1 and len(err) < 400
+
+
+@pytest.mark.parametrize("at", ["+1e400s", "99999-01-01", f"+{NINES}s", "+inf", "+nan", "\x00"])
+def test_a_moment_that_is_no_number_is_one_sentence(capsys, recorded, at):
+    code, out, err = cli(capsys, "--replay", str(recorded), "--once", "--at", at)
+    assert (code, out) == (2, "")
+    assert err.startswith("vramtop: --at must be a time like ")
+    assert err.count("\n") == 1 and len(err) < 400
+
+
+@pytest.mark.parametrize(
+    ("duration", "message"),
+    [
+        ("99999999999d", "--duration '99999999999d' is longer than the longest a recording"),
+        ("36501d", "is longer than the longest a recording may run, 100 years"),
+        ("1e309h", "--duration must be a span like 10m or 24h, got '1e309h'"),
+        (NINES, f"--duration must be a span like 10m or 24h, got '{NINES[:199]}\u2026'"),
+        ("-1s", "--duration must be a span"),
+        ("0ms", "--duration must be a span"),
+    ],
+)
+def test_a_duration_out_of_range_is_one_sentence(capsys, tmp_path, duration, message):
+    target = tmp_path / "G"
+    code, out, err = cli(
+        capsys, "--demo", "--record", str(target), "--headless", f"--duration={duration}"
+    )
+    assert (code, out) == (2, "")
+    assert err.startswith("vramtop: ") and message in err and err.count("\n") == 1
+    assert not target.exists()
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [

@@ -334,6 +334,62 @@ def test_not_a_recording_is_one_clear_sentence(tmp_path, capsys, content, messag
         assert path.read_bytes() == content
 
 
+# ---- files that are not regular files ----
+
+
+def vramtop_child(tmp_path: Path, *argv: str, stdin=subprocess.DEVNULL) -> tuple[int, str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VRAMTOP_")}
+    env["XDG_CONFIG_HOME"] = str(tmp_path / "xdg")
+    out = subprocess.run(
+        [sys.executable, "-m", "vramtop", *argv],
+        stdin=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=30,  # the bug: reading a FIFO blocked until a writer came, forever
+    )
+    return out.returncode, out.stdout, out.stderr
+
+
+@pytest.mark.parametrize(
+    ("make", "kind"),
+    [
+        (lambda p: os.mkfifo(p), "a pipe (FIFO)"),
+        (lambda p: p.mkdir(), "a directory"),
+        (lambda p: p.symlink_to("/dev/zero"), "a device"),
+        (lambda p: p.symlink_to("/dev/null"), "a device"),
+    ],
+    ids=["fifo", "directory", "dev-zero", "dev-null"],
+)
+def test_what_is_not_a_regular_file_is_refused_at_once(tmp_path, make, kind):
+    path = tmp_path / "x.rec"
+    make(path)
+    for argv in (
+        ["--replay", str(path), "--once"],
+        ["--demo", "--record", str(path), "--headless"],
+    ):
+        code, out, err = vramtop_child(tmp_path, *argv)
+        assert (code, out) == (2, ""), err
+        if kind == "a directory" and "--record" in argv:
+            assert err == f"vramtop: cannot write {path}: Is a directory\n"
+        else:
+            assert err == f"vramtop: {path} is {kind}: a recording is a regular file\n"
+    assert not path.is_file()
+
+
+def test_dev_stdin_is_read_when_it_is_a_file_and_refused_when_a_pipe(tmp_path, recorded, demo):
+    with recorded.open("rb") as f:
+        code, out, err = vramtop_child(tmp_path, "--replay", "/dev/stdin", "--once", stdin=f)
+    assert (code, err) == (0, "")
+    assert out == render(demo[-1], "text")
+    code, out, err = vramtop_child(
+        tmp_path, "--replay", "/dev/stdin", "--once", stdin=subprocess.PIPE
+    )
+    assert (code, out) == (2, "")
+    assert err == "vramtop: /dev/stdin is a pipe (FIFO): a recording is a regular file\n"
+
+
 # ---- real recorder processes ----
 
 

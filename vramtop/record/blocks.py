@@ -7,6 +7,7 @@ import contextlib
 import json
 import mmap
 import os
+import stat
 import struct
 import zlib
 from array import array
@@ -65,6 +66,23 @@ class Index:
     keys: array = field(default_factory=lambda: array("q"))  # frame numbers of key frames
     end: int = 0  # just past the last good block: where an appending recorder writes
     dropped: int = 0  # bytes that are no good block: a torn tail, or damage
+
+
+def not_a_file(path: str, mode: int) -> RecordingError | None:
+    """Why ``path`` cannot be a recording, when it is not a regular file: reading a FIFO or a
+    device would block or never end."""
+    if stat.S_ISREG(mode):
+        return None
+    kind = (
+        "a directory"
+        if stat.S_ISDIR(mode)
+        else "a pipe (FIFO)"
+        if stat.S_ISFIFO(mode)
+        else "a socket"
+        if stat.S_ISSOCK(mode)
+        else "a device"
+    )
+    return RecordingError(f"{path} is {kind}: a recording is a regular file")
 
 
 def newer_error(path: str, version: int) -> RecordingError:

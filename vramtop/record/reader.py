@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Self
 
 from vramtop.model import Frame
-from vramtop.record.blocks import Index, RecordingError, Session, scan
+from vramtop.record.blocks import Index, RecordingError, Session, not_a_file, scan
 from vramtop.record.codec import Decoder
 
 CHECK_EVERY = 30  # frames between in-memory resume points, so stepping back stays cheap
@@ -62,9 +62,17 @@ class Recording:
     def open(cls, path: str | os.PathLike[str]) -> Recording:
         path = os.fspath(path)
         try:
-            f = open(path, "rb", buffering=1 << 16)  # noqa: SIM115 - its fd outlives the scan
+            # O_NONBLOCK: a FIFO is refused below instead of waiting for a writer.
+            raw = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         except OSError as err:
             raise RecordingError(f"cannot read {path}: {err.strerror}") from None
+        try:
+            if (refused := not_a_file(path, os.fstat(raw).st_mode)) is not None:
+                raise refused
+            f = open(raw, "rb", buffering=1 << 16)  # noqa: SIM115 - its fd outlives the scan
+        except BaseException:
+            os.close(raw)
+            raise
         try:
             idx = scan(f, path)
             fd = os.dup(f.fileno())

@@ -8,7 +8,15 @@ import zlib
 from typing import Self
 
 from vramtop.model import Frame
-from vramtop.record.blocks import DELTA, KEY, RecordingError, block, scan, session_start
+from vramtop.record.blocks import (
+    DELTA,
+    KEY,
+    RecordingError,
+    block,
+    not_a_file,
+    scan,
+    session_start,
+)
 from vramtop.record.codec import Encoder, alert_digest
 
 try:
@@ -47,12 +55,14 @@ class Recorder:
         self._z = zlib.compressobj(LEVEL, zlib.DEFLATED, -15)
         try:
             # 0o600: command lines are redacted at the source, but the file may outlive the box.
-            self._fd: int | None = os.open(
-                self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600
-            )
+            # O_NONBLOCK: a FIFO or a device is refused below, never written into.
+            flags = os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC | os.O_NONBLOCK
+            self._fd: int | None = os.open(self.path, flags, 0o600)
         except OSError as err:
             raise RecordingError(f"cannot write {self.path}: {err.strerror}") from None
         try:
+            if (refused := not_a_file(self.path, os.fstat(self._fd).st_mode)) is not None:
+                raise refused
             self._lock_file()
             self._end = self._repair()
         except BaseException:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import mmap
 import os
 import stat
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 from vramtop import __version__
+from vramtop.record.checks import MAX_EPOCH, valid_epoch
 
 FORMAT_VERSION = 1
 MAGIC = b"\x89VRAMTOP-REC\r\n\x1a\n"
@@ -159,6 +161,8 @@ def _frame(f: BinaryIO, session: dict[str, Any], idx: Index) -> int | None:
     if got is None:
         return None
     tag, time, digest, length, _ = got
+    if not valid_epoch(time):
+        return None  # no writer stamps such a time: damage, or a crafted block
     n = len(idx.times)
     if tag == KEY:
         idx.keys.append(n)
@@ -189,13 +193,14 @@ def _close(idx: Index, s: dict[str, Any]) -> None:
     if s["first"] is None:
         return  # a session that never got a frame
     start = _number(s.get("start"))
+    interval = _number(s.get("interval"))
     idx.sessions.append(
         Session(
             format=s["format"],
             vramtop=str(s.get("vramtop", "")),
             host=str(s.get("host", "")),
             start=idx.times[s["first"]] if start is None else start,
-            interval=_number(s.get("interval")),
+            interval=interval if interval is not None and interval > 0 else None,
             first=s["first"],
             count=len(idx.times) - s["first"],
         )
@@ -203,7 +208,7 @@ def _close(idx: Index, s: dict[str, Any]) -> None:
 
 
 def _number(value: Any) -> float | None:
-    ok = isinstance(value, int | float) and not isinstance(value, bool)
+    ok = type(value) in (int, float) and math.isfinite(value) and abs(value) <= MAX_EPOCH
     return float(value) if ok else None
 
 

@@ -290,3 +290,61 @@ def test_the_cli_exits_0_or_2_with_one_line(tmp_path, real):
                 assert out.stderr == ""
                 json.loads(out.stdout, parse_constant=_no_constant)
     assert seen == {0, 2}
+
+
+# ---- the live replay ----
+
+
+def damaged_at_the_end(path: Path, frames: list[Frame]) -> None:
+    """Good frames, then a session whose only frame has a valid checksum and a bad payload."""
+    with Recorder(path, key_every=1) as rec:
+        for f in frames:
+            rec.append(f)
+    with path.open("ab") as f:
+        f.write(start() + blocks([KEY], stream([b'{"host": {"hostname": 7}}']), time=T0 + 60))
+
+
+def test_the_live_replay_says_a_frame_is_bad_and_keeps_running(tmp_path, frames):
+    from test_tui_support import run, wait_until
+
+    from vramtop.config import Settings
+    from vramtop.tui.replay import build_replay_app
+
+    path = tmp_path / "live.rec"
+    damaged_at_the_end(path, frames)
+    with Recording.open(path) as rec:
+        app = build_replay_app(
+            Settings(), rec, 0, env={"XDG_CONFIG_HOME": "/nonexistent"}, cursor_blink=False
+        )
+
+        async def go() -> None:
+            async with app.run_test(size=(120, 40)) as pilot:
+                await wait_until(pilot, lambda: app.shown_index == 0, "frame 0")
+                await pilot.press("dollar_sign")  # the end: the bad frame
+                await wait_until(pilot, lambda: app._notifications, "a notification")
+                (note,) = list(app._notifications)
+                assert note.message.startswith(f"{path}: frame 5 of 5 cannot be read (")
+                assert "HostReading.hostname" in note.message
+                assert app.shown_index == 0 and app.is_running
+                await pilot.press("full_stop")  # and the good frames still step
+                await wait_until(pilot, lambda: app.shown_index == 1, "frame 1")
+
+        run(go())
+
+
+def test_a_live_replay_whose_start_is_bad_exits_2_before_the_screen(tmp_path, frames):
+    path = tmp_path / "start.rec"
+    damaged_at_the_end(path, frames)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VRAMTOP_")}
+    env["XDG_CONFIG_HOME"] = str(tmp_path / "xdg")
+    out = subprocess.run(
+        [sys.executable, "-m", "vramtop", "--replay", str(path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert (out.returncode, out.stdout) == (2, "")
+    assert out.stderr == f"vramtop: {path}: frame 5 of 5 cannot be read (" + (
+        "HostReading.hostname holds int where text belongs)\n"
+    )

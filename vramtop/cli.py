@@ -182,6 +182,14 @@ def run_live(settings: Settings, args: argparse.Namespace, env: Mapping[str, str
 
         recording, start = opened
         with recording:
+            # The first frame is decoded before the screen is taken: a file whose start cannot
+            # be read is one sentence and exit 2; a bad frame later is a notification.
+            from vramtop.record import RecordingError
+
+            try:
+                recording.frame(start)
+            except RecordingError as err:
+                raise ConfigError(str(err)) from None
             app = build_replay_app(
                 settings, recording, start, theme=settings.theme, env=env, snapshot_dir=snapshots
             )

@@ -448,6 +448,37 @@ def test_sigterm_and_sigint_stop_cleanly(tmp_path, sig):
         assert rec.frame(-1).demo
 
 
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL])
+@pytest.mark.parametrize("delay", [0.0, 0.05, 0.2, 0.5])
+def test_a_recorder_stopped_at_start_up_leaves_nothing_or_a_valid_file(tmp_path, sig, delay):
+    path = tmp_path / "early.rec"
+    proc = start_recorder(tmp_path, path)
+    time.sleep(delay)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    assert "Traceback" not in err, err
+    if sig != signal.SIGKILL:
+        assert proc.returncode in (0, 128 + sig, -sig), err
+    if not path.exists():
+        return
+    with Recording.open(path) as rec:  # whatever moment it stopped: a recording
+        assert rec.dropped_bytes == 0
+        frames = [rec.frame(i) for i in range(len(rec))]
+    assert all(f.demo for f in frames)
+    if not frames:  # killed before its first frame: replaying it says so
+        code, out, err = vramtop_child(tmp_path, "--replay", str(path), "--once")
+        assert (code, out, err) == (2, "", f"vramtop: {path} holds no frames\n")
+
+
+def test_a_recorder_that_never_appended_removes_the_file_it_created(tmp_path, demo):
+    path = tmp_path / "none.rec"
+    Recorder(path).close()
+    assert not path.exists()
+    write(path, demo[:1])
+    Recorder(path).close()  # an existing recording stays as it was
+    assert len(read_all(path)) == 1
+
+
 def test_duration_stops_by_itself(tmp_path):
     path = tmp_path / "d.rec"
     proc = start_recorder(tmp_path, path, "--duration", "1s")

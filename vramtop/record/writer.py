@@ -53,6 +53,7 @@ class Recorder:
         self._since_key = 0
         self._encoder = Encoder()
         self._z = zlib.compressobj(LEVEL, zlib.DEFLATED, -15)
+        existed = os.path.lexists(self.path)
         try:
             # 0o600: command lines are redacted at the source, but the file may outlive the box.
             # O_NONBLOCK: a FIFO or a device is refused below, never written into.
@@ -65,6 +66,8 @@ class Recorder:
                 raise refused
             self._lock_file()
             self._end = self._repair()
+            # Created here and still empty at close (stopped before its first frame): removed.
+            self._created = not existed and self._end == 0
         except BaseException:
             os.close(self._fd)
             self._fd = None
@@ -132,11 +135,18 @@ class Recorder:
                 return
             fd, self._fd = self._fd, None
             try:
+                if self._created and self.frames == 0:
+                    self._remove_empty(fd)
                 os.fsync(fd)
             except OSError:
                 pass
             finally:
                 os.close(fd)
+
+    def _remove_empty(self, fd: int) -> None:
+        mine, there = os.fstat(fd), os.stat(self.path)
+        if mine.st_size == 0 and (mine.st_dev, mine.st_ino) == (there.st_dev, there.st_ino):
+            os.unlink(self.path)
 
     def __enter__(self) -> Self:
         return self

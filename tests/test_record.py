@@ -334,6 +334,62 @@ def test_not_a_recording_is_one_clear_sentence(tmp_path, capsys, content, messag
         assert path.read_bytes() == content
 
 
+# ---- files that are not regular files ----
+
+
+def vramtop_child(tmp_path: Path, *argv: str, stdin=subprocess.DEVNULL) -> tuple[int, str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VRAMTOP_")}
+    env["XDG_CONFIG_HOME"] = str(tmp_path / "xdg")
+    out = subprocess.run(
+        [sys.executable, "-m", "vramtop", *argv],
+        stdin=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=30,  # the bug: reading a FIFO blocked until a writer came, forever
+    )
+    return out.returncode, out.stdout, out.stderr
+
+
+@pytest.mark.parametrize(
+    ("make", "kind"),
+    [
+        (lambda p: os.mkfifo(p), "a pipe (FIFO)"),
+        (lambda p: p.mkdir(), "a directory"),
+        (lambda p: p.symlink_to("/dev/zero"), "a device"),
+        (lambda p: p.symlink_to("/dev/null"), "a device"),
+    ],
+    ids=["fifo", "directory", "dev-zero", "dev-null"],
+)
+def test_what_is_not_a_regular_file_is_refused_at_once(tmp_path, make, kind):
+    path = tmp_path / "x.rec"
+    make(path)
+    for argv in (
+        ["--replay", str(path), "--once"],
+        ["--demo", "--record", str(path), "--headless"],
+    ):
+        code, out, err = vramtop_child(tmp_path, *argv)
+        assert (code, out) == (2, ""), err
+        if kind == "a directory" and "--record" in argv:
+            assert err == f"vramtop: cannot write {path}: Is a directory\n"
+        else:
+            assert err == f"vramtop: {path} is {kind}: a recording is a regular file\n"
+    assert not path.is_file()
+
+
+def test_dev_stdin_is_read_when_it_is_a_file_and_refused_when_a_pipe(tmp_path, recorded, demo):
+    with recorded.open("rb") as f:
+        code, out, err = vramtop_child(tmp_path, "--replay", "/dev/stdin", "--once", stdin=f)
+    assert (code, err) == (0, "")
+    assert out == render(demo[-1], "text")
+    code, out, err = vramtop_child(
+        tmp_path, "--replay", "/dev/stdin", "--once", stdin=subprocess.PIPE
+    )
+    assert (code, out) == (2, "")
+    assert err == "vramtop: /dev/stdin is a pipe (FIFO): a recording is a regular file\n"
+
+
 # ---- real recorder processes ----
 
 
@@ -390,6 +446,37 @@ def test_sigterm_and_sigint_stop_cleanly(tmp_path, sig):
         assert len(rec) >= 3 and rec.dropped_bytes == 0
         assert rec.sessions[0].interval == 0.2
         assert rec.frame(-1).demo
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL])
+@pytest.mark.parametrize("delay", [0.0, 0.05, 0.2, 0.5])
+def test_a_recorder_stopped_at_start_up_leaves_nothing_or_a_valid_file(tmp_path, sig, delay):
+    path = tmp_path / "early.rec"
+    proc = start_recorder(tmp_path, path)
+    time.sleep(delay)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    assert "Traceback" not in err, err
+    if sig != signal.SIGKILL:
+        assert proc.returncode in (0, 128 + sig, -sig), err
+    if not path.exists():
+        return
+    with Recording.open(path) as rec:  # whatever moment it stopped: a recording
+        assert rec.dropped_bytes == 0
+        frames = [rec.frame(i) for i in range(len(rec))]
+    assert all(f.demo for f in frames)
+    if not frames:  # killed before its first frame: replaying it says so
+        code, out, err = vramtop_child(tmp_path, "--replay", str(path), "--once")
+        assert (code, out, err) == (2, "", f"vramtop: {path} holds no frames\n")
+
+
+def test_a_recorder_that_never_appended_removes_the_file_it_created(tmp_path, demo):
+    path = tmp_path / "none.rec"
+    Recorder(path).close()
+    assert not path.exists()
+    write(path, demo[:1])
+    Recorder(path).close()  # an existing recording stays as it was
+    assert len(read_all(path)) == 1
 
 
 def test_duration_stops_by_itself(tmp_path):
@@ -467,6 +554,56 @@ def test_a_bad_moment_is_one_sentence(capsys, recorded, at):
     code, out, err = cli(capsys, "--replay", str(recorded), "--once", "--at", at)
     assert (code, out) == (2, "")
     assert err.startswith("vramtop: --at must be a time like ") and err.count("\n") == 1
+
+
+NINES = "9" * 400  # a number too long for a float: inf
+
+
+@pytest.mark.parametrize(
+    ("at", "shown"),
+    [
+        ("-999999999d", "-999999999d (before the year 1)"),
+        ("+99999999999999999999d", "+99999999999999999999d (after the year 9999)"),
+        (f"-{NINES[:300]}", f"-{NINES[:198]}\u2026 (before the year 1)"),
+        ("0001-01-01T00:00Z", "0001-01-01T00:00Z"),
+        ("0001-01-01T00:00+01:00", "0001-01-01T00:00+01:00"),
+        ("9999-12-31T23:59:59-01:00", "9999-12-31T23:59:59-01:00"),
+    ],
+)
+def test_a_moment_beyond_the_calendar_is_one_sentence(capsys, recorded, at, shown):
+    code, out, err = cli(capsys, "--replay", str(recorded), "--once", "--at", at)
+    assert (code, out) == (2, "")
+    assert err.startswith(f"vramtop: --at {shown} is outside the recording, which runs from ")
+    assert err.count("\n") == 1 and len(err) < 400
+
+
+@pytest.mark.parametrize("at", ["+1e400s", "99999-01-01", f"+{NINES}s", "+inf", "+nan", "\x00"])
+def test_a_moment_that_is_no_number_is_one_sentence(capsys, recorded, at):
+    code, out, err = cli(capsys, "--replay", str(recorded), "--once", "--at", at)
+    assert (code, out) == (2, "")
+    assert err.startswith("vramtop: --at must be a time like ")
+    assert err.count("\n") == 1 and len(err) < 400
+
+
+@pytest.mark.parametrize(
+    ("duration", "message"),
+    [
+        ("99999999999d", "--duration '99999999999d' is longer than the longest a recording"),
+        ("36501d", "is longer than the longest a recording may run, 100 years"),
+        ("1e309h", "--duration must be a span like 10m or 24h, got '1e309h'"),
+        (NINES, f"--duration must be a span like 10m or 24h, got '{NINES[:199]}\u2026'"),
+        ("-1s", "--duration must be a span"),
+        ("0ms", "--duration must be a span"),
+    ],
+)
+def test_a_duration_out_of_range_is_one_sentence(capsys, tmp_path, duration, message):
+    target = tmp_path / "G"
+    code, out, err = cli(
+        capsys, "--demo", "--record", str(target), "--headless", f"--duration={duration}"
+    )
+    assert (code, out) == (2, "")
+    assert err.startswith("vramtop: ") and message in err and err.count("\n") == 1
+    assert not target.exists()
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,9 @@
 
 import sys
 
-from vramtop.cli import main
+try:
+    from vramtop.entry import main
+except KeyboardInterrupt:  # Ctrl-C before the entry could set anything up
+    sys.exit(130)
 
 sys.exit(main())

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from vramtop import __version__
 from vramtop.config import FORMATS, ConfigError, Settings, check_flag, load
+from vramtop.entry import write_stdout
 
 if TYPE_CHECKING:
     from vramtop.collector import Collector
@@ -25,6 +26,14 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         # One sentence and exit 2, like every other bad input (argparse's default prints usage).
         self.exit(EXIT_USAGE, f"vramtop: {message} (see vramtop --help)\n")
+
+    def _print_message(self, message: str, file: Any = None) -> None:
+        # --help and --version: a stdout that cannot take them is one sentence and exit 2.
+        if message and (file is None or file is sys.stdout):
+            if write_stdout(message):
+                raise SystemExit(EXIT_USAGE)
+        elif message:
+            super()._print_message(message, file)
 
     def parse_known_args(  # type: ignore[override]
         self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
@@ -155,14 +164,9 @@ def write_frame(frame: Frame, settings: Settings, args: argparse.Namespace) -> i
             print(f"vramtop: cannot write {args.output}: {err.strerror}", file=sys.stderr)
             return EXIT_USAGE
         return 0
-    color = settings.format == "text" and not settings.no_color and sys.stdout.isatty()
-    try:
-        sys.stdout.write(render(frame, settings.format, color=color))
-        sys.stdout.flush()
-    except BrokenPipeError:
-        # `vramtop --once | head` is fine: stop quietly, as Unix tools do.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-    return 0
+    tty = sys.stdout is not None and sys.stdout.isatty()
+    color = settings.format == "text" and not settings.no_color and tty
+    return write_stdout(render(frame, settings.format, color=color))
 
 
 def run_live(settings: Settings, args: argparse.Namespace, env: Mapping[str, str]) -> int:
@@ -178,6 +182,14 @@ def run_live(settings: Settings, args: argparse.Namespace, env: Mapping[str, str
 
         recording, start = opened
         with recording:
+            # The first frame is decoded before the screen is taken: a file whose start cannot
+            # be read is one sentence and exit 2; a bad frame later is a notification.
+            from vramtop.record import RecordingError
+
+            try:
+                recording.frame(start)
+            except RecordingError as err:
+                raise ConfigError(str(err)) from None
             app = build_replay_app(
                 settings, recording, start, theme=settings.theme, env=env, snapshot_dir=snapshots
             )
@@ -240,7 +252,7 @@ def write_file(path: str, text: str) -> None:
         with open(tmp, "w", encoding="utf-8") as f:
             f.write(text)
         os.replace(tmp, path)
-    except OSError:
+    except BaseException:  # an error, Ctrl-C or SIGTERM: no half-written temp file stays
         with contextlib.suppress(OSError):
             os.remove(tmp)
         raise

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import mmap
 import os
+import stat
 import struct
 import zlib
 from array import array
@@ -14,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 from vramtop import __version__
+from vramtop.record.checks import MAX_EPOCH, valid_epoch
 
 FORMAT_VERSION = 1
 MAGIC = b"\x89VRAMTOP-REC\r\n\x1a\n"
@@ -65,6 +68,23 @@ class Index:
     keys: array = field(default_factory=lambda: array("q"))  # frame numbers of key frames
     end: int = 0  # just past the last good block: where an appending recorder writes
     dropped: int = 0  # bytes that are no good block: a torn tail, or damage
+
+
+def not_a_file(path: str, mode: int) -> RecordingError | None:
+    """Why ``path`` cannot be a recording, when it is not a regular file: reading a FIFO or a
+    device would block or never end."""
+    if stat.S_ISREG(mode):
+        return None
+    kind = (
+        "a directory"
+        if stat.S_ISDIR(mode)
+        else "a pipe (FIFO)"
+        if stat.S_ISFIFO(mode)
+        else "a socket"
+        if stat.S_ISSOCK(mode)
+        else "a device"
+    )
+    return RecordingError(f"{path} is {kind}: a recording is a regular file")
 
 
 def newer_error(path: str, version: int) -> RecordingError:
@@ -141,6 +161,8 @@ def _frame(f: BinaryIO, session: dict[str, Any], idx: Index) -> int | None:
     if got is None:
         return None
     tag, time, digest, length, _ = got
+    if not valid_epoch(time):
+        return None  # no writer stamps such a time: damage, or a crafted block
     n = len(idx.times)
     if tag == KEY:
         idx.keys.append(n)
@@ -171,13 +193,14 @@ def _close(idx: Index, s: dict[str, Any]) -> None:
     if s["first"] is None:
         return  # a session that never got a frame
     start = _number(s.get("start"))
+    interval = _number(s.get("interval"))
     idx.sessions.append(
         Session(
             format=s["format"],
             vramtop=str(s.get("vramtop", "")),
             host=str(s.get("host", "")),
             start=idx.times[s["first"]] if start is None else start,
-            interval=_number(s.get("interval")),
+            interval=interval if interval is not None and interval > 0 else None,
             first=s["first"],
             count=len(idx.times) - s["first"],
         )
@@ -185,7 +208,7 @@ def _close(idx: Index, s: dict[str, Any]) -> None:
 
 
 def _number(value: Any) -> float | None:
-    ok = isinstance(value, int | float) and not isinstance(value, bool)
+    ok = type(value) in (int, float) and math.isfinite(value) and abs(value) <= MAX_EPOCH
     return float(value) if ok else None
 
 

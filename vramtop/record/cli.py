@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import re
 import signal
 import sys
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _SPAN = re.compile(r"(?:[0-9]+(?:\.[0-9]+)?(?:ms|s|m|h|d))+|[0-9]+(?:\.[0-9]+)?")
+ECHO = 200  # characters of a bad value a message repeats
+MAX_DURATION = 100 * 365 * 86400.0  # a longer --duration is a typo, not a plan
 _AT_HELP = "2026-11-28T03:12:00Z (UTC unless it names a zone), -5m (before the end) or +90s"
 
 
@@ -84,6 +87,8 @@ def check_flags(args: argparse.Namespace) -> None:
         raise ConfigError(
             "--duration ends a headless recording: use it with --record FILE --headless"
         )
+    if args.duration is not None:
+        check_duration(args.duration)
     if args.record:
         one_shot = [
             ("--once", args.once),
@@ -99,18 +104,46 @@ def check_flags(args: argparse.Namespace) -> None:
 
 
 def parse_span(text: str) -> float:
-    """``90s``, ``5m``, ``1h30m``, ``1.5d`` or plain seconds; ValueError otherwise."""
+    """``90s``, ``5m``, ``1h30m``, ``1.5d`` or plain seconds; ValueError otherwise (and for a
+    span too long to be a number: 400 nines)."""
     text = text.strip()
     if not _SPAN.fullmatch(text):
         raise ValueError(text)
     parts = re.findall(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h|d)?", text)
-    return sum(float(n) * _UNITS[u or "s"] for n, u in parts)
+    total = sum(float(n) * _UNITS[u or "s"] for n, u in parts)
+    if not math.isfinite(total):
+        raise ValueError(text)
+    return total
+
+
+def check_duration(text: str) -> float:
+    """``--duration`` in seconds; ConfigError unless it is a span from 1 ms to MAX_DURATION."""
+    try:
+        duration = parse_span(text)
+    except ValueError:
+        duration = 0.0
+    if duration <= 0:
+        raise ConfigError(f"--duration must be a span like 10m or 24h, got {echo(text)}")
+    if duration > MAX_DURATION:
+        raise ConfigError(
+            f"--duration {echo(text)} is longer than the longest a recording may run, "
+            f"{MAX_DURATION / 86400 / 365:.0f} years: leave it out to record until stopped"
+        )
+    return duration
+
+
+def echo(value: str) -> str:
+    """A value from the user as a message shows it: quoted, at most ECHO characters."""
+    return repr(value if len(value) <= ECHO else value[: ECHO - 1] + "\u2026")
 
 
 def _iso(epoch: float) -> str:
     from vramtop.model import iso_utc
 
-    return iso_utc(epoch)
+    try:
+        return iso_utc(epoch)
+    except (OverflowError, ValueError, OSError):  # beyond what a calendar date can say
+        return "before the year 1" if epoch < 0 else "after the year 9999"
 
 
 def moment(text: str, rec: Recording) -> float:
@@ -122,7 +155,7 @@ def moment(text: str, rec: Recording) -> float:
             return rec.end - span if text[0] == "-" else rec.start + span
         when = datetime.fromisoformat(text.strip())
     except ValueError:
-        raise ConfigError(f"--at must be a time like {_AT_HELP}, got {text!r}") from None
+        raise ConfigError(f"--at must be a time like {_AT_HELP}, got {echo(text)}") from None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return when.timestamp()
@@ -154,7 +187,8 @@ def open_replay(args: argparse.Namespace) -> tuple[Recording, int] | None:
     if i is None or epoch > rec.end:
         start, end = _iso(rec.start), _iso(rec.end)
         rec.close()
-        shown = f"{args.at} ({_iso(epoch)})" if args.at[:1] in "+-" else args.at
+        at = echo(args.at)[1:-1]
+        shown = f"{at} ({_iso(epoch)})" if args.at[:1] in "+-" else at
         raise ConfigError(
             f"--at {shown} is outside the recording, which runs from {start} to {end}"
         )

@@ -21,7 +21,8 @@ from collections.abc import Callable
 from typing import Any
 
 from vramtop import model
-from vramtop.model import Frame, freeze
+from vramtop.model import Frame
+from vramtop.record.checks import Bad, checker, optional
 
 SCALAR, TUPLE, MAP, RECORD, RECORDS = range(5)
 _UNCHANGED = object()
@@ -66,6 +67,9 @@ class Spec:
     get: Callable[[Any], tuple]
     pos: dict[str, int]
     skip: frozenset[int]  # positions left out of the payload
+    checks: tuple[Callable[[Any], Any] | None, ...]  # per scalar, tuple or mapping field
+    optional: tuple[bool, ...]
+    required: frozenset[str]  # fields without a default: a full record must hold them
 
 
 SPECS: dict[type, Spec] = {}
@@ -78,6 +82,7 @@ def _fill(cls: type) -> None:
     names = tuple(f.name for f in dataclasses.fields(cls))  # type: ignore[arg-type]
     kinds, subs = zip(*(_kind(hints[n]) for n in names), strict=True)
     getter = operator.attrgetter(*names)
+    no_default = dataclasses.MISSING
     SPECS[cls] = Spec(
         names,
         kinds,
@@ -85,6 +90,16 @@ def _fill(cls: type) -> None:
         getter if len(names) > 1 else lambda r: (getter(r),),
         {n: i for i, n in enumerate(names)},
         frozenset(i for i, n in enumerate(names) if n in _OMIT.get(cls, ())),
+        tuple(
+            checker(hints[n], f"{cls.__name__}.{n}") if k in (SCALAR, TUPLE, MAP) else None
+            for n, k in zip(names, kinds, strict=True)
+        ),
+        tuple(optional(hints[n])[0] for n in names),
+        frozenset(
+            f.name
+            for f in dataclasses.fields(cls)  # type: ignore[arg-type]
+            if f.default is no_default and f.default_factory is no_default
+        ),
     )
     for sub in subs:
         if sub is not None:
@@ -197,51 +212,57 @@ def load(data: bytes) -> Any:
     return json.loads(data.decode("utf-8", "surrogatepass"))
 
 
-# ---- decoding ----
+# ---- decoding: a recording is input from outside, so every value is checked ----
 
 
-def _value(kind: int, sub: type | None, prev: Any, raw: Any) -> Any:
+def _value(spec: Spec, i: int, prev: Any, raw: Any) -> Any:
+    kind, sub = spec.kinds[i], spec.subs[i]
+    if kind in (SCALAR, TUPLE, MAP):
+        return spec.checks[i](raw)  # type: ignore[misc]
     if raw is None:
-        return None
-    if kind == SCALAR:
-        return raw
-    if kind == MAP:
-        return freeze(raw)
-    if kind == TUPLE:
-        return _tuple(raw)
+        if spec.optional[i]:
+            return None
+        raise Bad(f"{spec.names[i]} is missing")
     if kind == RECORD:
         return record(sub, prev, raw)  # type: ignore[arg-type]
+    if type(raw) is not list:
+        raise Bad(f"{spec.names[i]} is not a list")
+    n = len(prev) if prev is not None else 0
     out = []
     for e in raw:
-        if type(e) is int:
+        if type(e) is int and 0 <= e < n:
             out.append(prev[e])
-        elif type(e) is list:
+        elif type(e) is list and len(e) == 2 and type(e[0]) is int and 0 <= e[0] < n:
             out.append(record(sub, prev[e[0]], e[1]))  # type: ignore[arg-type]
-        else:
+        elif type(e) is dict:
             out.append(record(sub, None, e))  # type: ignore[arg-type]
+        else:
+            raise Bad(f"{spec.names[i]} refers to an entry the frame before did not have")
     return tuple(out)
 
 
-def _tuple(raw: list) -> tuple:
-    return tuple(_tuple(v) if type(v) is list else v for v in raw)
-
-
-def record(cls: type, prev: Any, raw: dict[str, Any], **extra: Any) -> Any:
+def record(cls: type, prev: Any, raw: Any, **extra: Any) -> Any:
     """``raw`` applied to ``prev`` (None: ``raw`` is a full record). Fields this vramtop does not
-    know are ignored; fields missing from a full record take their defaults."""
+    know are ignored; fields missing from a full record take their defaults. Bad when ``raw``
+    does not fit the dataclass."""
     spec = SPECS[cls]
+    if type(raw) is not dict:
+        raise Bad(f"a {cls.__name__} is not an object")
     if prev is None:
+        missing = spec.required - raw.keys() - extra.keys()
+        if missing:
+            raise Bad(f"a {cls.__name__} has no {min(missing)}")
         kwargs = {
-            name: _value(spec.kinds[i], spec.subs[i], None, value)
+            name: _value(spec, i, None, value)
             for name, value in raw.items()
-            if (i := spec.pos.get(name)) is not None
+            if (i := spec.pos.get(name)) is not None and i not in spec.skip
         }
         return cls(**kwargs, **extra)
     values = list(spec.get(prev))
     for name, value in raw.items():
         i = spec.pos.get(name)
-        if i is not None:
-            values[i] = _value(spec.kinds[i], spec.subs[i], values[i], value)
+        if i is not None and i not in spec.skip:
+            values[i] = _value(spec, i, values[i], value)
     for name, value in extra.items():
         values[spec.pos[name]] = value
     return cls(*values)

@@ -17,11 +17,13 @@ from dataclasses import dataclass
 from typing import Self
 
 from vramtop.model import Frame
-from vramtop.record.blocks import Index, RecordingError, Session, scan
+from vramtop.record.blocks import Index, RecordingError, Session, not_a_file, scan
+from vramtop.record.checks import Bad
 from vramtop.record.codec import Decoder
 
 CHECK_EVERY = 30  # frames between in-memory resume points, so stepping back stays cheap
 CHECKPOINTS = 64  # resume points kept (a few key-frame intervals around where replay is)
+MAX_FRAME = 64 << 20  # bytes a frame may inflate to: beyond is damage, not a frame
 
 
 @dataclass(slots=True)
@@ -62,9 +64,17 @@ class Recording:
     def open(cls, path: str | os.PathLike[str]) -> Recording:
         path = os.fspath(path)
         try:
-            f = open(path, "rb", buffering=1 << 16)  # noqa: SIM115 - its fd outlives the scan
+            # O_NONBLOCK: a FIFO is refused below instead of waiting for a writer.
+            raw = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         except OSError as err:
             raise RecordingError(f"cannot read {path}: {err.strerror}") from None
+        try:
+            if (refused := not_a_file(path, os.fstat(raw).st_mode)) is not None:
+                raise refused
+            f = open(raw, "rb", buffering=1 << 16)  # noqa: SIM115 - its fd outlives the scan
+        except BaseException:
+            os.close(raw)
+            raise
         try:
             idx = scan(f, path)
             fd = os.dup(f.fileno())
@@ -102,16 +112,28 @@ class Recording:
                 j, inflate = key, zlib.decompressobj(-15)
             else:
                 j, inflate, decoder.prev = at.index + 1, at.inflate.copy(), at.frame
-            while True:
-                data = inflate.decompress(self._read(j))
-                frame = decoder.decode(data, self._idx.times[j], j == key)
-                if (j - key) % CHECK_EVERY == 0 and j not in self._points:
-                    self._remember(_Point(j, frame, inflate.copy()))
-                if j == i:
-                    break
-                j += 1
+            try:
+                while True:
+                    frame = self._decode(j, inflate, decoder, j == key)
+                    if (j - key) % CHECK_EVERY == 0 and j not in self._points:
+                        self._remember(_Point(j, frame, inflate.copy()))
+                    if j == i:
+                        break
+                    j += 1
+            except RecordingError:
+                raise
+            except Exception as err:  # a crafted or damaged payload behind a valid checksum
+                raise RecordingError(
+                    f"{self.path}: frame {j + 1} of {n} cannot be read ({_why(err)})"
+                ) from None
             self._cursor = _Point(i, frame, inflate)
             return frame
+
+    def _decode(self, j: int, inflate: zlib._Decompress, decoder: Decoder, key: bool) -> Frame:
+        data = inflate.decompress(self._read(j), MAX_FRAME)
+        if inflate.unconsumed_tail:
+            raise Bad(f"it holds more than {MAX_FRAME >> 20} MiB")
+        return decoder.decode(data, self._idx.times[j], key)
 
     def _resume_point(self, key: int, i: int) -> _Point | None:
         """The nearest known decoding state at or before ``i`` in its key frame's stream."""
@@ -171,3 +193,18 @@ class Recording:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _why(err: Exception) -> str:
+    """The reason a payload could not be decoded, in a few words."""
+    if isinstance(err, Bad):
+        return str(err)
+    if isinstance(err, zlib.error):
+        return "its compressed data is damaged"
+    if isinstance(err, UnicodeDecodeError | ValueError):
+        return "its data is not a frame"
+    if isinstance(err, RecursionError):
+        return "its data is nested too deeply"
+    if isinstance(err, MemoryError):
+        return "it is too large to decode"
+    return f"{type(err).__name__}: {str(err)[:200]}"

@@ -8,7 +8,15 @@ import zlib
 from typing import Self
 
 from vramtop.model import Frame
-from vramtop.record.blocks import DELTA, KEY, RecordingError, block, scan, session_start
+from vramtop.record.blocks import (
+    DELTA,
+    KEY,
+    RecordingError,
+    block,
+    not_a_file,
+    scan,
+    session_start,
+)
 from vramtop.record.codec import Encoder, alert_digest
 
 try:
@@ -45,16 +53,21 @@ class Recorder:
         self._since_key = 0
         self._encoder = Encoder()
         self._z = zlib.compressobj(LEVEL, zlib.DEFLATED, -15)
+        existed = os.path.lexists(self.path)
         try:
             # 0o600: command lines are redacted at the source, but the file may outlive the box.
-            self._fd: int | None = os.open(
-                self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600
-            )
+            # O_NONBLOCK: a FIFO or a device is refused below, never written into.
+            flags = os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC | os.O_NONBLOCK
+            self._fd: int | None = os.open(self.path, flags, 0o600)
         except OSError as err:
             raise RecordingError(f"cannot write {self.path}: {err.strerror}") from None
         try:
+            if (refused := not_a_file(self.path, os.fstat(self._fd).st_mode)) is not None:
+                raise refused
             self._lock_file()
             self._end = self._repair()
+            # Created here and still empty at close (stopped before its first frame): removed.
+            self._created = not existed and self._end == 0
         except BaseException:
             os.close(self._fd)
             self._fd = None
@@ -122,11 +135,18 @@ class Recorder:
                 return
             fd, self._fd = self._fd, None
             try:
+                if self._created and self.frames == 0:
+                    self._remove_empty(fd)
                 os.fsync(fd)
             except OSError:
                 pass
             finally:
                 os.close(fd)
+
+    def _remove_empty(self, fd: int) -> None:
+        mine, there = os.fstat(fd), os.stat(self.path)
+        if mine.st_size == 0 and (mine.st_dev, mine.st_ino) == (there.st_dev, there.st_ino):
+            os.unlink(self.path)
 
     def __enter__(self) -> Self:
         return self

@@ -152,7 +152,7 @@ def render(frames: int, width: int, height: int) -> dict[str, Any]:
     from record_size import Host
 
     from vramtop.config import Settings
-    from vramtop.tui.app import build_app
+    from vramtop.tui.factory import build_app
     from vramtop.tui.messages import FrameCollected
 
     host = Host()

@@ -450,7 +450,7 @@ def test_a_config_file_that_is_not_utf8_is_one_sentence(tmp_path, content):
 
 
 def test_an_unknown_theme_is_blamed_on_the_layer_it_came_from(tmp_path):
-    from vramtop.tui.app import pick_theme
+    from vramtop.tui.factory import pick_theme
 
     path = write(tmp_path, 'theme = "no-such-theme"\n')
     env = {"XDG_CONFIG_HOME": str(tmp_path / "xdg")}

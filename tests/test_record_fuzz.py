@@ -308,7 +308,7 @@ def test_the_live_replay_says_a_frame_is_bad_and_keeps_running(tmp_path, frames)
     from test_tui_support import run, wait_until
 
     from vramtop.config import Settings
-    from vramtop.tui.replay import build_replay_app
+    from vramtop.tui.factory import build_replay_app
 
     path = tmp_path / "live.rec"
     damaged_at_the_end(path, frames)
@@ -319,15 +319,15 @@ def test_the_live_replay_says_a_frame_is_bad_and_keeps_running(tmp_path, frames)
 
         async def go() -> None:
             async with app.run_test(size=(120, 40)) as pilot:
-                await wait_until(pilot, lambda: app.shown_index == 0, "frame 0")
+                await wait_until(pilot, lambda: app.feed.shown_index == 0, "frame 0")
                 await pilot.press("dollar_sign")  # the end: the bad frame
                 await wait_until(pilot, lambda: app._notifications, "a notification")
                 (note,) = list(app._notifications)
                 assert note.message.startswith(f"{path}: frame 5 of 5 cannot be read (")
                 assert "HostReading.hostname" in note.message
-                assert app.shown_index == 0 and app.is_running
+                assert app.feed.shown_index == 0 and app.is_running
                 await pilot.press("full_stop")  # and the good frames still step
-                await wait_until(pilot, lambda: app.shown_index == 1, "frame 1")
+                await wait_until(pilot, lambda: app.feed.shown_index == 1, "frame 1")
 
         run(go())
 

@@ -24,7 +24,9 @@ from test_tui_support import (
 from textual.binding import Binding
 
 from vramtop.config import Settings
-from vramtop.tui.app import MIN_INTERVAL, VramtopApp, help_sections
+from vramtop.feeds.live import MIN_INTERVAL
+from vramtop.tui.app import VramtopApp
+from vramtop.tui.keys import LIVE_VIEW_KEYS, help_sections
 from vramtop.tui.screens.gpu import GpuScreen
 from vramtop.tui.screens.help import HelpScreen
 from vramtop.tui.screens.model import ModelScreen
@@ -255,17 +257,17 @@ def test_interval_keys_and_minimum():
         async with app.run_test(size=(100, 30)) as pilot:
             await started(pilot, app)
             await pilot.press("plus")
-            assert app.interval == 3.0
+            assert app.feed.interval == 3.0
             await pilot.press("minus", "minus")
-            assert app.interval == 1.0
+            assert app.feed.interval == 1.0
             await pilot.press("minus", "minus", "minus")
-            assert app.interval == MIN_INTERVAL
+            assert app.feed.interval == MIN_INTERVAL
             app.redraw_status()
             assert "every 0.5s" in status_text(app)
 
     run(go())
     fast = make_app(ScriptedCollector([frame_at(STEPS)]), settings=Settings(interval=0.1))
-    assert fast.interval == MIN_INTERVAL
+    assert fast.feed.interval == MIN_INTERVAL
 
     async def notified():
         async with fast.run_test(size=(100, 30)) as pilot:
@@ -330,11 +332,12 @@ def test_help_lists_every_binding():
             await pilot.press("question_mark")
             assert isinstance(app.screen, HelpScreen)
             text = app.screen.text.plain
-            classes = [VramtopApp, OverviewScreen, GpuScreen, ModelScreen, FrameTable, HelpScreen]
-            for cls in classes:
-                for b in Binding.make_bindings(cls.BINDINGS):
-                    assert app.get_key_display(b) in text, (cls.__name__, b.key)
-                    assert b.description in text, (cls.__name__, b.description)
+            classes = [OverviewScreen, GpuScreen, ModelScreen, FrameTable, HelpScreen]
+            groups = [("live view", LIVE_VIEW_KEYS)] + [(c.__name__, c.BINDINGS) for c in classes]
+            for name, bindings in groups:
+                for b in Binding.make_bindings(bindings):
+                    assert app.get_key_display(b) in text, (name, b.key)
+                    assert b.description in text, (name, b.description)
             for needle in ("Snapshot", "Filter", "Sort", "Pause", "Refresh", "Palette", "Window"):
                 assert needle in text
             assert sum(len(items) for _, items in help_sections(app)) >= 25

@@ -27,11 +27,13 @@ from textual.binding import Binding
 from vramtop.cli import main
 from vramtop.config import Settings
 from vramtop.export import render
+from vramtop.feeds import replay as replay_feed
+from vramtop.feeds.recorded import Recorded
 from vramtop.model import AlertReading, Frame, freeze, iso_utc
 from vramtop.record import Recorder, Recording, RecordingError
-from vramtop.tui import replay_feed
-from vramtop.tui.app import VramtopApp, build_app
-from vramtop.tui.replay import REPLAY_KEYS, ReplayApp, build_replay_app
+from vramtop.tui.app import VramtopApp
+from vramtop.tui.factory import build_app, build_replay_app
+from vramtop.tui.keys import REPLAY_KEYS
 from vramtop.tui.screens.gpu import GpuScreen
 from vramtop.tui.screens.help import HelpScreen
 from vramtop.tui.screens.model import ModelScreen
@@ -77,7 +79,7 @@ def recording(recording_file: Path) -> Iterator[Recording]:
 
 def replay_app(
     rec: Recording, start: int = START, tmp_path: Path | None = None, clock: Clock | None = None
-) -> ReplayApp:
+) -> VramtopApp:
     return build_replay_app(
         Settings(),
         rec,
@@ -93,9 +95,9 @@ def status_text(app: VramtopApp) -> str:
     return app.screen.query_one(StatusBar).text
 
 
-async def shown(pilot, app: ReplayApp, index: int) -> None:
+async def shown(pilot, app: VramtopApp, index: int) -> None:
     """Until frame ``index`` is on screen (decoding runs on its own thread)."""
-    await wait_until(pilot, lambda: app.shown_index == index, f"frame {index}")
+    await wait_until(pilot, lambda: app.feed.shown_index == index, f"frame {index}")
     await pilot.pause()
     assert app.shown is not None and app.shown.time == T0 + EVERY * index
     assert f"frame {index + 1}/{FRAMES}" in status_text(app)
@@ -114,7 +116,7 @@ def test_opens_paused_at_its_start_frame_without_collecting(recording):
             assert app.screen.query_one("#gpus", FrameTable).keys == ["0", "1", "2", "3"]
             # History is rebuilt from the frames before the position, for sparklines and charts.
             assert app.history.frames_added == START + 1
-            assert app.collections_started == 0 and app.problem is None  # nothing collected
+            assert app.feed.kind == "replay" and app.problem is None  # nothing collected
             await pilot.press("q")
         assert app.return_code == 0
 
@@ -188,7 +190,7 @@ def test_next_and_previous_alert_change(recording):
                 await shown(pilot, app, target)
             await pilot.press("right_curly_bracket")  # no later change: stays, and says so
             await pilot.pause()
-            assert app.position == CLEARED
+            assert app.feed.position == CLEARED
             assert any("No later change" in n.message for n in app._notifications)
             await pilot.press("left_curly_bracket")
             await shown(pilot, app, FIRING)
@@ -238,13 +240,13 @@ def test_speed_changes_are_shown(recording):
         async with app.run_test(size=(120, 40)) as pilot:
             await shown(pilot, app, START)
             await pilot.press("greater_than_sign")
-            assert app.speed == 2.0 and "paused 2x" in status_text(app)
+            assert app.feed.speed == 2.0 and "paused 2x" in status_text(app)
             await pilot.press(*["greater_than_sign"] * 6)
-            assert app.speed == 60.0 and "60x" in status_text(app)
+            assert app.feed.speed == 60.0 and "60x" in status_text(app)
             await pilot.press("less_than_sign")
-            assert app.speed == 10.0 and "10x" in status_text(app)
+            assert app.feed.speed == 10.0 and "10x" in status_text(app)
             await pilot.press(*["less_than_sign"] * 5)
-            assert app.speed == 0.5 and "0.5x" in status_text(app)
+            assert app.feed.speed == 0.5 and "0.5x" in status_text(app)
 
     run(go())
 
@@ -257,29 +259,29 @@ def test_play_follows_the_recordings_times_at_the_speed(recording):
         async with app.run_test(size=(120, 40)) as pilot:
             await shown(pilot, app, START)
             await pilot.press("space")
-            assert app.playing and "▶ 1x" in status_text(app)
+            assert app.feed.playing and "▶ 1x" in status_text(app)
             clock.now += 9.0  # 4 frames at 2 s, and 1 s towards the next
-            app.advance()
+            app.tick()
             await shown(pilot, app, START + 4)
             clock.now += 1.0
-            app.advance()
+            app.tick()
             await shown(pilot, app, START + 5)
             assert app.history.frames_added == START + 6  # every frame played is in history
             await pilot.press("greater_than_sign", "greater_than_sign")  # 5x
             clock.now += 4.0  # 20 s of recording: 10 frames
-            app.advance()
+            app.tick()
             await shown(pilot, app, START + 15)
             await pilot.press("p")  # the live view's pause key pauses too
-            assert not app.playing
+            assert not app.feed.playing
             clock.now += 100.0
-            app.advance()
+            app.tick()
             await pilot.pause()
-            assert app.position == START + 15
+            assert app.feed.position == START + 15
             await pilot.press("space")
             clock.now += 10_000.0
-            app.advance()
+            app.tick()
             await shown(pilot, app, FRAMES - 1)
-            assert not app.playing  # stopped at the end
+            assert not app.feed.playing  # stopped at the end
             assert "paused" in status_text(app)
 
     run(go())
@@ -361,7 +363,7 @@ def test_a_recording_that_cannot_be_read_is_one_sentence(recording_file):
             await wait_until(pilot, lambda: app._notifications, "a notification")
             (note,) = list(app._notifications)
             assert note.message == f"the recording {recording_file} is closed"
-            assert app.position == START and app.shown_index == START
+            assert app.feed.position == START and app.feed.shown_index == START
 
     run(go())
 
@@ -413,11 +415,14 @@ class FailingRecorder:
             raise RecordingError(f"cannot write {self.path}: No space left on device")
         self.appended += 1
 
+    def close(self) -> None:
+        pass
+
 
 def test_a_failed_write_is_one_notification_and_shown(tmp_path):
     recorder = FailingRecorder()
     app = make_app(ScriptedCollector([frame_at(STEPS + k) for k in range(4)]), tmp_path=tmp_path)
-    app.recorder = recorder
+    app.feed = Recorded(app.feed, recorder)
 
     async def go():
         async with app.run_test(size=(120, 40)) as pilot:
@@ -469,7 +474,7 @@ def test_replay_in_a_real_terminal(recording_file, tmp_path):
 
 def test_replay_looks_like_this(snap_compare, recording):
     async def run_before(pilot) -> None:
-        await wait_until(pilot, lambda: pilot.app.shown_index == FIRING, "the frame")
+        await wait_until(pilot, lambda: pilot.app.feed.shown_index == FIRING, "the frame")
         await pilot.pause()
 
     app = replay_app(recording, start=FIRING)

@@ -30,7 +30,8 @@ from vramtop.model import (
     SourceStatus,
     freeze,
 )
-from vramtop.tui.app import VramtopApp, build_app
+from vramtop.tui.app import VramtopApp
+from vramtop.tui.factory import build_app
 
 GIB = 2**30
 T0 = 1795000000.0  # a fixed clock: 2026-11-17T...Z, far from "now"

@@ -178,7 +178,7 @@ def run_live(settings: Settings, args: argparse.Namespace, env: Mapping[str, str
     snapshots = Path(settings.snapshot_dir) if settings.snapshot_dir else None
     opened = open_replay(args)
     if opened is not None:
-        from vramtop.tui.replay import build_replay_app
+        from vramtop.tui.factory import build_replay_app
 
         recording, start = opened
         with recording:
@@ -195,7 +195,7 @@ def run_live(settings: Settings, args: argparse.Namespace, env: Mapping[str, str
             )
             app.run()
         return app.return_code or 0
-    from vramtop.tui.app import build_app
+    from vramtop.tui.factory import build_app
 
     recorder = open_recorder(args, settings)
     try:

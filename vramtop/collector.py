@@ -7,11 +7,8 @@ stale instead.
 
 from __future__ import annotations
 
-import queue
-import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any, Protocol
@@ -31,6 +28,7 @@ from vramtop.model import (
 from vramtop.sources.base import SourceError, one_line
 from vramtop.sources.nvml import NvmlReading
 from vramtop.sources.procs import ProcessInspector
+from vramtop.worker import Worker
 
 DEFAULT_TIMEOUT = 5.0
 _ORDER = {"host": 0, "nvml": 1, "prometheus": 2, "alerts": 3}
@@ -40,36 +38,6 @@ class Source(Protocol):
     name: str
 
     def poll(self) -> Any: ...
-
-
-class _Worker:
-    """One daemon thread per source: an abandoned (hung) call cannot block exit."""
-
-    def __init__(self, source: Source, then: Callable[[Any], Any] | None = None) -> None:
-        self.source = source
-        self._then = then
-        self._jobs: queue.SimpleQueue[Future[Any]] = queue.SimpleQueue()
-        self._pending: Future[Any] | None = None
-        threading.Thread(target=self._run, name=f"vramtop-{source.name}", daemon=True).start()
-
-    def submit(self) -> Future[Any]:
-        if self._pending is not None and not self._pending.done():
-            return self._pending
-        fut: Future[Any] = Future()
-        self._pending = fut
-        self._jobs.put(fut)
-        return fut
-
-    def _run(self) -> None:
-        while True:
-            fut = self._jobs.get()
-            if not fut.set_running_or_notify_cancel():
-                continue
-            try:
-                value = self.source.poll()
-                fut.set_result(self._then(value) if self._then else value)
-            except BaseException as err:  # every failure becomes the source's status
-                fut.set_exception(err)
 
 
 @dataclass(slots=True)
@@ -96,7 +64,10 @@ class Collector:
         # Attribution (psutil per process) runs on the NVML worker, overlapping the other
         # sources instead of following them.
         self._workers = {
-            s.name: _Worker(s, self._attribute_all if s is nvml else None) for s in self._sources
+            s.name: Worker(
+                _polling(s, self._attribute_all if s is nvml else None), f"vramtop-{s.name}"
+            )
+            for s in self._sources
         }
         self._hostname = getattr(host, "hostname", "localhost")
         self._inspector = inspector or ProcessInspector()
@@ -210,6 +181,14 @@ class Collector:
                 )
             )
         return replace(gpu, processes=tuple(procs))
+
+
+def _polling(source: Source, then: Callable[[Any], Any] | None) -> Callable[[Any], Any]:
+    def poll(_: Any) -> Any:
+        value = source.poll()
+        return then(value) if then else value
+
+    return poll
 
 
 def models_of(gpus: Iterable[GpuReading]) -> tuple[ModelReading, ...]:

@@ -9,7 +9,6 @@ import re
 import signal
 import sys
 import threading
-import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -227,23 +226,27 @@ def run_headless(
     settings: Settings, args: argparse.Namespace, make_collector: Callable[[], Collector]
 ) -> int:
     """Record until ``--duration`` has passed or SIGINT/SIGTERM; either way the file ends with a
-    complete frame and the exit status is 0."""
-    from vramtop.record import RecordingError
+    complete frame and the exit status is 0; a recording that cannot be written is exit 2."""
+    duration = None if args.duration is None else check_duration(args.duration)
+    from vramtop.config import MIN_INTERVAL
+    from vramtop.feeds import Arrived, Message
+    from vramtop.feeds.live import LiveFeed
+    from vramtop.feeds.recorded import Recorded
 
-    duration = None
-    if args.duration is not None:
-        try:
-            duration = parse_span(args.duration)
-            if duration <= 0:
-                raise ValueError(args.duration)
-        except ValueError:
-            raise ConfigError(
-                f"--duration must be a span like 10m or 24h, got {args.duration!r}"
-            ) from None
     recorder = open_recorder(args, settings)
     assert recorder is not None
-    stop = threading.Event()
+    stop, first = threading.Event(), threading.Event()
+    failed: list[str] = []
+
+    def post(message: Message) -> None:  # the feed's thread
+        if isinstance(message, Arrived):
+            first.set()  # appended already: the recording holds a frame
+        elif message.kind == "record" and message.reason is not None:
+            failed.append(message.reason)  # a recording that cannot be written ends here
+            stop.set()
+
     previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
+    feed = None
     try:
         collector = make_collector()
         until = f"for {args.duration}" if duration is not None else "until SIGINT or SIGTERM"
@@ -252,56 +255,20 @@ def run_headless(
             file=sys.stderr,
             flush=True,
         )
-        _loop(collector, recorder, settings.interval, duration, stop)
-    except RecordingError as err:
-        raise ConfigError(str(err)) from None
+        # The live view's feed and recording wrapper: collection on a daemon worker, so a signal
+        # ends the recording at once even while a source hangs (the frame then being collected
+        # is dropped; the file ends with the last complete one).
+        feed = Recorded(LiveFeed(collector, settings.interval, minimum=MIN_INTERVAL), recorder)
+        feed.start(post)
+        stop.wait(duration)
+        while not (stop.is_set() or first.is_set()):  # a --duration shorter than one refresh
+            stop.wait(0.05)
     finally:
+        if feed is not None:
+            feed.stop()  # closes the recorder after the append in progress, if any
         recorder.close()
         for s, handler in previous.items():
             signal.signal(s, handler)
+    if failed:
+        raise ConfigError(failed[0])
     return 0
-
-
-def _loop(
-    collector: Collector,
-    recorder: Recorder,
-    interval: float,
-    duration: float | None,
-    stop: threading.Event,
-) -> None:
-    started = time.monotonic()
-    due = started
-    while not stop.is_set():
-        frame = _collect_unless_stopped(collector, stop)
-        if frame is None:
-            return
-        recorder.append(frame)
-        # The next refresh is scheduled after this one finished: a slow source never piles up.
-        due = max(due + interval, time.monotonic())
-        if duration is not None and due - started >= duration:
-            return
-        stop.wait(due - time.monotonic())
-
-
-def _collect_unless_stopped(collector: Collector, stop: threading.Event) -> Frame | None:
-    """``collect()`` on a daemon thread, so SIGINT/SIGTERM end the recording at once even while
-    a source hangs; the frame then being collected is dropped, the file ends with the last
-    complete one."""
-    box: list[Frame | BaseException] = []
-    done = threading.Event()
-
-    def run() -> None:
-        try:
-            box.append(collector.collect())
-        except BaseException as err:  # raised again on the recording thread
-            box.append(err)
-        finally:
-            done.set()
-
-    threading.Thread(target=run, name="vramtop-record-collect", daemon=True).start()
-    while not done.wait(0.05):
-        if stop.is_set():
-            return None
-    if isinstance(box[0], BaseException):
-        raise box[0]
-    return box[0]

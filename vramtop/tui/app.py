@@ -1,91 +1,69 @@
-"""The live view: one app over the same collector and Frames that ``--once`` uses.
+"""The live view: one app over a feed of Frames (vramtop.feeds): the live collector, the same
+with every Frame recorded, or a recording replayed. The app builds no Frame itself.
 
-The refresh loop: the Poller's thread runs ``collector.collect()``, appends the Frame to the
-``--record`` file if there is one, and posts FrameCollected.
-The handler stores the Frame in history, draws it (unless paused), and only then schedules the
-next collection with ``set_timer``, so refreshes never overlap and a slow source only slows the
-loop down. Keys are handled on the UI thread, which never waits on I/O.
+A feed posts from its own threads; the app turns what it posts into Messages, and on the UI
+thread stores each Frame in history and draws it (unless paused). Keys are handled on the UI
+thread, which never waits on I/O; a key that belongs to the feed (refresh, step, seek...) is
+passed to it as a command.
 """
 
 from __future__ import annotations
 
 import math
-import os
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from textual.app import App, SystemCommand
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.screen import Screen
-from textual.timer import Timer
 
-from vramtop import redact
-from vramtop.config import ConfigError, Settings
+from vramtop.config import Settings
+from vramtop.feeds import Arrived, Feed, Message, Trouble
 from vramtop.history import History, Point
 from vramtop.model import Frame
-from vramtop.sources.base import one_line
+from vramtop.sources.base import one_line  # TODO(arch): vramtop.text
+from vramtop.tui import keys
 from vramtop.tui.messages import (
     BackfillReady,
     BackfillWanted,
-    CollectFailed,
+    FeedTrouble,
     FrameCollected,
     OpenGpu,
     OpenModel,
-    RecordProblem,
     RedrawWanted,
     SnapshotWritten,
 )
 from vramtop.tui.palette import Palette
-from vramtop.tui.poller import Poller, run_detached
 from vramtop.tui.screens.base import LiveScreen
-from vramtop.tui.screens.drill import DrillScreen
 from vramtop.tui.screens.gpu import GpuScreen
-from vramtop.tui.screens.help import EXTRA_LIST_KEYS, HelpScreen, entries
+from vramtop.tui.screens.help import HelpScreen
 from vramtop.tui.screens.model import SERIES, ModelScreen
 from vramtop.tui.screens.overview import OverviewScreen
 from vramtop.tui.snapshot import write_snapshot
-from vramtop.tui.themes import DEFAULT_THEME, NO_COLOR_THEME, LoadedThemes, load_themes
+from vramtop.tui.themes import NO_COLOR_THEME, LoadedThemes
 from vramtop.tui.view import View
-from vramtop.tui.widgets.frame_table import FrameTable
-from vramtop.tui.widgets.status_bar import Status
+from vramtop.tui.widgets.status_bar import ReplayPosition, Status
+from vramtop.worker import Worker
 
-if TYPE_CHECKING:
-    from vramtop.record import Recorder
-
-# The live view redraws after every collection; faster than this costs CPU for no insight.
-MIN_INTERVAL = 0.5
-INTERVAL_STEPS = (0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 15.0, 30.0, 60.0)
-_INTERVAL = Binding.Group("Interval", compact=True)
+STATUS_TICK = 1.0  # seconds between status-line refreshes (ages, "collecting for ...")
 
 
 class VramtopApp(App[None]):
     CSS_PATH = "vramtop.tcss"
     TITLE = "vramtop"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("q", "quit", "Quit"),
-        Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
-        Binding("question_mark", "help", "Help"),
-        Binding("p", "pause", "Pause"),
-        Binding("r", "refresh_now", "Refresh", show=False),
-        Binding(
-            "plus,equals_sign",
-            "slower",
-            "Slower refresh",
-            key_display="+",
-            group=_INTERVAL,
-            show=False,
-        ),
-        Binding("minus", "faster", "Faster refresh", key_display="-", group=_INTERVAL, show=False),
-        Binding("x", "snapshot", "Snapshot"),
-        Binding("ctrl+p", "command_palette", "Palette", show=False),
+        *keys.COMMON_KEYS,
+        *keys.LIVE_KEYS,
+        *keys.LAST_KEYS,
+        *keys.REPLAY_KEYS,
     ]
 
     def __init__(
         self,
         settings: Settings,
-        collector: Any,
+        feed: Feed,
         *,
         themes: LoadedThemes,
         theme: str,
@@ -94,28 +72,21 @@ class VramtopApp(App[None]):
         snapshot_dir: Path | None = None,
         cursor_blink: bool = True,
         notes: Iterable[str] = (),
-        recorder: Recorder | None = None,
     ) -> None:
         super().__init__()
         self.settings = settings
-        self.collector = collector
+        self.feed = feed
         self.history = history if history is not None else History()
         self.clock = clock
         self.snapshot_dir = snapshot_dir
         self.cursor_blink = cursor_blink
-        self.interval = max(MIN_INTERVAL, settings.interval)
-        self.paused = False
+        self.paused = False  # the screen is frozen (a feed that cannot pause itself)
         self.shown: Frame | None = None  # on screen; frozen while paused
         self.latest: Frame | None = None
-        self.problem: str | None = None
-        self.frames_received = 0
-        self.recorder = recorder  # --record; whoever opened it closes it
+        self.problem: str | None = None  # the last collection failure
         self.record_problem: str | None = None
-        self._record_failing: str | None = None  # the poller thread's own copy
-        self._timer: Timer | None = None
-        self._again = False
+        self.frames_received = 0
         self._notes = list(notes)
-        self._poller = Poller(collector.collect, self._deliver, self._fail)
         if settings.no_color and not self.no_color:
             self._monochrome()
         for t in themes.themes.values():
@@ -123,105 +94,91 @@ class VramtopApp(App[None]):
         self.theme = theme
         self.palette = self._make_palette()
 
-    # -- the refresh loop ------------------------------------------------------------------
+    # -- the feed ----------------------------------------------------------------------------
 
     def on_mount(self) -> None:
         self.theme_changed_signal.subscribe(self, self._theme_changed)
         self.push_screen(OverviewScreen())
         for note in self._notes:
             self.notify(note, severity="warning", timeout=8, markup=False)
-        self.start()
+        self.feed.start(self._post)
+        self.set_interval(STATUS_TICK, self.redraw_status)
+        if self.feed.tick_every:
+            self.set_interval(self.feed.tick_every, self.tick)
 
-    def start(self) -> None:
-        """Starts feeding Frames (a replay overrides it: Textual runs every class's on_mount)."""
-        self._start_collection()
-        self.set_interval(1.0, self._tick)
-
-    def _deliver(self, frame: Frame) -> None:  # poller thread
-        if self.recorder is not None:
-            self._record(self.recorder, frame)
-        self.post_message(FrameCollected(frame))
-
-    def _record(self, recorder: Recorder, frame: Frame) -> None:  # poller thread, not the UI's
-        try:
-            recorder.append(frame)
-        except Exception as err:  # RecordingError: one sentence; the next append tries again
-            reason = one_line(err)
-            if reason != self._record_failing:
-                self.post_message(RecordProblem(reason))
-            self._record_failing = reason
+    def _post(self, message: Message) -> None:  # the feed's threads
+        if isinstance(message, Arrived):
+            a = message
+            self.post_message(FrameCollected(a.frame, a.added, a.history, a.replaceable))
         else:
-            if self._record_failing is not None:
-                self.post_message(RecordProblem(None))
-            self._record_failing = None
-
-    def _fail(self, reason: str) -> None:  # poller thread
-        self.post_message(CollectFailed(reason))
-
-    def _start_collection(self) -> None:
-        self._timer = None
-        self._poller.request(self.clock())
-
-    def _schedule_next(self) -> None:
-        # One timer at most, even when Frames are also posted from elsewhere (a replay, a
-        # benchmark); while a collection runs, its own Frame schedules the next one.
-        if self._timer is not None:
-            self._timer.stop()
-            self._timer = None
-        if self._poller.busy:
-            return
-        if self._again:
-            self._again = False
-            self._start_collection()
-        else:
-            self._timer = self.set_timer(self.interval, self._start_collection)
+            self.post_message(FeedTrouble(message))
 
     def on_frame_collected(self, message: FrameCollected) -> None:
-        frame = message.frame
-        self.history.add(frame)
-        self.latest = frame
+        if message.history is not None:
+            self.history = message.history
+        else:
+            added = (message.frame,) if message.added is None else message.added
+            for frame in added:
+                self.history.add(frame)
+        self.latest = message.frame
         self.problem = None
         self.frames_received += 1
         if not self.paused:
-            self.shown = frame
+            self.shown = message.frame
             self.redraw()
         else:
             self.redraw_status()
-        self._schedule_next()
 
-    def on_record_problem(self, message: RecordProblem) -> None:
-        self.record_problem = message.reason
-        if message.reason is not None:
-            self.notify(
-                message.reason, title="Recording failed", severity="error", timeout=10, markup=False
-            )
-        else:
-            path = self.recorder.path if self.recorder is not None else ""
-            self.notify(f"Recording to {path} again", timeout=3, markup=False)
+    def on_feed_trouble(self, message: FeedTrouble) -> None:
+        trouble: Trouble = message.trouble
+        if trouble.kind == "collect":
+            self.problem = trouble.reason
+        elif trouble.kind == "record":
+            self.record_problem = trouble.reason
+            if trouble.reason is not None:
+                self.notify(trouble.reason, title="Recording failed", severity="error", timeout=10)
+            else:
+                self.notify(f"Recording to {self.feed.status().recording} again", timeout=3)
+        elif trouble.reason is not None:
+            self.notify(trouble.reason, title="Replay", severity="error", timeout=10)
         self.redraw_status()
 
-    def on_collect_failed(self, message: CollectFailed) -> None:
-        self.problem = message.reason
+    def tick(self) -> None:
+        """The feed's clock (a replay's playback) moves on."""
+        self._say(self.feed.tick())
         self.redraw_status()
-        self._schedule_next()
 
-    def _tick(self) -> None:
+    def action_feed(self, command: str, arg: int = 0) -> None:
+        self._say(self.feed.run(command, arg))
         self.redraw_status()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "feed":
+            return parameters[0] in self.feed.commands
+        if action == "pause":  # the screen freezes only where the feed cannot pause itself
+            return "pause" not in self.feed.commands
+        return True
+
+    def _say(self, note: str | None) -> None:
+        if note:
+            self.notify(note, timeout=3, markup=False)
 
     @property
     def collecting(self) -> bool:
-        return self._poller.busy
+        return self.feed.status().waiting_since is not None
 
     @property
-    def collections_started(self) -> int:
-        return self._poller.started
+    def replay(self) -> bool:
+        return self.feed.kind == "replay"
 
-    # -- drawing ---------------------------------------------------------------------------
+    # -- drawing -----------------------------------------------------------------------------
 
     def view(self) -> View | None:
         if self.shown is None:
             return None
-        return View(self.shown, self.history, self.settings.targets, self.palette, self.clock())
+        # A replay's ages (of alerts) are as they were at the frame's own time.
+        now = self.shown.time if self.replay else self.clock()
+        return View(self.shown, self.history, self.settings.targets, self.palette, now)
 
     def live_screen(self) -> LiveScreen | None:
         for screen in reversed(self.screen_stack):
@@ -248,21 +205,28 @@ class VramtopApp(App[None]):
         return not self._exit and screen.is_attached and not screen._closing
 
     def status(self) -> Status:
+        feed = self.feed.status()
+        replay = None
+        if feed.replay is not None:
+            r = feed.replay
+            replay = ReplayPosition(r.index, r.count, r.playing, r.speed)
+        shown = self.shown
         return Status(
-            shown=self.shown,
-            latest=self.latest,
-            now=self.clock(),
-            interval=self.interval,
-            paused=self.paused,
-            waiting_since=self._poller.busy_since if self._poller.busy else None,
+            shown=shown,
+            latest=shown if replay else self.latest,
+            now=(shown.time if shown else 0.0) if replay else self.clock(),
+            interval=feed.interval,
+            paused=not replay.playing if replay else self.paused,
+            waiting_since=feed.waiting_since,
             problem=self.problem,
             palette=self.palette,
             slow_after=self.settings.timeout + 1.0,
-            recording=self.recorder.path if self.recorder is not None else None,
+            recording=feed.recording,
             record_problem=self.record_problem,
+            replay=replay,
         )
 
-    # -- themes ----------------------------------------------------------------------------
+    # -- themes ------------------------------------------------------------------------------
 
     def _make_palette(self) -> Palette:
         mono = self.no_color or self.theme == NO_COLOR_THEME
@@ -280,16 +244,13 @@ class VramtopApp(App[None]):
         self.no_color = True
         self._filters.append(Monochrome())
 
-    # -- actions ---------------------------------------------------------------------------
+    # -- actions -----------------------------------------------------------------------------
 
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):
             self.screen.dismiss()
             return
-        self.push_screen(HelpScreen(self.key_sections()))
-
-    def key_sections(self) -> list[tuple[str, list[tuple[str, str]]]]:
-        return help_sections(self)
+        self.push_screen(HelpScreen(keys.help_sections(self, self.feed.kind)))
 
     def action_pause(self) -> None:
         self.paused = not self.paused
@@ -301,31 +262,6 @@ class VramtopApp(App[None]):
             self.redraw_status()
             self.notify("Paused: the screen is frozen; data is still collected", timeout=3)
 
-    def action_refresh_now(self) -> None:
-        if self._poller.busy:
-            self._again = True  # right after the running one, never alongside it
-            return
-        if self._timer is not None:
-            self._timer.stop()
-        self._start_collection()
-
-    def set_interval_seconds(self, seconds: float) -> None:
-        self.interval = max(MIN_INTERVAL, seconds)
-        if self._timer is not None:  # waiting for the next tick: reschedule from now
-            self._timer.stop()
-            self._timer = self.set_timer(self.interval, self._start_collection)
-        self.redraw_status()
-
-    def action_slower(self) -> None:
-        bigger = [s for s in INTERVAL_STEPS if s > self.interval + 1e-9]
-        self.set_interval_seconds(bigger[0] if bigger else self.interval)
-        self.notify(f"Refresh every {self.interval:g} s", timeout=2)
-
-    def action_faster(self) -> None:
-        smaller = [s for s in INTERVAL_STEPS if s < self.interval - 1e-9]
-        self.set_interval_seconds(smaller[-1] if smaller else MIN_INTERVAL)
-        self.notify(f"Refresh every {self.interval:g} s", timeout=2)
-
     def action_snapshot(self) -> None:
         frame = self.shown or self.latest
         if frame is None:
@@ -333,7 +269,7 @@ class VramtopApp(App[None]):
             return
         directory = self.snapshot_dir or Path.cwd()
 
-        def job() -> None:
+        def job(_: Any) -> None:
             try:
                 paths = write_snapshot(frame, directory)
             except OSError as err:
@@ -342,7 +278,7 @@ class VramtopApp(App[None]):
             else:
                 self.post_message(SnapshotWritten(paths))
 
-        run_detached(job, "vramtop-snapshot")
+        Worker(job, "vramtop-snapshot").submit()
 
     def on_snapshot_written(self, message: SnapshotWritten) -> None:
         if message.error:
@@ -353,24 +289,24 @@ class VramtopApp(App[None]):
         txt, md = message.paths
         self.notify(f"{txt}\n{md.name}", title="Snapshot written", timeout=10, markup=False)
 
-    # -- drill-downs -----------------------------------------------------------------------
+    # -- drill-downs -------------------------------------------------------------------------
 
     def on_open_gpu(self, message: OpenGpu) -> None:
         self.push_screen(GpuScreen(message.index))
 
     def on_open_model(self, message: OpenModel) -> None:
-        backfills = getattr(self.collector, "backfill", None) is not None
-        self.push_screen(ModelScreen(message.name, backfills))
+        self.push_screen(ModelScreen(message.name, self.feed.backfill is not None))
 
     def on_redraw_wanted(self, message: RedrawWanted) -> None:
         self.redraw(message.screen)  # type: ignore[arg-type]
 
     def on_backfill_wanted(self, message: BackfillWanted) -> None:
-        """History from the collector's backfill (Prometheus), off-thread."""
+        """History from the feed's backfill (Prometheus), off the UI thread."""
         screen, model, window = message.requester, message.model, message.window
-        backfill = self.collector.backfill
+        backfill = self.feed.backfill
+        assert backfill is not None
 
-        def job() -> None:
+        def job(_: Any) -> None:
             try:
                 raw = backfill(model, window)
                 series = {
@@ -381,9 +317,9 @@ class VramtopApp(App[None]):
             else:
                 screen.post_message(BackfillReady(model, window, series))
 
-        run_detached(job, "vramtop-backfill")
+        Worker(job, "vramtop-backfill").submit()
 
-    # -- command palette -------------------------------------------------------------------
+    # -- command palette ---------------------------------------------------------------------
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
@@ -395,17 +331,26 @@ class VramtopApp(App[None]):
                 )
 
     def own_commands(self) -> Iterable[SystemCommand]:
-        """The palette's commands for this mode (a replay has its own)."""
-        yield SystemCommand("Pause / resume", "Freeze the screen (p)", self.action_pause)
-        yield SystemCommand("Refresh now", "Collect a frame now (r)", self.action_refresh_now)
+        """The palette's commands for what this feed can do."""
+        if self.replay:
+            yield SystemCommand("Play / pause", "Play the recording (space)", self._run("pause"))
+            yield SystemCommand("Start", "Go to the first frame (0)", self._run("go_start"))
+            yield SystemCommand("End", "Go to the last frame ($)", self._run("go_end"))
+        else:
+            yield SystemCommand("Pause / resume", "Freeze the screen (p)", self.action_pause)
+            yield SystemCommand("Refresh now", "Collect a frame now (r)", self._run("refresh"))
         yield SystemCommand(
             "Snapshot", "Write the frame as text and Markdown (x)", self.action_snapshot
         )
-        yield SystemCommand("Refresh slower", "Longer interval (+)", self.action_slower)
-        yield SystemCommand("Refresh faster", "Shorter interval (-)", self.action_faster)
+        if not self.replay:
+            yield SystemCommand("Refresh slower", "Longer interval (+)", self._run("slower"))
+            yield SystemCommand("Refresh faster", "Shorter interval (-)", self._run("faster"))
+
+    def _run(self, command: str) -> Callable[[], None]:
+        return lambda: self.action_feed(command)
 
     def on_unmount(self) -> None:
-        self._poller.stop()
+        self.feed.stop()
 
 
 def _setter(obj: object, attr: str, value: object) -> Callable[[], None]:
@@ -419,75 +364,3 @@ def _finite(points: Iterable[Any]) -> list[Point]:
         if math.isfinite(t) and math.isfinite(v):
             out.append((t, v))
     return out
-
-
-def help_sections(app: App) -> list[tuple[str, list[tuple[str, str]]]]:
-    return [
-        ("Everywhere", entries(app, VramtopApp.BINDINGS)),
-        (
-            "Lists (GPUs, models, processes, alerts)",
-            [*EXTRA_LIST_KEYS, *entries(app, FrameTable.BINDINGS)],
-        ),
-        ("Overview", entries(app, OverviewScreen.BINDINGS)),
-        ("Model and GPU drill-downs", entries(app, DrillScreen.BINDINGS)),
-        ("Filter line", [("enter", "Keep the filter"), ("escape", "Clear the filter")]),
-        ("This help", entries(app, HelpScreen.BINDINGS)),
-    ]
-
-
-def pick_theme(
-    settings: Settings, theme: str | None, env: Mapping[str, str]
-) -> tuple[LoadedThemes, str, list[str]]:
-    """The themes, the one to start with, and notes to show. ConfigError for an unknown one."""
-    themes = load_themes(env)
-    notes = list(themes.problems)
-    no_color = settings.no_color or bool(env.get("NO_COLOR"))
-    chosen = theme or (NO_COLOR_THEME if no_color else DEFAULT_THEME)
-    from textual.theme import BUILTIN_THEMES
-
-    known = {**BUILTIN_THEMES, **themes.themes}
-    if chosen not in known:
-        if theme is not None:
-            # Blame the layer it came from: --theme, VRAMTOP_THEME or the config file's key.
-            where = settings.theme_source if theme == settings.theme else "--theme"
-            names = ", ".join(sorted(n for n in known if n.startswith("vramtop-")) or known)
-            shown = redact.cut(repr(redact.text(theme)), 80)
-            raise ConfigError(f"{where}: unknown theme {shown} (known: {names}, or Textual's)")
-        notes.append(f"theme {chosen!r} was not found; using textual-dark")
-        chosen = "textual-dark"
-    return themes, chosen, notes
-
-
-def build_app(
-    settings: Settings,
-    collector: Any,
-    *,
-    theme: str | None = None,
-    env: Mapping[str, str] | None = None,
-    history: History | None = None,
-    clock: Callable[[], float] = time.time,
-    snapshot_dir: Path | None = None,
-    cursor_blink: bool = True,
-    recorder: Recorder | None = None,
-) -> VramtopApp:
-    """The one factory for the CLI and the tests. ConfigError for an unknown theme.
-    ``recorder`` (``--record``) gets every collected Frame; the caller closes it."""
-    env = os.environ if env is None else env
-    themes, chosen, notes = pick_theme(settings, theme, env)
-    if settings.interval < MIN_INTERVAL:
-        notes.append(
-            f"Refresh interval raised to {MIN_INTERVAL:g} s, the live view's minimum "
-            f"(asked for {settings.interval:g} s)"
-        )
-    return VramtopApp(
-        settings,
-        collector,
-        themes=themes,
-        theme=chosen,
-        history=history,
-        clock=clock,
-        snapshot_dir=snapshot_dir,
-        cursor_blink=cursor_blink,
-        notes=notes,
-        recorder=recorder,
-    )

@@ -4,33 +4,40 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from textual.message import Message
 from textual.message_pump import MessagePump
 
-from vramtop.history import Point
+from vramtop.feeds import Trouble
+from vramtop.history import History, Point
 from vramtop.model import Frame
-
-if TYPE_CHECKING:
-    from vramtop.tui.replay_feed import Decoded
 
 
 @dataclass
 class FrameCollected(Message):
-    """A new Frame; a newer one replaces one still waiting in the queue."""
+    """A Frame from the feed to show. The History takes ``added`` (None: the frame alone), or
+    is replaced by ``history``. A newer live frame replaces one still waiting; a replay's
+    frames each continue the History, so none is dropped."""
 
     frame: Frame
+    added: tuple[Frame, ...] | None = None
+    history: History | None = None
+    replaceable: bool = True
 
     def can_replace(self, message: Message) -> bool:
-        return isinstance(message, FrameCollected)
+        return (
+            self.replaceable
+            and isinstance(message, FrameCollected)
+            and message.replaceable
+            and message.history is None
+        )
 
 
 @dataclass
-class CollectFailed(Message):
-    """collect() raised (it should not): the reason, so the loop can go on."""
+class FeedTrouble(Message):
+    """The feed could not collect, record or decode (or, with no reason, can again)."""
 
-    reason: str
+    trouble: Trouble
 
 
 @dataclass
@@ -47,20 +54,6 @@ class BackfillReady(Message):
 class SnapshotWritten(Message):
     paths: tuple[Path, ...]
     error: str | None = None
-
-
-@dataclass
-class RecordProblem(Message):
-    """``--record``: a write failed (the reason), or, with None, writes work again."""
-
-    reason: str | None
-
-
-@dataclass
-class FramesDecoded(Message):
-    """Replay: the decoding thread's answer to a request."""
-
-    decoded: Decoded
 
 
 # Screens ask, the app acts: a screen never calls into the app, so neither imports the other.

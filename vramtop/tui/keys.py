@@ -1,0 +1,97 @@
+"""The app's keys: those of every mode, the live feed's and the replay's, and the help built
+from them. One app class holds them all; ``check_action`` keeps only what its feed can do."""
+
+from __future__ import annotations
+
+from textual.app import App
+from textual.binding import Binding, BindingType
+
+from vramtop.tui.screens.drill import DrillScreen
+from vramtop.tui.screens.help import EXTRA_LIST_KEYS, Entry, HelpScreen, entries
+from vramtop.tui.screens.overview import OverviewScreen
+from vramtop.tui.widgets.frame_table import FrameTable
+
+_INTERVAL = Binding.Group("Interval", compact=True)
+_STEP = Binding.Group("Step", compact=True)
+_SEEK = Binding.Group("±1 min", compact=True)
+_ALERT = Binding.Group("Alert change", compact=True)
+_SPEED = Binding.Group("Speed", compact=True)
+
+COMMON_KEYS: list[BindingType] = [
+    Binding("q", "quit", "Quit"),
+    Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
+    Binding("question_mark", "help", "Help"),
+]
+# "pause" freezes the screen when the feed cannot pause itself (live: data is still collected).
+LIVE_KEYS: list[BindingType] = [
+    Binding("p", "pause", "Pause"),
+    Binding("r", "feed('refresh')", "Refresh", show=False),
+    Binding(
+        "plus,equals_sign",
+        "feed('slower')",
+        "Slower refresh",
+        key_display="+",
+        group=_INTERVAL,
+        show=False,
+    ),
+    Binding(
+        "minus", "feed('faster')", "Faster refresh", key_display="-", group=_INTERVAL, show=False
+    ),
+]
+LAST_KEYS: list[BindingType] = [
+    Binding("x", "snapshot", "Snapshot"),
+    Binding("ctrl+p", "command_palette", "Palette", show=False),
+]
+# Printable keys only: arrows, home/end, g/G, j/k and 1-4 belong to the lists and drill-downs.
+REPLAY_KEYS: list[BindingType] = [
+    Binding("space", "feed('pause')", "Play/pause"),
+    Binding("p", "feed('pause')", "Play/pause", show=False),
+    Binding("comma", "feed('step', -1)", "Step back a frame", key_display=",", group=_STEP),
+    Binding("full_stop", "feed('step', 1)", "Step forward a frame", key_display=".", group=_STEP),
+    Binding(
+        "left_square_bracket", "feed('seek', -1)", "Back 1 minute", key_display="[", group=_SEEK
+    ),
+    Binding(
+        "right_square_bracket", "feed('seek', 1)", "Forward 1 minute", key_display="]", group=_SEEK
+    ),
+    Binding(
+        "left_curly_bracket",
+        "feed('alert_change', -1)",
+        "Previous alert change",
+        key_display="{",
+        group=_ALERT,
+    ),
+    Binding(
+        "right_curly_bracket",
+        "feed('alert_change', 1)",
+        "Next alert change",
+        key_display="}",
+        group=_ALERT,
+    ),
+    Binding("N", "feed('alert_change', -1)", "Previous alert change", show=False),
+    Binding("n", "feed('alert_change', 1)", "Next alert change", show=False),
+    Binding("0", "feed('go_start')", "Start of the recording", show=False),
+    Binding("dollar_sign", "feed('go_end')", "End of the recording", key_display="$", show=False),
+    Binding("less_than_sign", "feed('speed', -1)", "Slower", key_display="<", group=_SPEED),
+    Binding("greater_than_sign", "feed('speed', 1)", "Faster", key_display=">", group=_SPEED),
+]
+# The live view's own keys, in the order the footer shows them.
+LIVE_VIEW_KEYS: list[BindingType] = [*COMMON_KEYS, *LIVE_KEYS, *LAST_KEYS]
+REPLAY_VIEW_KEYS: list[BindingType] = [*COMMON_KEYS, *LAST_KEYS, *REPLAY_KEYS]
+
+
+def help_sections(app: App, kind: str = "live") -> list[tuple[str, list[Entry]]]:
+    lists = [
+        (
+            "Lists (GPUs, models, processes, alerts)",
+            [*EXTRA_LIST_KEYS, *entries(app, FrameTable.BINDINGS)],
+        ),
+        ("Overview", entries(app, OverviewScreen.BINDINGS)),
+        ("Model and GPU drill-downs", entries(app, DrillScreen.BINDINGS)),
+        ("Filter line", [("enter", "Keep the filter"), ("escape", "Clear the filter")]),
+        ("This help", entries(app, HelpScreen.BINDINGS)),
+    ]
+    if kind == "replay":
+        everywhere = entries(app, [*COMMON_KEYS, *LAST_KEYS])
+        return [("Replay", entries(app, REPLAY_KEYS)), ("Everywhere", everywhere), *lists]
+    return [("Everywhere", entries(app, LIVE_VIEW_KEYS)), *lists]

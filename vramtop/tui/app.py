@@ -9,11 +9,10 @@ passed to it as a command.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from textual.app import App, SystemCommand
 from textual.binding import BindingType
@@ -21,12 +20,11 @@ from textual.screen import Screen
 
 from vramtop.config import Settings
 from vramtop.feeds import Arrived, Feed, Message, Trouble
-from vramtop.history import History, Point
+from vramtop.history import History
 from vramtop.model import Frame
-from vramtop.sources.base import one_line  # TODO(arch): vramtop.text
-from vramtop.tui import keys
+from vramtop.tui import commands, keys
+from vramtop.tui.jobs import backfill_job, run_job, snapshot_job
 from vramtop.tui.messages import (
-    BackfillReady,
     BackfillWanted,
     FeedTrouble,
     FrameCollected,
@@ -39,13 +37,11 @@ from vramtop.tui.palette import Palette
 from vramtop.tui.screens.base import LiveScreen
 from vramtop.tui.screens.gpu import GpuScreen
 from vramtop.tui.screens.help import HelpScreen
-from vramtop.tui.screens.model import SERIES, ModelScreen
+from vramtop.tui.screens.model import ModelScreen
 from vramtop.tui.screens.overview import OverviewScreen
-from vramtop.tui.snapshot import write_snapshot
 from vramtop.tui.themes import NO_COLOR_THEME, LoadedThemes
 from vramtop.tui.view import View
-from vramtop.tui.widgets.status_bar import ReplayPosition, Status
-from vramtop.worker import Worker
+from vramtop.tui.widgets.status_bar import Status
 
 STATUS_TICK = 1.0  # seconds between status-line refreshes (ages, "collecting for ...")
 
@@ -106,20 +102,17 @@ class VramtopApp(App[None]):
         if self.feed.tick_every:
             self.set_interval(self.feed.tick_every, self.tick)
 
-    def _post(self, message: Message) -> None:  # the feed's threads
-        if isinstance(message, Arrived):
-            a = message
-            self.post_message(FrameCollected(a.frame, a.added, a.history, a.replaceable))
+    def _post(self, m: Message) -> None:  # the feed's threads
+        if isinstance(m, Arrived):
+            self.post_message(FrameCollected(m.frame, m.added, m.history, m.replaceable))
         else:
-            self.post_message(FeedTrouble(message))
+            self.post_message(FeedTrouble(m))
 
     def on_frame_collected(self, message: FrameCollected) -> None:
         if message.history is not None:
             self.history = message.history
-        else:
-            added = (message.frame,) if message.added is None else message.added
-            for frame in added:
-                self.history.add(frame)
+        for frame in (message.frame,) if message.added is None else message.added:
+            self.history.add(frame)
         self.latest = message.frame
         self.problem = None
         self.frames_received += 1
@@ -206,11 +199,7 @@ class VramtopApp(App[None]):
 
     def status(self) -> Status:
         feed = self.feed.status()
-        replay = None
-        if feed.replay is not None:
-            r = feed.replay
-            replay = ReplayPosition(r.index, r.count, r.playing, r.speed)
-        shown = self.shown
+        replay, shown = feed.replay, self.shown
         return Status(
             shown=shown,
             latest=shown if replay else self.latest,
@@ -225,8 +214,6 @@ class VramtopApp(App[None]):
             record_problem=self.record_problem,
             replay=replay,
         )
-
-    # -- themes ------------------------------------------------------------------------------
 
     def _make_palette(self) -> Palette:
         mono = self.no_color or self.theme == NO_COLOR_THEME
@@ -268,17 +255,7 @@ class VramtopApp(App[None]):
             self.notify("Nothing to snapshot yet: no data has arrived", severity="warning")
             return
         directory = self.snapshot_dir or Path.cwd()
-
-        def job(_: Any) -> None:
-            try:
-                paths = write_snapshot(frame, directory)
-            except OSError as err:
-                reason = f"cannot write a snapshot in {directory}: {err.strerror or err}"
-                self.post_message(SnapshotWritten((), reason))
-            else:
-                self.post_message(SnapshotWritten(paths))
-
-        Worker(job, "vramtop-snapshot").submit()
+        run_job(snapshot_job(frame, directory, self.post_message), "vramtop-snapshot")
 
     def on_snapshot_written(self, message: SnapshotWritten) -> None:
         if message.error:
@@ -305,62 +282,16 @@ class VramtopApp(App[None]):
         screen, model, window = message.requester, message.model, message.window
         backfill = self.feed.backfill
         assert backfill is not None
-
-        def job(_: Any) -> None:
-            try:
-                raw = backfill(model, window)
-                series = {
-                    name: _finite(points) for name, points in dict(raw).items() if name in SERIES
-                }
-            except Exception as err:
-                screen.post_message(BackfillReady(model, window, {}, one_line(err)))
-            else:
-                screen.post_message(BackfillReady(model, window, series))
-
-        Worker(job, "vramtop-backfill").submit()
-
-    # -- command palette ---------------------------------------------------------------------
+        run_job(backfill_job(backfill, model, window, screen.post_message), "vramtop-backfill")
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
-        yield from self.own_commands()
-        for name in sorted(self.available_themes):
-            if name.startswith("vramtop-"):
-                yield SystemCommand(
-                    f"Theme: {name}", "Switch to this theme", _setter(self, "theme", name)
-                )
+        yield from commands.own(self)
+        yield from commands.themes(self)
 
-    def own_commands(self) -> Iterable[SystemCommand]:
-        """The palette's commands for what this feed can do."""
-        if self.replay:
-            yield SystemCommand("Play / pause", "Play the recording (space)", self._run("pause"))
-            yield SystemCommand("Start", "Go to the first frame (0)", self._run("go_start"))
-            yield SystemCommand("End", "Go to the last frame ($)", self._run("go_end"))
-        else:
-            yield SystemCommand("Pause / resume", "Freeze the screen (p)", self.action_pause)
-            yield SystemCommand("Refresh now", "Collect a frame now (r)", self._run("refresh"))
-        yield SystemCommand(
-            "Snapshot", "Write the frame as text and Markdown (x)", self.action_snapshot
-        )
-        if not self.replay:
-            yield SystemCommand("Refresh slower", "Longer interval (+)", self._run("slower"))
-            yield SystemCommand("Refresh faster", "Shorter interval (-)", self._run("faster"))
-
-    def _run(self, command: str) -> Callable[[], None]:
-        return lambda: self.action_feed(command)
+    def command(self, name: str) -> Callable[[], None]:
+        """A palette entry that runs a feed command."""
+        return lambda: self.action_feed(name)
 
     def on_unmount(self) -> None:
         self.feed.stop()
-
-
-def _setter(obj: object, attr: str, value: object) -> Callable[[], None]:
-    return lambda: setattr(obj, attr, value)
-
-
-def _finite(points: Iterable[Any]) -> list[Point]:
-    out: list[Point] = []
-    for t, v in points:
-        t, v = float(t), float(v)
-        if math.isfinite(t) and math.isfinite(v):
-            out.append((t, v))
-    return out

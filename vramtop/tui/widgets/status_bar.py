@@ -9,17 +9,10 @@ from rich.text import Text
 from textual.widget import Widget
 
 from vramtop.export import fmt
+from vramtop.feeds import Position
 from vramtop.model import Frame, iso_utc
 from vramtop.tui import cells
 from vramtop.tui.palette import Palette
-
-
-@dataclass(frozen=True)
-class ReplayPosition:
-    index: int  # of the frame shown (or being decoded, before the first one is shown)
-    count: int
-    playing: bool
-    speed: float
 
 
 @dataclass(frozen=True)
@@ -35,7 +28,7 @@ class Status:
     slow_after: float = 6.0  # a collection running longer than this is itself late
     recording: str | None = None  # --record FILE
     record_problem: str | None = None  # the last write failed
-    replay: ReplayPosition | None = None
+    replay: Position | None = None
 
     @property
     def stale_for(self) -> float | None:
@@ -128,7 +121,7 @@ class StatusBar(Widget):
         return self._parts[0].plain + " " + self._parts[1].plain
 
 
-def _replay_part(s: Status, r: ReplayPosition, out: Text) -> Text:
+def _replay_part(s: Status, r: Position, out: Text) -> Text:
     p = s.palette
     out.append(" REPLAY ", p.badge)
     if s.shown is not None:

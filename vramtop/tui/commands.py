@@ -1,0 +1,35 @@
+"""The command palette's own entries: what the app's feed can do, and the themes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from textual.app import SystemCommand
+
+if TYPE_CHECKING:
+    from vramtop.tui.app import VramtopApp
+
+
+def own(app: VramtopApp) -> Iterable[SystemCommand]:
+    if app.replay:
+        yield SystemCommand("Play / pause", "Play the recording (space)", app.command("pause"))
+        yield SystemCommand("Start", "Go to the first frame (0)", app.command("go_start"))
+        yield SystemCommand("End", "Go to the last frame ($)", app.command("go_end"))
+    else:
+        yield SystemCommand("Pause / resume", "Freeze the screen (p)", app.action_pause)
+        yield SystemCommand("Refresh now", "Collect a frame now (r)", app.command("refresh"))
+    yield SystemCommand("Snapshot", "Write the frame as text and Markdown (x)", app.action_snapshot)
+    if not app.replay:
+        yield SystemCommand("Refresh slower", "Longer interval (+)", app.command("slower"))
+        yield SystemCommand("Refresh faster", "Shorter interval (-)", app.command("faster"))
+
+
+def themes(app: VramtopApp) -> Iterable[SystemCommand]:
+    for name in sorted(app.available_themes):
+        if name.startswith("vramtop-"):
+            yield SystemCommand(f"Theme: {name}", "Switch to this theme", _theme(app, name))
+
+
+def _theme(app: VramtopApp, name: str):
+    return lambda: setattr(app, "theme", name)

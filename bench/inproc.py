@@ -129,7 +129,7 @@ def scale(prometheus: str, models: list[int], hosts: list[int], refreshes: int) 
     out = {}
     for label, instance in groups:
         settings = load(env=env, flags={"prometheus_url": prometheus, "instance": instance})
-        sources = wiring.sources(settings, env, None)
+        sources = wiring.remote_sources(settings, env, None)
         collector = Collector(host=HostSource(), remote=sources)
         out[label] = _series(collector.collect, refreshes)
         for source in sources:

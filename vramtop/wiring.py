@@ -30,8 +30,8 @@ def build_collector(
     password_file: str | None = None,
     clock: Callable[[], float] = time.time,
 ) -> Collector:
-    """The one place that wires sources together, for the CLI, the TUI, the bench and the
-    tests. ``clock`` moves the demo host (the real sources read the real time)."""
+    """The one place that wires sources together: for --once, the live view, --headless, the
+    bench and the tests. ``clock`` moves the demo host (the real sources read the real time)."""
     from vramtop.attribution import Attributor
     from vramtop.collector import Collector
     from vramtop.sources.host import HostSource
@@ -49,7 +49,7 @@ def build_collector(
         nvml=NvmlSource(selection=selection),
         attributor=Attributor(settings.attribution),
         timeout=settings.timeout,
-        remote=sources(settings, env, password_file),
+        remote=remote_sources(settings, env, password_file),
     )
 
 
@@ -203,7 +203,10 @@ def profiles(settings: Settings, env: Mapping[str, str]) -> tuple[list[Profile],
     return [available[n] for n in names], True
 
 
-def sources(settings: Settings, env: Mapping[str, str], password_file: str | None) -> list[Source]:
+def remote_sources(
+    settings: Settings, env: Mapping[str, str], password_file: str | None
+) -> list[Source]:
+    """Prometheus, alerts and direct scrapes, as the settings name them (none: an empty list)."""
     if not (settings.prometheus_url or settings.alertmanager_url or settings.scrape):
         return []
     chosen, forced = profiles(settings, env)

@@ -95,8 +95,8 @@ def local(prometheus: str, refreshes: int) -> dict[str, Any]:
 
     from fakenvml import call_counts, reset_counts
 
-    from vramtop.cli import build_collector
     from vramtop.config import load
+    from vramtop.wiring import build_collector
 
     lib_dir = os.environ["LD_LIBRARY_PATH"].split(os.pathsep)[0]
     lib = Path(lib_dir) / "libnvidia-ml.so.1"
@@ -118,7 +118,7 @@ def local(prometheus: str, refreshes: int) -> dict[str, Any]:
 
 
 def scale(prometheus: str, models: list[int], hosts: list[int], refreshes: int) -> dict[str, Any]:
-    from vramtop import remote
+    from vramtop import wiring
     from vramtop.collector import Collector
     from vramtop.config import load
     from vramtop.sources.host import HostSource
@@ -129,7 +129,7 @@ def scale(prometheus: str, models: list[int], hosts: list[int], refreshes: int) 
     out = {}
     for label, instance in groups:
         settings = load(env=env, flags={"prometheus_url": prometheus, "instance": instance})
-        sources = remote.sources(settings, env, None)
+        sources = wiring.remote_sources(settings, env, None)
         collector = Collector(host=HostSource(), remote=sources)
         out[label] = _series(collector.collect, refreshes)
         for source in sources:

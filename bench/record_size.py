@@ -186,10 +186,11 @@ class Host:
 
 
 def demo_frames(n: int) -> list[Frame]:
-    from vramtop.demo.host import demo_collector
+    from vramtop.config import Settings
+    from vramtop.wiring import build_collector
 
     now = [T0]
-    collector = demo_collector(clock=lambda: now[0])
+    collector = build_collector(Settings(), {}, demo=True, clock=lambda: now[0])
     frames = []
     for k in range(n):
         now[0] = T0 + k * STEP

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from vramtop.demo.host import demo_collector
+from vramtop.config import Settings
 from vramtop.demo.serving import INCIDENTS, DemoAlertSource
+from vramtop.wiring import build_collector
 
 T0 = 1_795_000_200.0 - (1_795_000_200.0 % 600)  # the start of a demo 10-minute cycle
 
@@ -28,7 +29,7 @@ def collector_at():
     made = []
 
     def make(offset: float):
-        c = demo_collector(clock=lambda: T0 + offset)
+        c = build_collector(Settings(), {}, demo=True, clock=lambda: T0 + offset)
         made.append(c)
         return c
 

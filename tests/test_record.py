@@ -41,10 +41,11 @@ T0 = 1795000000.0
 @pytest.fixture(scope="module")
 def demo() -> list[Frame]:
     """The demo host every 15 s for 10 minutes: incidents go pending, fire and clear."""
-    from vramtop.demo.host import demo_collector
+    from vramtop.config import Settings
+    from vramtop.wiring import build_collector
 
     now = [T0]
-    collector = demo_collector(clock=lambda: now[0])
+    collector = build_collector(Settings(), {}, demo=True, clock=lambda: now[0])
     frames = []
     for k in range(40):
         now[0] = T0 + 15 * k

@@ -33,10 +33,11 @@ CASES = 300
 
 @pytest.fixture(scope="module")
 def frames() -> list[Frame]:
-    from vramtop.demo.host import demo_collector
+    from vramtop.config import Settings
+    from vramtop.wiring import build_collector
 
     now = [T0]
-    collector = demo_collector(clock=lambda: now[0])
+    collector = build_collector(Settings(), {}, demo=True, clock=lambda: now[0])
     out = []
     for k in range(4):
         now[0] = T0 + 15 * k

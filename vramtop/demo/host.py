@@ -3,24 +3,28 @@
 It goes through the production code paths: the real NVML source over a simulated NVML backend,
 the real collector, attribution and exports. Only what cannot exist here is simulated: the GPUs,
 the host's load and the processes' command lines. Values move with time, so a live view moves.
+These are the simulated parts; vramtop.wiring assembles them into a collector.
 """
 
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from vramtop.attribution import Attributor
-from vramtop.collector import Collector
 from vramtop.demo.scenario import Gpu, Process, Scenario
-from vramtop.demo.serving import DemoAlertSource, DemoServing, squeeze
+from vramtop.demo.serving import squeeze
 from vramtop.demo.simnvml import SimulatedNvml
 from vramtop.model import HostReading
 from vramtop.sources.nvml import GpuSelection, NvmlReading, NvmlSource
 from vramtop.sources.procs import ProcessInspector, ProcInfo
 from vramtop.sources.scrape import ScrapeReading, ScrapeSource
+
+if TYPE_CHECKING:
+    from vramtop.demo.serving import DemoServing
+    from vramtop.profiles import Profile
+    from vramtop.sources.http import Endpoint
 
 HOSTNAME = "demo-gpu-host"
 GIB = 2**30
@@ -204,32 +208,12 @@ class DemoHostSource:
 class DemoScrapeSource(ScrapeSource):
     """The real scrape source, reading simulated servers whose load follows the clock."""
 
-    def __init__(self, serving: DemoServing) -> None:
-        from vramtop.profiles import load_all
-        from vramtop.sources.http import Endpoint
-
+    def __init__(
+        self, serving: DemoServing, endpoints: list[Endpoint], profiles: list[Profile]
+    ) -> None:
         self._serving = serving
-        endpoints = [Endpoint(url, timeout=2.0) for url in serving.urls()]
-        super().__init__(endpoints, list(load_all().values()), first_gap=0.2, window=30.0)
+        super().__init__(endpoints, profiles, first_gap=0.2, window=30.0)
 
     def poll(self) -> ScrapeReading:
         self._serving.advance()
         return super().poll()
-
-
-def demo_collector(
-    selection: GpuSelection | None = None,
-    attributor: Attributor | None = None,
-    timeout: float = 5.0,
-    clock: Callable[[], float] = time.time,
-) -> Collector:
-    return Collector(
-        host=DemoHostSource(clock),
-        nvml=DemoNvmlSource(selection, clock),
-        inspector=DemoInspector(),
-        attributor=attributor,
-        timeout=timeout,
-        demo=True,
-        clock=clock,
-        remote=[DemoScrapeSource(DemoServing(clock)), DemoAlertSource(clock)],
-    )

@@ -1,5 +1,5 @@
-"""The recording flags, and the modes that need no live view: ``--record FILE --headless`` and
-``--replay FILE --once``. ``open_recorder`` and ``open_replay`` serve the live view."""
+"""The modes that need no live view: ``--record FILE --headless`` and ``--replay FILE --once``.
+``open_recorder`` and ``open_replay`` serve the live view."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ import re
 import signal
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from vramtop.cli.flags import AT_HELP
 from vramtop.config import ConfigError, Settings
 
 if TYPE_CHECKING:
@@ -24,42 +25,25 @@ _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _SPAN = re.compile(r"(?:[0-9]+(?:\.[0-9]+)?(?:ms|s|m|h|d))+|[0-9]+(?:\.[0-9]+)?")
 ECHO = 200  # characters of a bad value a message repeats
 MAX_DURATION = 100 * 365 * 86400.0  # a longer --duration is a typo, not a plan
-_AT_HELP = "2026-11-28T03:12:00Z (UTC unless it names a zone), -5m (before the end) or +90s"
 
 
-def add_flags(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("Recording and replay")
-    g.add_argument(
-        "--record",
-        metavar="FILE",
-        help="record every frame to FILE (a new session after any already there)",
-    )
-    g.add_argument(
-        "--headless",
-        action="store_true",
-        help="with --record: record without the live view, until --duration, SIGINT or SIGTERM",
-    )
-    g.add_argument("--duration", metavar="SPAN", help="with --headless: stop after e.g. 10m or 24h")
-    g.add_argument(
-        "--replay", metavar="FILE", help="replay a recording (with --once: print one frame of it)"
-    )
-    g.add_argument(
-        "--at",
-        metavar="TIME",
-        help=f"with --replay: the moment to show: {_AT_HELP} (after the start)",
-    )
+def recording_modes(
+    settings: Settings, args: argparse.Namespace, env: Mapping[str, str]
+) -> int | None:
+    """--replay --once and --record --headless; None when the live view should run."""
+    from vramtop.cli.once import write_frame
+    from vramtop.wiring import build_collector
 
-
-def glue_at_value(argv: Sequence[str]) -> list[str]:
-    """``--at -5m`` as ``--at=-5m``: argparse would take a value starting with "-" for a flag."""
-    out = list(argv)
-    for i, arg in enumerate(out[:-1]):
-        if arg == "--":
-            break
-        if arg == "--at" and re.fullmatch(r"-[0-9.][0-9.a-z]*", out[i + 1]):
-            out[i : i + 2] = [f"--at={out[i + 1]}"]
-            break
-    return out
+    check_flags(args)
+    if args.replay and (args.once or args.json or args.format or args.output):
+        return replay_once(args, lambda frame: write_frame(frame, settings, args))
+    if args.headless:
+        return run_headless(
+            settings,
+            args,
+            lambda: build_collector(settings, env, args.demo, args.basic_auth_password_file),
+        )
+    return None
 
 
 def check_flags(args: argparse.Namespace) -> None:
@@ -154,7 +138,7 @@ def moment(text: str, rec: Recording) -> float:
             return rec.end - span if text[0] == "-" else rec.start + span
         when = datetime.fromisoformat(text.strip())
     except ValueError:
-        raise ConfigError(f"--at must be a time like {_AT_HELP}, got {echo(text)}") from None
+        raise ConfigError(f"--at must be a time like {AT_HELP}, got {echo(text)}") from None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return when.timestamp()

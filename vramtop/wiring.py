@@ -1,88 +1,96 @@
-"""The remote half: flags for Prometheus, Alertmanager and direct scrapes, and the sources they
-build. Credentials come from files or environment variables, never from a flag's value, so they
-stay out of shell history and ``ps``."""
+"""From Settings (plus the environment and a password file) to a Collector: the local sources,
+the demo host, and the endpoints, profiles and sources for Prometheus, Alertmanager and direct
+scrapes. Credentials come from files or environment variables, never from a flag's value, so
+they stay out of shell history and ``ps``."""
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vramtop.config import ConfigError, Settings, check_flag, default_config_path
+from vramtop.config import ConfigError, Settings, default_config_path
 from vramtop.credentials import problem
 
 if TYPE_CHECKING:
-    from vramtop.collector import Source
+    from vramtop.attribution import Attributor
+    from vramtop.collector import Collector, Source
     from vramtop.profiles import Profile
     from vramtop.sources.http import Endpoint
+    from vramtop.sources.nvml import GpuSelection
 
 
-def add_flags(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("Prometheus, Alertmanager and /metrics")
-    g.add_argument(
-        "--prometheus",
-        metavar="URL",
-        help="Prometheus (or Thanos, Mimir, VictoriaMetrics) base URL; also VRAMTOP_PROMETHEUS_URL",
-    )
-    g.add_argument("--alertmanager", metavar="URL", help="Alertmanager base URL, for silences")
-    g.add_argument(
-        "--scrape",
-        metavar="URL",
-        action="append",
-        help="an inference server's /metrics URL to read directly, without Prometheus (repeatable)",
-    )
-    g.add_argument("--instance", metavar="REGEX", help="only hosts whose instance label matches")
-    g.add_argument(
-        "--profile", metavar="LIST", help="auto (default) or profile names, e.g. vllm,dcgm"
-    )
-    g.add_argument("--rate-window", metavar="DURATION", help="PromQL rate window (default 2m)")
-    g.add_argument(
-        "--bearer-token-file",
-        metavar="FILE",
-        help="file holding a bearer token (or set VRAMTOP_BEARER_TOKEN)",
-    )
-    g.add_argument(
-        "--basic-auth-user",
-        metavar="USER",
-        help="basic-auth user; the password "
-        "comes from VRAMTOP_BASIC_AUTH_PASSWORD or --basic-auth-password-file",
-    )
-    g.add_argument("--basic-auth-password-file", metavar="FILE", help="file holding the password")
-    g.add_argument(
-        "--header",
-        metavar="'NAME: VALUE'",
-        action="append",
-        help="extra HTTP header, e.g. 'X-Scope-OrgID: team-a' (repeatable)",
-    )
-    g.add_argument("--ca-file", metavar="FILE", help="CA bundle to verify TLS with")
-    g.add_argument(
-        "--insecure", action="store_true", default=None, help="do not verify TLS certificates"
+def build_collector(
+    settings: Settings,
+    env: Mapping[str, str],
+    demo: bool = False,
+    password_file: str | None = None,
+    clock: Callable[[], float] = time.time,
+) -> Collector:
+    """The one place that wires sources together: for --once, the live view, --headless, the
+    bench and the tests. ``clock`` moves the demo host (the real sources read the real time)."""
+    from vramtop.attribution import Attributor
+    from vramtop.collector import Collector
+    from vramtop.sources.host import HostSource
+    from vramtop.sources.nvml import NvmlSource
+
+    selection = None
+    if settings.gpus is not None:
+        selection = _selection(settings.gpus, "the GPU list (--gpus / VRAMTOP_GPUS / gpus)")
+    elif "CUDA_VISIBLE_DEVICES" in env:
+        selection = _selection(env["CUDA_VISIBLE_DEVICES"], "CUDA_VISIBLE_DEVICES")
+    if demo:
+        return _demo(selection, Attributor(settings.attribution), settings.timeout, clock)
+    return Collector(
+        host=HostSource(),
+        nvml=NvmlSource(selection=selection),
+        attributor=Attributor(settings.attribution),
+        timeout=settings.timeout,
+        remote=remote_sources(settings, env, password_file),
     )
 
 
-def flags_from(args: argparse.Namespace) -> dict[str, Any]:
-    flags: dict[str, Any] = {}
-    pairs = [
-        ("prometheus_url", "--prometheus", args.prometheus),
-        ("alertmanager_url", "--alertmanager", args.alertmanager),
-        ("scrape", "--scrape", args.scrape),
-        ("instance", "--instance", args.instance),
-        ("profile", "--profile", args.profile),
-        ("rate_window", "--rate-window", args.rate_window),
-        ("bearer_token_file", "--bearer-token-file", args.bearer_token_file),
-        ("basic_auth_user", "--basic-auth-user", args.basic_auth_user),
-        ("headers", "--header", args.header),
-        ("ca_file", "--ca-file", args.ca_file),
-    ]
-    for key, flag, value in pairs:
-        if value is not None:
-            flags[key] = check_flag(key, flag, value)
-    if args.insecure:
-        flags["tls_verify"] = False
-    return flags
+def _selection(text: str, where: str) -> GpuSelection:
+    from vramtop.sources.nvml import GpuSelection
+
+    try:
+        return GpuSelection.parse(text)
+    except ValueError as err:
+        raise ConfigError(f"{where}: {err}") from None
+
+
+def _demo(
+    selection: GpuSelection | None,
+    attributor: Attributor,
+    timeout: float,
+    clock: Callable[[], float],
+) -> Collector:
+    """The demo host: the real collector and sources over simulated GPUs, host and servers."""
+    from vramtop.collector import Collector
+    from vramtop.demo.host import DemoHostSource, DemoInspector, DemoNvmlSource, DemoScrapeSource
+    from vramtop.demo.serving import DemoAlertSource, DemoServing
+    from vramtop.profiles import load_all
+    from vramtop.sources.http import Endpoint
+
+    host, nvml = DemoHostSource(clock), DemoNvmlSource(selection, clock)
+    serving = DemoServing(clock)  # its simulated servers start on the first urls()
+    servers = [Endpoint(url, timeout=2.0) for url in serving.urls()]
+    return Collector(
+        host=host,
+        nvml=nvml,
+        inspector=DemoInspector(),
+        attributor=attributor,
+        timeout=timeout,
+        demo=True,
+        clock=clock,
+        remote=[
+            DemoScrapeSource(serving, servers, list(load_all().values())),
+            DemoAlertSource(clock),
+        ],
+    )
 
 
 def credentials(settings: Settings, env: Mapping[str, str], password_file: str | None) -> Any:
@@ -195,7 +203,10 @@ def profiles(settings: Settings, env: Mapping[str, str]) -> tuple[list[Profile],
     return [available[n] for n in names], True
 
 
-def sources(settings: Settings, env: Mapping[str, str], password_file: str | None) -> list[Source]:
+def remote_sources(
+    settings: Settings, env: Mapping[str, str], password_file: str | None
+) -> list[Source]:
+    """Prometheus, alerts and direct scrapes, as the settings name them (none: an empty list)."""
     if not (settings.prometheus_url or settings.alertmanager_url or settings.scrape):
         return []
     chosen, forced = profiles(settings, env)

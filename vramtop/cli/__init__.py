@@ -1,0 +1,35 @@
+"""The command line: flags (flags.py) become Settings, then one mode runs: one frame (once.py),
+a recording without a screen or one frame of a recording (record.py), or the live view
+(live.py). Sources are wired in vramtop.wiring."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping, Sequence
+
+from vramtop.cli.flags import EXIT_USAGE, parser, settings_from
+from vramtop.config import ConfigError
+
+
+def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
+    env = os.environ if env is None else env
+    args = parser().parse_args(argv)
+    try:
+        settings = settings_from(args, env)
+        from vramtop.cli.record import recording_modes
+
+        if (code := recording_modes(settings, args, env)) is not None:
+            return code
+        if args.once or args.json or args.format or args.output:
+            from vramtop.cli.once import run_once
+
+            return run_once(settings, args, env)
+        from vramtop.cli.live import run_live
+
+        return run_live(settings, args, env)
+    except ConfigError as err:
+        print(f"vramtop: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130

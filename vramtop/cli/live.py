@@ -1,0 +1,56 @@
+"""The live view (Textual), over the collector or over a recording with ``--replay``."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping
+from pathlib import Path
+
+from vramtop.config import ConfigError, Settings
+
+
+def run_live(settings: Settings, args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    """The live view (Textual), built by the same factories the tests use: over the collector,
+    recording every frame with ``--record``, or over a recording with ``--replay``. Files are
+    opened before the screen is taken, so a bad one is one sentence and exit 2."""
+    from vramtop.cli.record import open_recorder, open_replay
+
+    snapshots = Path(settings.snapshot_dir) if settings.snapshot_dir else None
+    opened = open_replay(args)
+    if opened is not None:
+        from vramtop.tui.factory import build_replay_app
+
+        recording, start = opened
+        with recording:
+            # The first frame is decoded before the screen is taken: a file whose start cannot
+            # be read is one sentence and exit 2; a bad frame later is a notification.
+            from vramtop.record import RecordingError
+
+            try:
+                recording.frame(start)
+            except RecordingError as err:
+                raise ConfigError(str(err)) from None
+            app = build_replay_app(
+                settings, recording, start, theme=settings.theme, env=env, snapshot_dir=snapshots
+            )
+            app.run()
+        return app.return_code or 0
+    from vramtop.tui.factory import build_app
+    from vramtop.wiring import build_collector
+
+    recorder = open_recorder(args, settings)
+    try:
+        collector = build_collector(settings, env, args.demo, args.basic_auth_password_file)
+        app = build_app(
+            settings,
+            collector,
+            theme=settings.theme,
+            env=env,
+            snapshot_dir=snapshots,
+            recorder=recorder,
+        )
+        app.run()
+    finally:
+        if recorder is not None:
+            recorder.close()
+    return app.return_code or 0

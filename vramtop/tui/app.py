@@ -22,10 +22,10 @@ from textual.screen import Screen
 from textual.timer import Timer
 
 from vramtop import redact
+from vramtop.clean import one_line
 from vramtop.config import ConfigError, Settings
 from vramtop.history import History, Point
 from vramtop.model import Frame
-from vramtop.sources.base import one_line
 from vramtop.tui.messages import (
     BackfillReady,
     BackfillWanted,

@@ -1,7 +1,7 @@
 """Cell text for tables and panels: units, thresholds, bars and sparklines as Rich ``Text``.
 
 Text from outside (names, command lines, labels) always goes through :func:`lit`: a Rich
-``Text`` built from ``fmt.literal``, so markup like ``[bold]`` and escape sequences are shown,
+``Text`` built from ``clean.literal``, so markup like ``[bold]`` and escape sequences are shown,
 never interpreted. Nothing here returns a markup string.
 """
 
@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from rich.style import Style
 from rich.text import Text
 
+from vramtop import clean
 from vramtop.export import fmt
 from vramtop.tui.palette import Palette
 
@@ -25,7 +26,7 @@ _SPARK = " ▁▂▃▄▅▆▇█"
 
 def lit(text: object, style: Style | str = "", justify: str = "left") -> Text:
     """Outside text, literally: control characters made visible, markup left as it is."""
-    shown = fmt.shorten(str(text), LIT_MAX)
+    shown = clean.shorten(str(text), LIT_MAX)
     return Text(shown, style=style, no_wrap=True, overflow="ellipsis", justify=justify)  # type: ignore[arg-type]
 
 

@@ -12,8 +12,8 @@ from collections.abc import Callable
 from typing import Any
 
 from vramtop import redact
+from vramtop.clean import one_line
 from vramtop.model import Frame
-from vramtop.sources.base import one_line
 
 
 class Poller:

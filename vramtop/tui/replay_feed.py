@@ -15,10 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from vramtop.clean import one_line
 from vramtop.history import History
 from vramtop.model import Frame
 from vramtop.record import Recording
-from vramtop.sources.base import one_line
 
 REBUILD_SPAN = 3600.0  # the drill-downs' 1 h window; longer ones fill as playback goes on
 REBUILD_FRAMES = 1800  # 1 h at 2 s: about half a second of decoding

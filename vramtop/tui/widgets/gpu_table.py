@@ -98,8 +98,4 @@ class GpuTable(FrameTable):
 
 
 def _power(g: GpuReading) -> str:
-    if g.power_watts is None:
-        return fmt.NA
-    if g.power_limit_watts is None:
-        return f"{fmt.fixed(g.power_watts)}W"
-    return f"{fmt.fixed(g.power_watts)}/{fmt.fixed(g.power_limit_watts)}W"
+    return cells.power(g.power_watts, g.power_limit_watts)

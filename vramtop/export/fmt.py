@@ -6,10 +6,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from vramtop import units
-from vramtop.units import HUGE, NA, gib, power, used_of
+from vramtop.units import NA, power, used_of
 
-__all__ = ["HUGE", "NA", "fixed", "gib", "human_bytes", "mig", "num", "pct", "power"]
-__all__ += ["seconds", "time_of_day", "used_of"]
+__all__ = ["NA", "fixed", "human_bytes", "mig", "num", "pct", "power", "seconds"]
+__all__ += ["time_of_day", "used_of"]
 
 fixed = units.figure
 human_bytes = units.size

@@ -10,10 +10,10 @@ import jsonschema
 import pytest
 from samples import HOSTILE, empty_frame, frame
 
+from vramtop.clean import literal as fmt_literal
+from vramtop.clean import width as fmt_width
 from vramtop.collector import models_of
 from vramtop.export import render
-from vramtop.export.fmt import literal as fmt_literal
-from vramtop.export.fmt import width as fmt_width
 from vramtop.model import AlertReading, Frame, ModelReading, ProcessReading, SourceStatus, freeze
 
 SCHEMA = json.loads(

@@ -19,8 +19,8 @@ from prometheus_client import exposition as prom_text
 from prometheus_client.openmetrics import exposition as prom_om
 
 from vramtop.demo.scenario import Scenario
-from vramtop.exposition import TooManySeries, read
 from vramtop.profiles import load_all
+from vramtop.sources.exposition import TooManySeries, read
 from vramtop.sources.http import Endpoint
 from vramtop.sources.scrape import ScrapeSource
 

@@ -7,10 +7,10 @@ import re
 
 import pytest
 
-from vramtop.exposition import ExpositionError, histogram_quantile, increase, parse
 from vramtop.profiles import ProfileError, load, load_all
-from vramtop.promql import counter_names, instance_selector, quote, regex_literal
+from vramtop.sources.exposition import ExpositionError, histogram_quantile, increase, parse
 from vramtop.sources.promql import normalise_uuid
+from vramtop.sources.promql_syntax import counter_names, instance_selector, quote, regex_literal
 from vramtop.sources.queries import detect_query, field_queries, model_queries
 
 

@@ -18,7 +18,7 @@ from test_tui_support import (
     wait_until,
 )
 
-from vramtop.export.fmt import literal, width
+from vramtop.clean import literal, width
 from vramtop.model import ModelReading
 from vramtop.tui import cells
 from vramtop.tui.widgets.frame_table import FrameTable

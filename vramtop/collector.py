@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from vramtop import redact
 from vramtop.attribution import Attributor
+from vramtop.clean import one_line
 from vramtop.model import (
     MODEL_FIGURES,
     Frame,
@@ -25,7 +26,7 @@ from vramtop.model import (
     SourceStatus,
     alert_order,
 )
-from vramtop.sources.base import SourceError, one_line
+from vramtop.sources.base import SourceError
 from vramtop.sources.nvml import NvmlReading
 from vramtop.sources.procs import ProcessInspector
 from vramtop.worker import Worker

@@ -6,7 +6,6 @@ variable), what was expected and what was found; the CLI prints it and exits 2.
 
 from __future__ import annotations
 
-import math
 import os
 import re
 import tomllib
@@ -15,6 +14,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from vramtop import durations
 from vramtop.attribution import Rule
 
 FORMATS = ("text", "markdown", "json")
@@ -76,21 +76,11 @@ class Settings:
 
 
 def parse_duration(text: str | float | int) -> float:
-    """``2``, ``2s``, ``1.5``, ``500ms`` or ``1m`` as seconds; ValueError otherwise."""
-    if isinstance(text, bool):
+    """``2``, ``2s``, ``1.5``, ``500ms`` or ``1m`` as seconds, up to MAX_DURATION; ValueError
+    otherwise (hours are refused: an interval of ``2h`` is a typo)."""
+    value = durations.parse(text, durations.INTERVAL)
+    if value <= 0 or value > MAX_DURATION:
         raise ValueError(text)
-    if isinstance(text, int | float):
-        value = float(text)
-    elif not isinstance(text, str):
-        raise ValueError(text)
-    else:
-        m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*(ms|s|m)?\s*", text)
-        if not m:
-            raise ValueError(text)
-        scale = {"ms": 0.001, "s": 1.0, "m": 60.0, None: 1.0}[m.group(2)]
-        value = float(m.group(1)) * scale
-    if not math.isfinite(value) or value <= 0 or value > MAX_DURATION:
-        raise ValueError(text)  # inf or a 300-digit number would overflow a sleep or a timer
     return value
 
 

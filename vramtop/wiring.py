@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from vramtop import durations
 from vramtop.config import ConfigError, Settings, default_config_path
 from vramtop.credentials import problem
 
@@ -237,11 +238,6 @@ def remote_sources(
         from vramtop.sources.scrape import ScrapeSource
 
         eps = [endpoint(u, settings, env, password_file, creds) for u in settings.scrape]
-        window = _seconds(settings.rate_window)
+        window = durations.parse(settings.rate_window, durations.WINDOW)
         out.append(ScrapeSource(eps, chosen, forced, window=window, max_series=settings.max_series))
     return out
-
-
-def _seconds(window: str) -> float:
-    """A PromQL duration such as ``2m`` (validated by the config) in seconds."""
-    return float(window[:-1]) * {"s": 1, "m": 60, "h": 3600}[window[-1]]

@@ -4,8 +4,6 @@
 from __future__ import annotations
 
 import argparse
-import math
-import re
 import signal
 import sys
 import threading
@@ -13,6 +11,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from vramtop import durations
 from vramtop.cli.flags import AT_HELP
 from vramtop.config import ConfigError, Settings
 
@@ -21,8 +20,6 @@ if TYPE_CHECKING:
     from vramtop.model import Frame
     from vramtop.record import Recorder, Recording
 
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-_SPAN = re.compile(r"(?:[0-9]+(?:\.[0-9]+)?(?:ms|s|m|h|d))+|[0-9]+(?:\.[0-9]+)?")
 ECHO = 200  # characters of a bad value a message repeats
 MAX_DURATION = 100 * 365 * 86400.0  # a longer --duration is a typo, not a plan
 
@@ -86,23 +83,10 @@ def check_flags(args: argparse.Namespace) -> None:
                 )
 
 
-def parse_span(text: str) -> float:
-    """``90s``, ``5m``, ``1h30m``, ``1.5d`` or plain seconds; ValueError otherwise (and for a
-    span too long to be a number: 400 nines)."""
-    text = text.strip()
-    if not _SPAN.fullmatch(text):
-        raise ValueError(text)
-    parts = re.findall(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h|d)?", text)
-    total = sum(float(n) * _UNITS[u or "s"] for n, u in parts)
-    if not math.isfinite(total):
-        raise ValueError(text)
-    return total
-
-
 def check_duration(text: str) -> float:
     """``--duration`` in seconds; ConfigError unless it is a span from 1 ms to MAX_DURATION."""
     try:
-        duration = parse_span(text)
+        duration = durations.parse(text)
     except ValueError:
         duration = 0.0
     if duration <= 0:
@@ -134,7 +118,7 @@ def moment(text: str, rec: Recording) -> float:
     an ISO-8601 time."""
     try:
         if text[:1] in "+-" and text[1:2].isdigit():
-            span = parse_span(text[1:])
+            span = durations.parse(text[1:])
             return rec.end - span if text[0] == "-" else rec.start + span
         when = datetime.fromisoformat(text.strip())
     except ValueError:

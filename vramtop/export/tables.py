@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from vramtop import clean
 from vramtop.export import fmt
 from vramtop.model import Frame, GpuReading, HostReading
 
@@ -31,17 +32,17 @@ class Table:
 
 
 def c(text: object, style: str | None = None, columns: int = CELL_WIDTH) -> Cell:
-    return Cell(fmt.cut(str(text), columns), style)
+    return Cell(clean.cut(str(text), columns), style)
 
 
 def note(text: str) -> str:
-    return fmt.cut(text, DETAIL_WIDTH)
+    return clean.cut(text, DETAIL_WIDTH)
 
 
 def title_of(frame: Frame) -> str:
-    parts = ["vramtop", fmt.shorten(frame.host.hostname, NAME_WIDTH), frame.iso_time]
+    parts = ["vramtop", clean.shorten(frame.host.hostname, NAME_WIDTH), frame.iso_time]
     if frame.driver_version:
-        parts.append(f"driver {fmt.shorten(frame.driver_version, 24)}")
+        parts.append(f"driver {clean.shorten(frame.driver_version, 24)}")
     if frame.demo:
         parts.append("DEMO (simulated host)")
     return " · ".join(parts)
@@ -59,7 +60,7 @@ def _host_cells(h: HostReading) -> tuple[Cell, ...]:
     load = " ".join(fmt.fixed(x, 2) for x in h.load_average) if h.load_average else fmt.NA
     cpu = fmt.pct(h.cpu_percent, 1) + (f" of {h.cpu_count} cores" if h.cpu_count else "")
     return (
-        c(fmt.shorten(h.hostname, NAME_WIDTH)),
+        c(clean.shorten(h.hostname, NAME_WIDTH)),
         c(cpu),
         c(fmt.used_of(h.memory_used_bytes, h.memory_total_bytes)),
         c(load),
@@ -72,9 +73,9 @@ _HOST_HEADERS = ("Host", "CPU", "Memory", "Load 1/5/15")
 
 def _host(frame: Frame) -> Table:
     h = frame.host
-    table = Table("Host", (*_HOST_HEADERS, f"Disk {fmt.shorten(h.disk_path, 40)}"))
+    table = Table("Host", (*_HOST_HEADERS, f"Disk {clean.shorten(h.disk_path, 40)}"))
     table.rows.append(_host_cells(h))
-    table.notes += [note(f"{k}: {fmt.literal(v)}") for k, v in h.unavailable.items()]
+    table.notes += [note(f"{k}: {clean.literal(v)}") for k, v in h.unavailable.items()]
     return table
 
 
@@ -95,9 +96,9 @@ def _gpus(frame: Frame) -> Table:
         mem_style = "bad" if share is not None and share > VRAM_CRITICAL else None
         table.rows.append(
             (
-                c(g.index if g.host is None else f"{fmt.shorten(g.host, NAME_WIDTH)}/{g.index}"),
-                c(fmt.shorten(g.name or fmt.NA, NAME_WIDTH)),
-                c(fmt.shorten(g.uuid or fmt.NA, NAME_WIDTH), "dim"),
+                c(g.index if g.host is None else f"{clean.shorten(g.host, NAME_WIDTH)}/{g.index}"),
+                c(clean.shorten(g.name or fmt.NA, NAME_WIDTH)),
+                c(clean.shorten(g.uuid or fmt.NA, NAME_WIDTH), "dim"),
                 c(fmt.used_of(g.memory_used_bytes, g.memory_total_bytes), mem_style),
                 c(fmt.pct(g.utilization_percent)),
                 c(fmt.num(g.temperature_c, " C")),
@@ -114,10 +115,10 @@ def _gpus(frame: Frame) -> Table:
 
 
 def _gpu_notes(g: GpuReading) -> list[str]:
-    notes = [note(f"GPU {g.index} {k}: {fmt.literal(v)}") for k, v in g.unavailable.items()]
+    notes = [note(f"GPU {g.index} {k}: {clean.literal(v)}") for k, v in g.unavailable.items()]
     for m in g.mig_devices:
         used = fmt.used_of(m.memory_used_bytes, m.memory_total_bytes)
-        notes.append(f"GPU {g.index} MIG {fmt.shorten(m.uuid, NAME_WIDTH)}: {used}")
+        notes.append(f"GPU {g.index} MIG {clean.shorten(m.uuid, NAME_WIDTH)}: {used}")
     return notes
 
 
@@ -129,18 +130,18 @@ def _processes(frame: Frame) -> Table:
     )
     for g in frame.gpus:
         for p in sorted(g.processes, key=lambda p: -(p.used_memory_bytes or 0)):
-            command = fmt.shorten(p.command, COMMAND_WIDTH) if p.command else fmt.NA
+            command = clean.shorten(p.command, COMMAND_WIDTH) if p.command else fmt.NA
             table.rows.append(
                 (
                     c(g.index),
                     c(p.pid),
-                    c(fmt.shorten(p.user or fmt.NA, 24)),
-                    c(fmt.shorten(p.name, 24)),
+                    c(clean.shorten(p.user or fmt.NA, 24)),
+                    c(clean.shorten(p.name, 24)),
                     c(fmt.human_bytes(p.used_memory_bytes)),
-                    c(fmt.shorten(p.model, 40) if p.model else "-"),
+                    c(clean.shorten(p.model, 40) if p.model else "-"),
                     c(p.model_source or "-", "dim"),
                     c(
-                        command if not p.detail else f"{command} ({fmt.literal(p.detail)})",
+                        command if not p.detail else f"{command} ({clean.literal(p.detail)})",
                         "dim" if p.detail else None,
                         DETAIL_WIDTH,
                     ),
@@ -156,10 +157,10 @@ def _models(frame: Frame) -> Table:
         empty="no models identified",
     )
     for m in frame.models:
-        hosts = ", ".join(fmt.literal(i) for i in m.instances) or "-"
+        hosts = ", ".join(clean.literal(i) for i in m.instances) or "-"
         table.rows.append(
             (
-                c(fmt.shorten(m.name, MODEL_WIDTH)),
+                c(clean.shorten(m.name, MODEL_WIDTH)),
                 c(fmt.human_bytes(m.vram_bytes)),
                 c(fmt.seconds(m.latency_p50_seconds)),
                 c(fmt.seconds(m.latency_p95_seconds)),
@@ -167,14 +168,14 @@ def _models(frame: Frame) -> Table:
                 c(fmt.num(m.requests_per_second, digits=1)),
                 c(fmt.pct(None if m.error_ratio is None else m.error_ratio * 100, 2)),
                 c(fmt.num(m.queue_length)),
-                c(fmt.shorten(hosts, 40)),
+                c(clean.shorten(hosts, 40)),
                 c(" ".join(str(p) for p in m.processes) or "-"),
                 c(" ".join(str(i) for i in m.gpus) or "-"),
             )
         )
-        extras = ", ".join(f"{fmt.literal(k)} {fmt.fixed(v, 3)}" for k, v in m.extras.items())
+        extras = ", ".join(f"{clean.literal(k)} {fmt.fixed(v, 3)}" for k, v in m.extras.items())
         if extras:
-            table.notes.append(note(f"{fmt.shorten(m.name, MODEL_WIDTH)}: {extras}"))
+            table.notes.append(note(f"{clean.shorten(m.name, MODEL_WIDTH)}: {extras}"))
     return table
 
 
@@ -187,10 +188,10 @@ def _alerts(frame: Frame) -> Table:
         table.rows.append(
             (
                 c(state, style),
-                c(fmt.shorten(a.severity, 16)),
-                c(fmt.shorten(a.name, 40)),
+                c(clean.shorten(a.severity, 16)),
+                c(clean.shorten(a.name, 40)),
                 c(since),
-                c(fmt.shorten(a.summary, 80) if a.summary else "-"),
+                c(clean.shorten(a.summary, 80) if a.summary else "-"),
             )
         )
     return table
@@ -203,6 +204,6 @@ def _sources(frame: Frame) -> Table:
         if s.state == "stale" and s.since is not None:
             state = f"stale since {fmt.time_of_day(s.since)}"
         style = {"ok": "good", "stale": "warn", "error": "bad", "disabled": "dim"}[s.state]
-        detail = c(fmt.literal(s.detail) or "-", None, DETAIL_WIDTH)
+        detail = c(clean.literal(s.detail) or "-", None, DETAIL_WIDTH)
         table.rows.append((c(s.name), c(state, style), detail))
     return table

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from vramtop.export import fmt
+from vramtop import clean
 from vramtop.export.tables import Cell, Table, tables, title_of
 from vramtop.model import Frame
 
@@ -40,7 +40,7 @@ def _table(table: Table, paint) -> list[str]:  # type: ignore[no-untyped-def]
         return [*lines, f"  ({table.empty})", *(f"  {n}" for n in table.notes)]
     widths = [len(h) for h in table.headers]
     for row in table.rows:
-        widths = [max(w, fmt.width(cell.text)) for w, cell in zip(widths, row, strict=True)]
+        widths = [max(w, clean.width(cell.text)) for w, cell in zip(widths, row, strict=True)]
     heads = [Cell(h, "dim") for h in table.headers]
     for row in (heads, *table.rows):
         cells = [
@@ -53,4 +53,4 @@ def _table(table: Table, paint) -> list[str]:  # type: ignore[no-untyped-def]
 
 
 def _pad(text: str, columns: int) -> str:
-    return text + " " * (columns - fmt.width(text))
+    return text + " " * (columns - clean.width(text))

@@ -9,9 +9,9 @@ from collections.abc import Callable
 from typing import Protocol
 
 from vramtop import redact
+from vramtop.clean import one_line
 from vramtop.feeds import Arrived, Backfill, FeedStatus, Post, Trouble
 from vramtop.model import Frame
-from vramtop.sources.base import one_line  # TODO(arch): vramtop.text
 from vramtop.worker import Worker
 
 MIN_INTERVAL = 0.5  # the live view's fastest refresh: faster costs more than it shows

@@ -6,8 +6,8 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING
 
+from vramtop.clean import one_line
 from vramtop.feeds import Arrived, Backfill, Feed, FeedStatus, Message, Post, Trouble
-from vramtop.sources.base import one_line  # TODO(arch): vramtop.text
 
 if TYPE_CHECKING:
     from vramtop.record import Recorder

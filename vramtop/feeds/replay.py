@@ -14,10 +14,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from vramtop.clean import one_line
 from vramtop.feeds import Arrived, Backfill, FeedStatus, Position, Post, Trouble
 from vramtop.history import History
 from vramtop.record import Recording
-from vramtop.sources.base import one_line  # TODO(arch): vramtop.text
 from vramtop.worker import Worker
 
 REBUILD_SPAN = 3600.0  # the drill-downs' 1 h window; longer ones fill as playback goes on

@@ -8,8 +8,8 @@ import time
 
 import psutil
 
+from vramtop.clean import one_line
 from vramtop.model import HostReading, freeze
-from vramtop.sources.base import one_line
 
 # psutil measures CPU % between two calls; a window shorter than this is mostly noise.
 MIN_CPU_WINDOW = 0.05

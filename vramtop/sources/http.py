@@ -21,7 +21,8 @@ import httpcore
 import httpx
 
 from vramtop import redact
-from vramtop.sources.base import SourceError, one_line
+from vramtop.clean import one_line
+from vramtop.sources.base import SourceError
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from vramtop.clean import one_line
 from vramtop.model import GpuReading, MigReading, ProcessReading, freeze
-from vramtop.sources.base import SourceError, one_line
+from vramtop.sources.base import SourceError
 
 SLOW_FIELD_TTL = 30.0  # seconds: power limit and MIG mode change only by an admin's hand
 INIT_RETRY = 30.0  # seconds between attempts to load a missing driver

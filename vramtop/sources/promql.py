@@ -16,12 +16,12 @@ from typing import Any
 
 from vramtop.model import GpuReading, HostReading, ModelReading, ProcessReading
 from vramtop.profiles import Profile
-from vramtop.promql import instance_selector
 from vramtop.sources.base import SourceError
 from vramtop.sources.figures import model_from_figures
 from vramtop.sources.http import Endpoint, QueryError, client, get_json
 from vramtop.sources.pool import DaemonPool
 from vramtop.sources.promapi import instant, matrix
+from vramtop.sources.promql_syntax import instance_selector
 from vramtop.sources.queries import Query, detect_query, field_queries, model_queries
 
 DETECT_TTL = 60.0  # seconds between re-checks of which profiles have data
@@ -390,7 +390,7 @@ def backfill(
     rate_window: str,
 ) -> dict[str, list[tuple[float, float]]]:
     """Range queries for one model over ``window`` seconds, so its charts are full at once."""
-    from vramtop.promql import matcher
+    from vramtop.sources.promql_syntax import matcher
 
     step = max(1.0, window / MAX_POINTS)
     sel = f"{matcher(profile.model_label, model)},{instance_sel}"

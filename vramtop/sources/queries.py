@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from vramtop.profiles import Profile, Series
-from vramtop.promql import counter_names, either, matcher, names_regex, quote
+from vramtop.sources.promql_syntax import counter_names, either, matcher, names_regex, quote
 
 QUANTILES = (0.5, 0.95, 0.99)
 

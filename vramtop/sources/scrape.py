@@ -17,7 +17,10 @@ from dataclasses import dataclass
 import httpx
 
 from vramtop import redact
-from vramtop.exposition import (
+from vramtop.model import ModelReading
+from vramtop.profiles import Profile, Series
+from vramtop.sources.base import SourceError
+from vramtop.sources.exposition import (
     ExpositionError,
     Samples,
     TooManySeries,
@@ -25,13 +28,10 @@ from vramtop.exposition import (
     increase,
     read,
 )
-from vramtop.model import ModelReading
-from vramtop.profiles import Profile, Series
-from vramtop.promql import counter_names
-from vramtop.sources.base import SourceError
 from vramtop.sources.figures import model_from_figures
 from vramtop.sources.http import Endpoint, client, fetch, safe_text
 from vramtop.sources.pool import DaemonPool
+from vramtop.sources.promql_syntax import counter_names
 from vramtop.sources.queries import QUANTILES
 
 FIRST_GAP = 1.0  # seconds between the two scrapes of a first (or one-shot) reading

@@ -1,7 +1,7 @@
 """Cell text for tables and panels: units, thresholds, bars and sparklines as Rich ``Text``.
 
 Text from outside (names, command lines, labels) always goes through :func:`lit`: a Rich
-``Text`` built from ``fmt.literal``, so markup like ``[bold]`` and escape sequences are shown,
+``Text`` built from ``clean.literal``, so markup like ``[bold]`` and escape sequences are shown,
 never interpreted. Nothing here returns a markup string.
 """
 
@@ -13,11 +13,11 @@ from collections.abc import Sequence
 from rich.style import Style
 from rich.text import Text
 
-from vramtop.export import fmt
+from vramtop import clean, units
 from vramtop.tui.palette import Palette
 
 DASH = "–"
-GIB = 2**30
+GIB = units.GIB
 LIT_MAX = 512  # characters of outside text kept for a cell or a panel line: no row is wider
 _EIGHTHS = " ▏▎▍▌▋▊▉█"
 _SPARK = " ▁▂▃▄▅▆▇█"
@@ -25,7 +25,7 @@ _SPARK = " ▁▂▃▄▅▆▇█"
 
 def lit(text: object, style: Style | str = "", justify: str = "left") -> Text:
     """Outside text, literally: control characters made visible, markup left as it is."""
-    shown = fmt.shorten(str(text), LIT_MAX)
+    shown = clean.shorten(str(text), LIT_MAX)
     return Text(shown, style=style, no_wrap=True, overflow="ellipsis", justify=justify)  # type: ignore[arg-type]
 
 
@@ -49,99 +49,29 @@ def dash(p: Palette, justify: str = "right") -> Text:
 # -- numbers ---------------------------------------------------------------------------------
 
 
-def _odd(value: float | None, unit: str = "") -> str | None:
-    """n/a for None, NaN and ±Inf; e-notation for a huge value; None for an ordinary one."""
-    if value is None or not math.isfinite(value):
-        return fmt.NA
-    # 1e308s: narrow columns have no room for more, and no real figure is this large
-    return f"{value:.0e}".replace("e+", "e") + unit if abs(value) >= fmt.HUGE else None
-
-
 def seconds(value: float | None) -> str:
-    if (odd := _odd(value, "s")) is not None:
-        return odd
-    if value < 0.001:
-        return f"{value * 1e6:.0f}µs"
-    if value < 0.01:
-        return f"{value * 1000:.1f}ms"
-    if value < 1:
-        return f"{value * 1000:.0f}ms"
-    if value < 100:
-        return f"{value:.2f}s"
-    return f"{value:.0f}s"
-
-
-def rate(value: float | None) -> str:
-    if (odd := _odd(value, "/s")) is not None:
-        return odd
-    if value >= 10_000:
-        return f"{value / 1000:.0f}k/s"
-    if value >= 1000:
-        return f"{value / 1000:.1f}k/s"
-    if value >= 10:
-        return f"{value:.0f}/s"
-    return f"{value:.1f}/s"
-
-
-def percent_ratio(value: float | None) -> str:
-    if (odd := _odd(None if value is None else value * 100, "%")) is not None:
-        return odd
-    if value == 0:
-        return "0%"
-    pct = value * 100
-    if pct < 0.01:
-        return "<0.01%"
-    if pct < 10:
-        return f"{pct:.2f}%"
-    return f"{pct:.0f}%"
-
-
-def count(value: float | None) -> str:
-    if (odd := _odd(value)) is not None:
-        return odd
-    return f"{value:.0f}" if value >= 10 or value == int(value) else f"{value:.1f}"
+    return units.seconds(value, units.COMPACT)
 
 
 def gib(value: int | float | None) -> str:
     """Compact GiB for narrow columns: ``71.6G``; ``512M`` under 1 GiB."""
-    if (odd := _odd(None if value is None else value / 2**40, "T")) is not None:
-        return odd
-    if value < 2**30:
-        return f"{value / 2**20:.0f}M"
-    g = value / 2**30
-    if g >= 1024:
-        return f"{g / 1024:.1f}T"
-    return f"{g:.0f}G" if g >= 100 else f"{g:.1f}G"
-
-
-def gib_axis(value: float) -> str:
-    """An axis label for a value already in GiB."""
-    return f"{value:.0f}G" if value >= 10 else f"{value:.1f}G"
+    return units.size(value, units.COMPACT)
 
 
 def used_total(used: int | None, total: int | None) -> str:
-    if used is None and total is None:
-        return fmt.NA
-    u = fmt.NA if used is None else fmt.fixed(used / 2**30, 1)
-    t = fmt.NA if total is None else fmt.fixed(total / 2**30) + "G"
-    return f"{u}/{t}"
+    return units.used_of(used, total, units.COMPACT)
 
 
-def age(value: float | None) -> str:
-    if (odd := _odd(value, "s")) is not None:
-        return odd
-    value = max(0.0, value)
-    if value < 60:
-        return f"{value:.0f}s"
-    if value < 3600:
-        return f"{value / 60:.0f}m"
-    if value < 86400:
-        return f"{value / 3600:.1f}h"
-    return f"{value / 86400:.1f}d"
+def power(draw: float | None, limit: float | None) -> str:
+    return units.power(draw, limit, units.COMPACT)
 
 
-def interval(value: float) -> str:
-    return f"{value:g}s"
+rate = units.rate
+percent_ratio = units.ratio
+count = units.count
+age = units.age
+interval = units.interval
+gib_axis = units.gib_axis
 
 
 # -- thresholds ------------------------------------------------------------------------------
@@ -169,7 +99,7 @@ def vram_role(fraction: float | None, critical: float) -> str:
 
 
 def number(text: str, p: Palette, role: str | None = None, justify: str = "right") -> Text:
-    if text == fmt.NA:
+    if text == units.NA:
         return dash(p, justify)
     return plain(text, p.role(role), justify)
 

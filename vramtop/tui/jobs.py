@@ -10,10 +10,10 @@ from typing import Any
 
 from textual.message import Message
 
+from vramtop.clean import one_line
 from vramtop.feeds import Backfill
 from vramtop.history import Point
 from vramtop.model import Frame
-from vramtop.sources.base import one_line  # TODO(arch): vramtop.text
 from vramtop.tui.messages import BackfillReady, SnapshotWritten
 from vramtop.tui.screens.model import SERIES
 from vramtop.tui.snapshot import write_snapshot

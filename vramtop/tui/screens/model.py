@@ -8,7 +8,7 @@ from textual.app import ComposeResult
 from textual.containers import Grid, Horizontal
 from textual.widgets import Footer
 
-from vramtop.export import fmt
+from vramtop import clean
 from vramtop.history import Point, combine_all
 from vramtop.tui import cells
 from vramtop.tui.messages import BackfillReady, BackfillWanted
@@ -146,4 +146,4 @@ def _empty_note(model: object, chart_id: str) -> str:
     if model is not None:
         unavailable = getattr(model, "unavailable", {})
         reason = next(iter(unavailable.values()), "") if unavailable else ""
-    return fmt.literal(reason) if reason else "no serving metrics"
+    return clean.literal(reason) if reason else "no serving metrics"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rich.text import Text
 
+from vramtop import clean
 from vramtop.export import fmt
 from vramtop.model import GpuReading
 from vramtop.tui import cells
@@ -30,12 +31,12 @@ class GpuInfo(TextPanel):
         if g is None:
             out.append("is not in the latest frame (not selected, or gone)", p.bad)
             return out
-        out.append(fmt.literal(g.name or fmt.NA), p.text)
-        out.append("  " + fmt.literal(g.uuid or fmt.NA), p.dim)
+        out.append(clean.literal(g.name or fmt.NA), p.text)
+        out.append("  " + clean.literal(g.uuid or fmt.NA), p.dim)
         if g.state != "ok":
             out.append("\n")
             out.append(" LOST ", p.alarm)
-            out.append(" " + fmt.literal(g.unavailable.get("state", "GPU lost")), p.bad)
+            out.append(" " + clean.literal(g.unavailable.get("state", "GPU lost")), p.bad)
             return out
         share = g.memory_fraction
         role = cells.vram_role(share, view.targets.vram_critical_ratio)
@@ -58,11 +59,11 @@ class GpuInfo(TextPanel):
             out.append("\n  MIG ", p.dim)
             gi = "?" if m.gpu_instance_id is None else str(m.gpu_instance_id)
             out.append(f"GI {gi} ", p.text)
-            out.append(fmt.literal(m.uuid), p.dim)
+            out.append(clean.literal(m.uuid), p.dim)
             out.append("  " + fmt.used_of(m.memory_used_bytes, m.memory_total_bytes), p.text)
         if g.mig_mode and not g.mig_devices:
             out.append("\n  MIG is on but no MIG devices are configured", p.dim)
         for key, reason in g.unavailable.items():
             out.append(f"\n{key}: ", p.dim)
-            out.append(fmt.literal(reason), p.dim)
+            out.append(clean.literal(reason), p.dim)
         return out

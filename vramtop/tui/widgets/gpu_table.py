@@ -6,6 +6,7 @@ from typing import ClassVar
 
 from rich.text import Text
 
+from vramtop import clean
 from vramtop.export import fmt
 from vramtop.model import GpuReading
 from vramtop.tui import cells
@@ -62,7 +63,7 @@ class GpuTable(FrameTable):
         if lost:
             reason = g.unavailable.get("state", "GPU lost")
             text = Text(" LOST ", style=p.alarm, no_wrap=True, overflow="ellipsis")
-            text.append(" " + fmt.literal(reason), p.bad)
+            text.append(" " + clean.literal(reason), p.bad)
             c["bar"] = text
             for key in ("used", "share", "util", "temp", "power", "procs"):
                 c[key] = cells.dash(p)
@@ -97,8 +98,4 @@ class GpuTable(FrameTable):
 
 
 def _power(g: GpuReading) -> str:
-    if g.power_watts is None:
-        return fmt.NA
-    if g.power_limit_watts is None:
-        return f"{fmt.fixed(g.power_watts)}W"
-    return f"{fmt.fixed(g.power_watts)}/{fmt.fixed(g.power_limit_watts)}W"
+    return cells.power(g.power_watts, g.power_limit_watts)

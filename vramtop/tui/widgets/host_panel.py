@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rich.text import Text
 
+from vramtop import clean
 from vramtop.export import fmt
 from vramtop.model import Frame, SourceStatus
 from vramtop.tui import cells
@@ -42,7 +43,7 @@ class HostPanel(TextPanel):
         out.append(_used(h.memory_used_bytes, h.memory_total_bytes), p.text)
         out.append("  Disk ", p.dim)
         if h.disk_path != "/":
-            out.append(fmt.literal(h.disk_path) + " ", p.dim)
+            out.append(clean.literal(h.disk_path) + " ", p.dim)
         out.append(_used(h.disk_used_bytes, h.disk_total_bytes), p.text)
         for line in source_lines(view.frame, view):
             out.append("\n")
@@ -68,7 +69,7 @@ def source_lines(frame: Frame, view: View) -> list[Text]:
                 healthy.append("  ")
             style = p.good if s.state == "ok" else p.dim
             healthy.append(f"{_MARK[s.state]} ", style)
-            healthy.append(fmt.literal(s.name), p.text if s.state == "ok" else p.dim)
+            healthy.append(clean.literal(s.name), p.text if s.state == "ok" else p.dim)
             healthy.append(" ok" if s.state == "ok" else " off", p.dim)
         else:
             lines.append(trouble_line(s, view))
@@ -80,11 +81,11 @@ def trouble_line(s: SourceStatus, view: View) -> Text:
     style = p.warn if s.state == "stale" else p.bad
     text = Text(no_wrap=False)
     text.append(f"{_MARK.get(s.state, '?')} ", style)
-    text.append(fmt.literal(s.name), style)
+    text.append(clean.literal(s.name), style)
     if s.state == "stale" and s.since is not None:
         text.append(f" stale since {fmt.time_of_day(s.since)}", style)
     else:
         text.append(f" {s.state}", style)
     if s.detail:
-        text.append(": " + fmt.literal(s.detail), p.dim)
+        text.append(": " + clean.literal(s.detail), p.dim)
     return text

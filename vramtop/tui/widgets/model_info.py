@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rich.text import Text
 
+from vramtop import clean
 from vramtop.export import fmt
 from vramtop.model import ModelReading
 from vramtop.tui import cells
@@ -15,7 +16,7 @@ class ModelInfo(TextPanel):
     DEFAULT_CSS = "ModelInfo { height: auto; }"
 
     def __init__(self, name: str, *, id: str | None = None) -> None:
-        super().__init__(Text(fmt.literal(name)), id=id)
+        super().__init__(Text(clean.literal(name)), id=id)
         self.model_name = name
         self.last_seen: float | None = None
 
@@ -30,7 +31,7 @@ class ModelInfo(TextPanel):
         p, t = view.palette, view.targets
         out = Text()
         out.append("Model ", p.dim)
-        out.append(fmt.literal(self.model_name), p.accent)
+        out.append(clean.literal(self.model_name), p.accent)
         if m is None:
             seen = f" (last seen {fmt.time_of_day(self.last_seen)})" if self.last_seen else ""
             out.append(f"  not in the latest frame{seen}", p.bad)
@@ -42,10 +43,10 @@ class ModelInfo(TextPanel):
         if m.sources:
             out.append("  via " + ", ".join(m.sources), p.dim)
         if m.profile:
-            out.append("  profile " + fmt.literal(m.profile), p.dim)
+            out.append("  profile " + clean.literal(m.profile), p.dim)
         if m.instances:
             out.append("  hosts ", p.dim)
-            out.append(fmt.literal(", ".join(m.instances)), p.text)
+            out.append(clean.literal(", ".join(m.instances)), p.text)
         out.append("\n")
         target = t.inference_p95_seconds
         figures = (
@@ -77,5 +78,5 @@ class ModelInfo(TextPanel):
             out.append(value, p.dim if value == fmt.NA else p.role(role))
         for key, reason in m.unavailable.items():
             out.append(f"\n{key}: ", p.dim)
-            out.append(fmt.literal(reason), p.dim)
+            out.append(clean.literal(reason), p.dim)
         return out

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from rich.text import Text
 from textual.widget import Widget
 
+from vramtop import clean
 from vramtop.export import fmt
 from vramtop.feeds import Position
 from vramtop.model import Frame, iso_utc
@@ -80,18 +81,18 @@ class StatusBar(Widget):
             if frame.demo:
                 left.append(" DEMO ", p.alarm)
                 left.append(" ")
-            left.append(fmt.literal(frame.host.hostname), p.primary)
+            left.append(clean.literal(frame.host.hostname), p.primary)
             if frame.demo:
                 left.append(" (simulated)", p.warn)
             short = left.copy()
             if frame.driver_version:
-                left.append("  driver " + fmt.literal(frame.driver_version), p.dim)
+                left.append("  driver " + clean.literal(frame.driver_version), p.dim)
         right = Text(no_wrap=True)
         if s.replay is not None:
             return left, _replay_part(s, s.replay, right), short
         if s.recording is not None:
             right.append(" REC ", p.alarm)
-            right.append(" " + fmt.literal(s.recording), p.text)
+            right.append(" " + clean.literal(s.recording), p.text)
             right.append(": write failed  " if s.record_problem else "  ", p.bad)
         stale = s.stale_for
         if s.paused:

@@ -1,5 +1,5 @@
-"""Building PromQL safely: string literals, regex literals, selectors, and the fixed set of
-queries a profile needs. Nothing here does I/O."""
+"""Building PromQL text safely: string and regex literals, selectors, the names a counter may
+go by, and fallbacks. Nothing here does I/O; queries.py assembles the queries from these."""
 
 from __future__ import annotations
 

@@ -1,8 +1,13 @@
-"""The core must stay usable without a terminal: nothing outside vramtop/tui imports textual."""
+"""The layers: nothing outside vramtop/tui imports Textual, the one-shot path stays light, and
+every import between vramtop's parts follows an arrow allowed below."""
 
+import ast
 import pkgutil
+import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
+from pathlib import Path
 
 import vramtop
 
@@ -48,3 +53,104 @@ def test_one_shot_path_imports_no_http_or_tui_stack():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+# -- the layers: every allowed arrow between vramtop's parts, as data -------------------------
+# A part is a top-level module or package of vramtop. An arrow A -> B means code in A may import
+# B. Adding an arrow is a one-line change here, made on purpose and reviewed; anything else
+# fails the test below with the file, the line and the arrow. Every part may import the package
+# root (the version); only tui imports Textual.
+ALLOWED: dict[str, set[str]] = {
+    "model": set(),  # the Frame and its readings: nothing of vramtop
+    "units": set(),
+    "durations": set(),
+    "redact": set(),
+    "worker": set(),
+    "clean": {"units"},
+    "profiles": set(),
+    "history": {"model"},
+    "attribution": {"model"},
+    "config": {"attribution", "durations", "redact"},  # never a source
+    "sources": {"model", "profiles", "clean", "redact"},
+    "collector": {"model", "attribution", "sources", "clean", "redact", "worker"},
+    "record": {"model"},  # the file format only
+    "export": {"model", "clean", "units"},
+    "feeds": {"model", "history", "record", "clean", "redact", "worker"},
+    "demo": {"model", "profiles", "sources"},
+    "wiring": {"config", "attribution", "collector", "demo", "durations", "profiles", "redact"}
+    | {"sources"},
+    # The screen consumes feeds of Frames: it never reaches a source, the collector or wiring.
+    "tui": {"model", "config", "history", "export", "feeds", "record", "clean", "units"}
+    | {"redact", "worker"},
+    "cli": {"config", "wiring", "export", "record", "feeds", "tui", "model", "durations"}
+    | {"collector"},
+}
+# Modules that belong to another part: credentials.py is the config layer's secret reading,
+# entry.py and __main__.py start the command line.
+PART_OF = {"credentials": "config", "entry": "cli", "__main__": "cli"}
+PACKAGE = Path(vramtop.__file__).parent
+
+
+def _part(module: str) -> str:
+    name = module.split(".")[1] if "." in module else ""
+    return PART_OF.get(name, name)
+
+
+def _imports(path: Path) -> Iterator[tuple[int, str]]:
+    """Every vramtop module (or textual) a file imports, lazily or not, with its line."""
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield node.lineno, alias.name
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            if node.module == "vramtop":  # from vramtop import redact, __version__
+                for alias in node.names:
+                    yield node.lineno, f"vramtop.{alias.name}"
+            else:
+                yield node.lineno, node.module
+
+
+def _modules() -> Iterator[tuple[str, Path]]:
+    for path in sorted(PACKAGE.rglob("*.py")):
+        rel = path.relative_to(PACKAGE.parent).with_suffix("")
+        yield ".".join(rel.parts).removesuffix(".__init__"), path
+
+
+def forbidden_arrows() -> list[str]:
+    bad = []
+    for module, path in _modules():
+        if module == "vramtop":
+            continue
+        here = _part(module)
+        for line, target in _imports(path):
+            where = f"{path.relative_to(PACKAGE.parent)}:{line}"
+            top = target.split(".")[0]
+            if top == "textual" and here != "tui":
+                bad.append(f"{where}: {here} -> textual (only tui may import Textual)")
+            if top != "vramtop" or target in ("vramtop", "vramtop.__version__"):
+                continue
+            there = _part(target)
+            if there != here and there not in ALLOWED.get(here, set()):
+                bad.append(f"{where}: {here} -> {there} ({target})")
+    return bad
+
+
+def test_every_part_is_on_the_map():
+    parts = {_part(m) for m, _ in _modules() if m != "vramtop"}
+    assert parts == set(ALLOWED), f"add {parts - set(ALLOWED)} to ALLOWED (or drop a stale one)"
+
+
+def test_every_import_follows_an_allowed_arrow():
+    bad = forbidden_arrows()
+    assert not bad, "imports against the layers:\n" + "\n".join(bad)
+
+
+def test_the_layer_check_sees_a_forbidden_import(tmp_path, monkeypatch):
+    # The check itself can fail: a copy of the package where the model imports the TUI.
+    copy = tmp_path / "vramtop"
+    shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    model = copy / "model.py"
+    model.write_text(model.read_text() + "\nfrom vramtop.tui import cells  # noqa\n")
+    monkeypatch.setattr(sys.modules[__name__], "PACKAGE", copy)
+    bad = forbidden_arrows()
+    assert len(bad) == 1 and bad[0].startswith("vramtop/model.py:") and "model -> tui" in bad[0]

@@ -82,8 +82,10 @@ ALLOWED: dict[str, set[str]] = {
     # The screen consumes feeds of Frames: it never reaches a source, the collector or wiring.
     "tui": {"model", "config", "history", "export", "feeds", "record", "clean", "units"}
     | {"redact", "worker"},
+    # doctor: one-shot checks over the same wiring, profiles and sources as the live path.
+    "doctor": {"config", "wiring", "profiles", "sources"},
     "cli": {"config", "wiring", "export", "record", "feeds", "tui", "model", "durations"}
-    | {"collector"},
+    | {"collector", "doctor"},
 }
 # Modules that belong to another part: credentials.py is the config layer's secret reading,
 # entry.py and __main__.py start the command line.

@@ -1,6 +1,6 @@
 """The command line: flags (flags.py) become Settings, then one mode runs: one frame (once.py),
 a recording without a screen or one frame of a recording (record.py), or the live view
-(live.py). Sources are wired in vramtop.wiring."""
+(live.py); or ``vramtop doctor`` (doctor.py). Sources are wired in vramtop.wiring."""
 
 from __future__ import annotations
 
@@ -14,6 +14,17 @@ from vramtop.config import ConfigError
 
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
     env = os.environ if env is None else env
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["doctor"]:  # the one word command; every other command line is flags
+        from vramtop.cli.doctor import run_doctor
+
+        try:
+            return run_doctor(argv[1:], env)
+        except ConfigError as err:
+            print(f"vramtop: {err}", file=sys.stderr)
+            return EXIT_USAGE
+        except KeyboardInterrupt:
+            return 130
     args = parser().parse_args(argv)
     try:
         settings = settings_from(args, env)

@@ -41,7 +41,8 @@ def parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="vramtop",
         description="A live monitor for GPU inference hosts: VRAM per model, latency, "
-        "queues and alerts on one screen.",
+        "queues and alerts on one screen. `vramtop doctor --help`: checks why a figure "
+        "is missing.",
     )
     p.add_argument("-1", "--once", action="store_true", help="print one frame and exit")
     p.add_argument("--format", choices=FORMATS, help="output format for --once (default text)")

@@ -1,0 +1,178 @@
+"""`vramtop doctor` as a user runs it: the real CLI in a child process against the real
+Prometheus and Alertmanager (tests/promstack.py), a simulated vLLM exporter, a scrape target on
+a closed port (down), and the fake NVML."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from promstack import Alertmanager, Prometheus, Target, free_port
+
+from vramtop.demo.exporter import ModelLoad, SimulatedExporter
+from vramtop.demo.scenario import Scenario
+from vramtop.profiles import load
+
+LLM = {"ttft_p95": 0.3, "kv_cache_usage": 0.42, "preemptions_per_second": 0.5}
+HALF = """name = "half"
+kind = "model"
+model_label = "model_name"
+detect = ["vllm:num_requests_running"]
+
+[queue]
+gauge = ["vllm:num_requests_waiting"]
+
+[extras.made_up]
+gauge = ["vllm:no_such_metric"]
+"""
+
+
+@dataclass
+class Stack:
+    prom: Prometheus
+    vllm: SimulatedExporter
+    up: Target
+    down: Target
+
+
+@pytest.fixture(scope="module")
+def stack(prometheus: Prometheus) -> Iterator[Stack]:
+    vllm = SimulatedExporter("vllm", [ModelLoad("llama-3.1-8b", 5.0, 0.5, 1.5, 3.0, 0.0, 2, **LLM)])
+    up = prometheus.add_target(vllm.start(), job="doctor-vllm")
+    down = prometheus.add_target(f"127.0.0.1:{free_port()}", job="doctor-down")  # nothing there
+    prometheus.wait_until_scraped(up)
+    prometheus.wait_for(f"up{{{down.selector}}} == 0")
+    yield Stack(prometheus, vllm, up, down)
+    up.remove()
+    down.remove()
+    vllm.stop()
+
+
+def lines(out: str) -> dict[str, str]:
+    """`STATUS  name: message` lines as name -> `STATUS message`."""
+    found = {}
+    for line in out.splitlines():
+        if m := re.match(r"(PASS|WARN|FAIL)  ([^:]+): (.*)", line):
+            found[m[2]] = f"{m[1]} {m[3]}"
+    return found
+
+
+def test_a_healthy_stack_passes_and_exits_0(stack, alertmanager: Alertmanager, run_vramtop):
+    out = run_vramtop(
+        "doctor",
+        "--prometheus",
+        stack.prom.url,
+        "--alertmanager",
+        alertmanager.url,
+        "--instance",
+        re.escape(stack.up.address),
+        scenario=Scenario(),
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    found = lines(out.stdout)
+    assert found["nvml"].startswith("PASS driver")
+    assert found["prometheus"].startswith("PASS") and "version 2." in found["prometheus"]
+    assert found["targets"] == "PASS all 1 scrape target(s) are up."
+    assert (
+        found["profile vllm label model_name"]
+        == "PASS 1 model(s) on vllm:e2e_request_latency_seconds."
+    )
+    assert found["profile vllm"].startswith(("PASS", "WARN"))
+    assert found["alertmanager"].startswith("PASS")
+    assert "FAIL" not in out.stdout and not out.stderr
+
+
+def test_a_down_target_fails(stack, run_vramtop):
+    out = run_vramtop(
+        "doctor", "--prometheus", stack.prom.url, "--instance", re.escape(stack.down.address)
+    )
+    assert out.returncode == 1, out.stderr
+    down = lines(out.stdout)["target"]
+    assert down.startswith(f"FAIL doctor-down {stack.down.address} is down: ")
+    assert "connection refused" in down
+
+
+def test_a_half_present_profile_warns_with_what_is_missing(stack, run_vramtop, tmp_path):
+    profiles = tmp_path / "xdg" / "vramtop" / "profiles"
+    profiles.mkdir(parents=True)
+    (profiles / "half.toml").write_text(HALF)
+    out = run_vramtop(
+        "doctor",
+        "--format",
+        "json",
+        "--prometheus",
+        stack.prom.url,
+        "--instance",
+        re.escape(stack.up.address),
+        "--profile",
+        "half",
+        scenario=Scenario(),
+    )
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    assert doc["ok"] is True and doc["starter_profile"] is None
+    checks = {c["name"]: c for c in doc["checks"]}
+    half = checks["profile half"]
+    assert half["status"] == "WARN"
+    assert "1 of 2 figures found" in half["message"]
+    assert "extras.made_up (vllm:no_such_metric)" in half["message"]
+
+
+def test_prometheus_down_is_one_fail_line_and_no_secret(run_vramtop):
+    port = free_port()
+    out = run_vramtop(
+        "doctor",
+        "--prometheus",
+        f"http://127.0.0.1:{port}",
+        "--timeout",
+        "2",
+        env={"VRAMTOP_BEARER_TOKEN": "s3cret-token-value"},
+    )
+    assert out.returncode == 1
+    assert lines(out.stdout)["prometheus"] == (
+        f"FAIL Prometheus at http://127.0.0.1:{port}: cannot connect (nothing listening, "
+        "or the host is unreachable)."
+    )
+    assert "Traceback" not in out.stderr and "s3cret" not in out.stdout + out.stderr
+
+
+def test_scrape_of_a_known_family_checks_its_metrics(stack, run_vramtop):
+    out = run_vramtop("doctor", "--scrape", stack.vllm.url, scenario=Scenario())
+    assert out.returncode == 0, out.stdout + out.stderr
+    found = lines(out.stdout)
+    assert found["scrape"].startswith("PASS")
+    assert found["profile vllm"].startswith(("PASS", "WARN"))
+    assert "starter profile" not in out.stdout
+
+
+def test_scrape_of_an_unknown_family_prints_a_starter_profile(run_vramtop, tmp_path):
+    # SGLang's server, checked with only the vLLM profile: to doctor, an unknown family (and
+    # the profile asked for is absent: a FAIL, exit 1).
+    with SimulatedExporter("sglang", [ModelLoad("qwen", 8.0, 0.1, 0.4, 0.8, 0.0, 3)]) as sglang:
+        out = run_vramtop(
+            "doctor",
+            "--format",
+            "json",
+            "--scrape",
+            sglang.url,
+            "--profile",
+            "vllm",
+            scenario=Scenario(),
+        )
+        text = run_vramtop("doctor", "--scrape", sglang.url, "--profile", "vllm")
+    assert out.returncode == 1, out.stderr
+    doc = json.loads(out.stdout)
+    assert doc["ok"] is False
+    assert {c["name"]: c for c in doc["checks"]}["profile vllm"]["status"] == "FAIL"
+    family = {c["name"]: c for c in doc["checks"]}["family"]
+    assert family["status"] == "WARN"
+    starter = tmp_path / "custom.toml"
+    starter.write_text(doc["starter_profile"])
+    profile = load(starter)  # vramtop's own loader accepts it
+    assert profile.kind == "model" and profile.model_label == "model_name"
+    assert "latency" in profile.series and "requests" in profile.series
+    assert all(m.startswith("sglang:") for s in profile.series.values() for m in s.metrics)
+    assert doc["starter_profile"] in text.stdout

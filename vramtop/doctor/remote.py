@@ -1,0 +1,153 @@
+"""The remote checks, one-shot and synchronous: Prometheus through prometheus-api-client
+(reachable, version, targets down, which profile metrics exist, model-label cardinality),
+Alertmanager, and a server's /metrics read directly. Every failure is one sentence; URLs are
+shown without credentials, and secrets never leave the session's headers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import requests
+
+from vramtop.doctor import FAIL, PASS, WARN, Report
+from vramtop.doctor.profiles import check_profiles, starter_profile
+from vramtop.profiles import Profile
+from vramtop.sources.http import Endpoint
+from vramtop.sources.promql_syntax import counter_names, instance_selector, names_regex, quote
+
+
+def _session(ep: Endpoint) -> requests.Session:
+    s = requests.Session()
+    s.headers.update(dict(ep.headers))
+    if ep.bearer_token:
+        s.headers["Authorization"] = f"Bearer {ep.bearer_token}"
+    if ep.basic_auth:
+        s.auth = ep.basic_auth
+    s.verify = ep.ca_file or ep.verify_tls
+    return s
+
+
+def _why(err: Exception, ep: Endpoint) -> str:
+    """One sentence for a failed request, naming neither a secret nor the library's trace."""
+    if isinstance(err, requests.exceptions.SSLError):
+        return "TLS verification failed (give --ca-file, or --insecure)"
+    if isinstance(err, requests.exceptions.Timeout):
+        return f"no answer within {ep.timeout:g} s (--timeout)"
+    if isinstance(err, requests.exceptions.ConnectionError):
+        return "cannot connect (nothing listening, or the host is unreachable)"
+    status = getattr(getattr(err, "response", None), "status_code", None)
+    if status in (401, 403):
+        return f"refused access (HTTP {status}): check the token or password"
+    if status is not None:
+        return f"answered HTTP {status}"
+    return f"failed ({type(err).__name__})"
+
+
+def _get(session: requests.Session, ep: Endpoint, path: str) -> Any:
+    resp = session.get(ep.url.rstrip("/") + path, timeout=ep.timeout)
+    resp.raise_for_status()
+    return resp
+
+
+def check_prometheus(
+    report: Report,
+    ep: Endpoint,
+    profiles: Sequence[Profile],
+    forced: bool,
+    instance: str | None,
+) -> None:
+    from prometheus_api_client import PrometheusConnect
+    from urllib3.util.retry import Retry
+
+    session = _session(ep)
+    # No retries: a down or slow server is one FAIL within --timeout, not three.
+    prom = PrometheusConnect(ep.url.rstrip("/"), session=session, retry=Retry(total=0))
+    prom._timeout = ep.timeout  # the library's constructor types it as an int
+    where = f"Prometheus at {ep.safe_url}"
+    sel = instance_selector(instance)
+    try:
+        info = _get(session, ep, "/api/v1/status/buildinfo").json().get("data", {})
+    except (requests.RequestException, ValueError) as err:
+        report.add(FAIL, "prometheus", f"{where}: {_why(err, ep)}.")
+        return
+    report.add(PASS, "prometheus", f"{where} answers, version {info.get('version', 'unknown')}.")
+    try:
+        _targets(report, prom.get_targets(), instance)
+        # Only the names the chosen instances export (--instance, anchored as in PromQL).
+        match = {"match[]": f"{{{sel}}}"}
+        names = set(prom.get_label_values("__name__", params=match))
+    except Exception as err:  # the library raises its own exception for a refused query
+        report.add(FAIL, "prometheus", f"{where}: a query {_why(err, ep)}.")
+        return
+
+    def cardinality(p: Profile, metric: str) -> int | None:
+        names = names_regex((*counter_names(metric), metric + "_bucket", metric + "_count"))
+        query = f"count(count by ({p.model_label}) ({{__name__=~{quote(names)},{sel}}}))"
+        try:
+            result = prom.custom_query(query)
+        except Exception:
+            return None
+        return int(float(result[0]["value"][1])) if result else 0
+
+    check_profiles(report, profiles, forced, names, where, cardinality)
+
+
+def _targets(report: Report, data: Any, instance: str | None) -> None:
+    import re
+
+    active = data.get("activeTargets", []) if isinstance(data, dict) else []
+    if instance:
+        pick = re.compile(instance)
+        active = [t for t in active if pick.fullmatch(t.get("labels", {}).get("instance", ""))]
+    down = [t for t in active if t.get("health") == "down"]
+    for t in down:
+        labels = t.get("labels", {})
+        error = (t.get("lastError") or "no error given").splitlines()[0][:160]
+        report.add(
+            FAIL,
+            "target",
+            f"{labels.get('job', '?')} {labels.get('instance', '?')} is down: {error}.",
+        )
+    if not down:
+        report.add(PASS, "targets", f"all {len(active)} scrape target(s) are up.")
+
+
+def check_alertmanager(report: Report, ep: Endpoint) -> None:
+    where = f"Alertmanager at {ep.safe_url}"
+    try:
+        info = _get(_session(ep), ep, "/api/v2/status").json()
+    except (requests.RequestException, ValueError) as err:
+        report.add(FAIL, "alertmanager", f"{where}: {_why(err, ep)}.")
+        return
+    version = (info.get("versionInfo") or {}).get("version", "unknown")
+    report.add(PASS, "alertmanager", f"{where} answers, version {version}.")
+
+
+def check_scrape(report: Report, ep: Endpoint, profiles: Sequence[Profile], forced: bool) -> None:
+    from vramtop.sources.exposition import read
+
+    where = f"/metrics at {ep.safe_url}"
+    try:
+        resp = _get(_session(ep), ep, "")
+    except requests.RequestException as err:
+        report.add(FAIL, "scrape", f"{where}: {_why(err, ep)}.")
+        return
+    exposition = read(resp.text, resp.headers.get("content-type", ""))
+    samples = exposition.samples
+    note = f" ({exposition.skipped} malformed line(s) skipped)" if exposition.skipped else ""
+    status = WARN if exposition.skipped else PASS
+    report.add(status, "scrape", f"{where} answers with {len(samples)} sample names{note}.")
+    known = check_profiles(report, profiles, forced, set(samples), where)
+    if known:
+        return
+    starter = starter_profile(resp.text, samples, ep.safe_url)
+    if starter is None:
+        report.add(WARN, "family", f"no profile knows {where}, and no metric has a model label.")
+        return
+    report.add(
+        WARN,
+        "family",
+        f"no profile knows {where}: a starter profile built from its metrics follows.",
+    )
+    report.starter_profile = starter

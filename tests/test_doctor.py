@@ -5,17 +5,20 @@ a closed port (down), and the fake NVML."""
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
+from badserver import BadServer
 from promstack import Alertmanager, Prometheus, Target, free_port
 
 from vramtop.demo.exporter import ModelLoad, SimulatedExporter
-from vramtop.demo.scenario import Scenario
+from vramtop.demo.scenario import Gpu, Process, Scenario
 from vramtop.profiles import load
 
+GIB = 2**30
 LLM = {"ttft_p95": 0.3, "kv_cache_usage": 0.42, "preemptions_per_second": 0.5}
 HALF = """name = "half"
 kind = "model"
@@ -28,6 +31,15 @@ gauge = ["vllm:num_requests_waiting"]
 [extras.made_up]
 gauge = ["vllm:no_such_metric"]
 """
+
+
+def host_with(pids: list[int]) -> Scenario:
+    return Scenario(
+        gpus=(
+            Gpu(uuid="GPU-aaaa-1111", processes=tuple(Process(p, GIB) for p in pids)),
+            Gpu(uuid="GPU-bbbb-2222"),
+        )
+    )
 
 
 @dataclass
@@ -176,3 +188,54 @@ def test_scrape_of_an_unknown_family_prints_a_starter_profile(run_vramtop, tmp_p
     assert "latency" in profile.series and "requests" in profile.series
     assert all(m.startswith("sglang:") for s in profile.series.values() for m in s.metrics)
     assert doc["starter_profile"] in text.stdout
+
+
+@pytest.mark.parametrize(
+    ("mode", "why"),
+    [
+        ("hang", "no answer within 1 s (--timeout)"),
+        ("slowbody", "no answer within 1 s (--timeout)"),
+        ("notjson", "answered, but not with the API's JSON (the wrong URL, or a proxy page)"),
+        ("unauthorized", "refused access (HTTP 401): check the token or password"),
+        ("cut", "the connection broke off in the middle of the answer"),
+        ("badgzip", "sent a body that does not decompress"),
+    ],
+)
+def test_a_slow_or_wrong_prometheus_is_one_sentence(mode, why, run_vramtop):
+    server = BadServer()
+    server.mode = mode
+    try:
+        out = run_vramtop(
+            "doctor",
+            "--prometheus",
+            server.url,
+            "--timeout",
+            "1",
+            env={"VRAMTOP_BEARER_TOKEN": "s3cret-token-value"},
+        )
+    finally:
+        server.close()
+    assert out.returncode == 1
+    assert lines(out.stdout)["prometheus"] == f"FAIL Prometheus at {server.url}: {why}."
+    # The token went to the server, and nowhere else.
+    assert server.requests[0]["Authorization"] == "Bearer s3cret-token-value"
+    assert "s3cret" not in out.stdout + out.stderr and "Traceback" not in out.stderr
+
+
+def test_gpu_processes_in_another_pid_namespace_warn(run_vramtop):
+    hidden = 4_000_000  # above any pid_max: no process here has it
+    out = run_vramtop("doctor", scenario=host_with([os.getpid(), hidden]))
+    assert out.returncode == 0, out.stdout + out.stderr
+    found = lines(out.stdout)
+    assert found["nvml"] == "PASS driver 550.54.15, 2 GPU(s) reachable."
+    assert found["pid namespace"].startswith(
+        f"WARN 1 GPU process(es) NVML reports are not visible here (pid {hidden}): "
+    )
+
+
+def test_no_driver_fails_without_a_remote_and_bad_flags_exit_2(run_vramtop):
+    out = run_vramtop("doctor")  # the fake NVML without a scenario fails to initialise
+    assert out.returncode == 1 and lines(out.stdout)["nvml"].startswith("FAIL ")
+    bad = run_vramtop("doctor", "--timeout", "soon")
+    assert bad.returncode == 2 and bad.stdout == ""
+    assert bad.stderr.startswith("vramtop: ") and len(bad.stderr.splitlines()) == 1

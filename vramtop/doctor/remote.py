@@ -5,6 +5,8 @@ shown without credentials, and secrets never leave the session's headers."""
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -30,24 +32,63 @@ def _session(ep: Endpoint) -> requests.Session:
 
 def _why(err: Exception, ep: Endpoint) -> str:
     """One sentence for a failed request, naming neither a secret nor the library's trace."""
+    if isinstance(err, ValueError | AttributeError):  # JSON, but not the API's (or not JSON)
+        return "answered, but not with the API's JSON (the wrong URL, or a proxy page)"
     if isinstance(err, requests.exceptions.SSLError):
         return "TLS verification failed (give --ca-file, or --insecure)"
     if isinstance(err, requests.exceptions.Timeout):
         return f"no answer within {ep.timeout:g} s (--timeout)"
+    if isinstance(err, requests.exceptions.ChunkedEncodingError):
+        return "the connection broke off in the middle of the answer"
+    if isinstance(err, requests.exceptions.ContentDecodingError):
+        return "sent a body that does not decompress"
     if isinstance(err, requests.exceptions.ConnectionError):
         return "cannot connect (nothing listening, or the host is unreachable)"
     status = getattr(getattr(err, "response", None), "status_code", None)
     if status in (401, 403):
         return f"refused access (HTTP {status}): check the token or password"
+    if isinstance(err, _TooBig):
+        return f"answered more than {ep.max_bytes} bytes (max_response_bytes in the config)"
     if status is not None:
         return f"answered HTTP {status}"
     return f"failed ({type(err).__name__})"
 
 
-def _get(session: requests.Session, ep: Endpoint, path: str) -> Any:
-    resp = session.get(ep.url.rstrip("/") + path, timeout=ep.timeout)
-    resp.raise_for_status()
-    return resp
+class _TooBig(requests.RequestException):
+    pass
+
+
+def _read1(resp: requests.Response) -> bytes:
+    # Below requests, urllib3's own errors: as requests' own, for _why.
+    from urllib3.exceptions import DecodeError, HTTPError, ReadTimeoutError
+
+    try:
+        return resp.raw.read1(65536, decode_content=True)
+    except ReadTimeoutError:
+        raise requests.exceptions.ReadTimeout() from None
+    except DecodeError:
+        raise requests.exceptions.ContentDecodingError() from None
+    except HTTPError:
+        raise requests.exceptions.ChunkedEncodingError() from None
+
+
+def _get(session: requests.Session, ep: Endpoint, path: str) -> tuple[str, str]:
+    """(body, content type) of a GET, whole within ep.timeout (requests bounds each read only,
+    so a server dripping a byte a second would never time out) and at most ep.max_bytes."""
+    deadline = time.monotonic() + ep.timeout
+    with session.get(ep.url.rstrip("/") + path, timeout=ep.timeout, stream=True) as resp:
+        resp.raise_for_status()
+        body = bytearray()
+        # read1: what has arrived, so the deadline is checked between the server's writes.
+        while chunk := _read1(resp):
+            body += chunk
+            if time.monotonic() > deadline:
+                raise requests.exceptions.ReadTimeout()
+            if len(body) > ep.max_bytes:
+                raise _TooBig()
+        return body.decode(resp.encoding or "utf-8", "replace"), resp.headers.get(
+            "content-type", ""
+        )
 
 
 def check_prometheus(
@@ -62,13 +103,14 @@ def check_prometheus(
 
     session = _session(ep)
     # No retries: a down or slow server is one FAIL within --timeout, not three.
-    prom = PrometheusConnect(ep.url.rstrip("/"), session=session, retry=Retry(total=0))
-    prom._timeout = ep.timeout  # the library's constructor types it as an int
+    prom = PrometheusConnect(
+        ep.url.rstrip("/"), session=session, retry=Retry(0, read=False), timeout=ep.timeout
+    )
     where = f"Prometheus at {ep.safe_url}"
     sel = instance_selector(instance)
     try:
-        info = _get(session, ep, "/api/v1/status/buildinfo").json().get("data", {})
-    except (requests.RequestException, ValueError) as err:
+        info = json.loads(_get(session, ep, "/api/v1/status/buildinfo")[0]).get("data", {})
+    except (requests.RequestException, ValueError, AttributeError) as err:
         report.add(FAIL, "prometheus", f"{where}: {_why(err, ep)}.")
         return
     report.add(PASS, "prometheus", f"{where} answers, version {info.get('version', 'unknown')}.")
@@ -116,11 +158,11 @@ def _targets(report: Report, data: Any, instance: str | None) -> None:
 def check_alertmanager(report: Report, ep: Endpoint) -> None:
     where = f"Alertmanager at {ep.safe_url}"
     try:
-        info = _get(_session(ep), ep, "/api/v2/status").json()
-    except (requests.RequestException, ValueError) as err:
+        info = json.loads(_get(_session(ep), ep, "/api/v2/status")[0])
+        version = (info.get("versionInfo") or {}).get("version", "unknown")
+    except (requests.RequestException, ValueError, AttributeError) as err:
         report.add(FAIL, "alertmanager", f"{where}: {_why(err, ep)}.")
         return
-    version = (info.get("versionInfo") or {}).get("version", "unknown")
     report.add(PASS, "alertmanager", f"{where} answers, version {version}.")
 
 
@@ -129,11 +171,11 @@ def check_scrape(report: Report, ep: Endpoint, profiles: Sequence[Profile], forc
 
     where = f"/metrics at {ep.safe_url}"
     try:
-        resp = _get(_session(ep), ep, "")
+        text, content_type = _get(_session(ep), ep, "")
     except requests.RequestException as err:
         report.add(FAIL, "scrape", f"{where}: {_why(err, ep)}.")
         return
-    exposition = read(resp.text, resp.headers.get("content-type", ""))
+    exposition = read(text, content_type)
     samples = exposition.samples
     note = f" ({exposition.skipped} malformed line(s) skipped)" if exposition.skipped else ""
     status = WARN if exposition.skipped else PASS
@@ -141,7 +183,7 @@ def check_scrape(report: Report, ep: Endpoint, profiles: Sequence[Profile], forc
     known = check_profiles(report, profiles, forced, set(samples), where)
     if known:
         return
-    starter = starter_profile(resp.text, samples, ep.safe_url)
+    starter = starter_profile(text, samples, ep.safe_url)
     if starter is None:
         report.add(WARN, "family", f"no profile knows {where}, and no metric has a model label.")
         return

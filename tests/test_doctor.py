@@ -236,6 +236,8 @@ def test_gpu_processes_in_another_pid_namespace_warn(run_vramtop):
 def test_no_driver_fails_without_a_remote_and_bad_flags_exit_2(run_vramtop):
     out = run_vramtop("doctor")  # the fake NVML without a scenario fails to initialise
     assert out.returncode == 1 and lines(out.stdout)["nvml"].startswith("FAIL ")
+    assert "vramtop doctor" in run_vramtop("--help").stdout
+    assert "--prometheus URL" in run_vramtop("doctor", "--help").stdout
     bad = run_vramtop("doctor", "--timeout", "soon")
     assert bad.returncode == 2 and bad.stdout == ""
     assert bad.stderr.startswith("vramtop: ") and len(bad.stderr.splitlines()) == 1

@@ -6,14 +6,19 @@ from __future__ import annotations
 import argparse
 from collections.abc import Mapping, Sequence
 
-from vramtop.cli.flags import _Parser, _remote_flags, settings_from
+from vramtop.cli.flags import EXIT_USAGE, _Parser, _remote_flags, settings_from
 from vramtop.entry import write_stdout
 
 EXIT_FAILED = 1
 
 
+class _DoctorParser(_Parser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"vramtop doctor: {message} (see vramtop doctor --help)\n")
+
+
 def parser() -> argparse.ArgumentParser:
-    p = _Parser(
+    p = _DoctorParser(
         prog="vramtop doctor",
         description="Check why a figure is missing: NVML and the driver, PID-namespace "
         "visibility, Prometheus, its targets, each profile's metrics, Alertmanager. "

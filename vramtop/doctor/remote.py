@@ -27,6 +27,10 @@ def _session(ep: Endpoint) -> requests.Session:
     if ep.basic_auth:
         s.auth = ep.basic_auth
     s.verify = ep.ca_file or ep.verify_tls
+    if not s.verify:  # --insecure was asked for: no warning per request on stderr
+        import urllib3
+
+        urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
     return s
 
 

@@ -82,7 +82,8 @@ ALLOWED: dict[str, set[str]] = {
     # The screen consumes feeds of Frames: it never reaches a source, the collector or wiring.
     "tui": {"model", "config", "history", "export", "feeds", "record", "clean", "units"}
     | {"redact", "worker"},
-    "cli": {"config", "wiring", "export", "record", "feeds", "tui", "model", "durations"}
+    "serve": {"model"},  # the exporter: Frame -> metric families
+    "cli": {"config", "wiring", "export", "record", "feeds", "tui", "model", "durations", "serve"}
     | {"collector"},
 }
 # Modules that belong to another part: credentials.py is the config layer's secret reading,

@@ -5,11 +5,15 @@ prometheus_client's own parsers."""
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -33,10 +37,11 @@ def free_port() -> int:
 class Exporter:
     def __init__(self, child: subprocess.Popen, url: str) -> None:
         self.child, self.url = child, url
+        self.context: ssl.SSLContext | None = None
 
     def get(self, accept: str | None = None) -> tuple[str, str]:
         request = urllib.request.Request(self.url, headers={"Accept": accept} if accept else {})
-        with urllib.request.urlopen(request, timeout=10) as answer:
+        with urllib.request.urlopen(request, timeout=10, context=self.context) as answer:
             return answer.headers["Content-Type"], answer.read().decode()
 
     def samples(self) -> dict[str, list]:
@@ -76,7 +81,7 @@ def serve(fake_lib: Path, tmp_path: Path):
         children.append(child)
         assert child.stderr is not None
         line = child.stderr.readline()  # written once the port is bound
-        assert line.startswith("vramtop: serving metrics on http://127.0.0.1:"), line
+        assert re.match(r"vramtop: serving metrics on https?://127\.0\.0\.1:", line), line
         return Exporter(child, line.split(" on ", 1)[1].split(",", 1)[0])
 
     yield start
@@ -212,3 +217,59 @@ def test_bad_input_is_one_sentence_exit_2(run_vramtop, args, sentence):
     assert out.returncode == 2 and out.stdout == ""
     assert out.stderr.startswith("vramtop: ") and sentence in out.stderr
     assert out.stderr.count("\n") == 1 and "Traceback" not in out.stderr
+
+
+def test_a_real_prometheus_scrapes_it(serve, spawn, prometheus):
+    child = spawn("--model", "org/m")
+    scenario = Scenario(gpus=(Gpu(uuid="GPU-cccc-3333", processes=(Process(child.pid, 6 * GIB),)),))
+    exporter = serve(scenario, "127.0.0.1:0")
+    target = prometheus.add_target(exporter.url, job="vramtop-exporter")
+    prometheus.wait_until_scraped(target)
+    (sample,) = prometheus.wait_for(f"vramtop_model_vram_bytes{{{target.selector}}}")
+    assert sample.value == 6 * GIB
+    assert {k: sample.labels[k] for k in ("model", "gpu", "gpu_uuid")} == {
+        "model": "org/m",
+        "gpu": "0",
+        "gpu_uuid": "GPU-cccc-3333",
+    }
+    assert prometheus.value(f'vramtop_source_up{{source="nvml",{target.selector}}}') == 1
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory) -> tuple[Path, Path]:
+    openssl = shutil.which("openssl")
+    assert openssl, "openssl is needed to make the test certificate (Debian package openssl)"
+    d: Path = tmp_path_factory.mktemp("serve-tls")
+    subprocess.run(
+        [
+            *(openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
+            *("-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"),
+            *("-keyout", str(d / "key.pem"), "-out", str(d / "cert.pem")),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return d / "cert.pem", d / "key.pem"
+
+
+def test_https_with_client_certificates(serve, certificate):
+    cert, key = certificate
+    flags = ["--serve-metrics-cert", str(cert), "--serve-metrics-key", str(key)]
+    flags += ["--serve-metrics-client-ca", str(cert)]
+    exporter = serve(Scenario(gpus=(Gpu(uuid="GPU-aaaa-1111"),)), "127.0.0.1:0", *flags)
+    assert exporter.url.startswith("https://")
+    exporter.context = ssl.create_default_context(cafile=str(cert))
+    with pytest.raises((ssl.SSLError, urllib.error.URLError, ConnectionError)):
+        exporter.get()  # no client certificate: refused
+    exporter.context.load_cert_chain(cert, key)
+    assert "vramtop_gpu_memory_used_bytes" in exporter.samples()
+
+
+def test_tls_flags_bad_input(run_vramtop, tmp_path):
+    half = run_vramtop("--serve-metrics", "0", "--serve-metrics-cert", "c.pem")
+    assert half.returncode == 2
+    assert half.stderr == "vramtop: --serve-metrics-cert and --serve-metrics-key go together\n"
+    missing = ["--serve-metrics-cert", "nope.pem", "--serve-metrics-key", "nope.key"]
+    out = run_vramtop("--serve-metrics", "127.0.0.1:0", *missing, scenario=Scenario())
+    assert out.returncode == 2 and out.stderr.count("\n") == 1
+    assert "nope.pem is not a readable file" in out.stderr

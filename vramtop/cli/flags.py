@@ -94,6 +94,13 @@ def _serve_flags(p: argparse.ArgumentParser) -> None:
         default=None,
         help="also export VRAM per process (one series per pid)",
     )
+    g.add_argument("--serve-metrics-cert", metavar="FILE", help="serve HTTPS with this certificate")
+    g.add_argument("--serve-metrics-key", metavar="FILE", help="the certificate's private key")
+    g.add_argument(
+        "--serve-metrics-client-ca",
+        metavar="FILE",
+        help="with HTTPS: require client certificates signed by this CA",
+    )
 
 
 def _remote_flags(p: argparse.ArgumentParser) -> None:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -46,9 +47,10 @@ def run_serve(settings: Settings, args: argparse.Namespace, env: Mapping[str, st
     where = f"[{addr}]:{port}" if ":" in addr else f"{addr}:{port}"
     collector = build_collector(settings, env, args.demo, args.basic_auth_password_file)
     exporter = FrameExporter(processes=settings.serve_metrics_processes)
+    tls = _tls(args)
     try:
-        httpd, _ = start_wsgi_server(port, addr=addr, registry=registry_for(exporter))
-    except OSError as err:  # in use, no such address, not ours to bind
+        httpd, _ = start_wsgi_server(port, addr=addr, registry=registry_for(exporter), **tls)
+    except OSError as err:  # in use, no such address, not ours to bind, a bad certificate
         why = err.strerror or str(err)
         raise ConfigError(f"cannot serve metrics on {where}: {why}") from None
     stop = threading.Event()
@@ -62,8 +64,9 @@ def run_serve(settings: Settings, args: argparse.Namespace, env: Mapping[str, st
     try:
         bound = httpd.server_address[1]  # port 0 asks for a free one: say which
         shown = f"[{addr}]:{bound}" if ":" in addr else f"{addr}:{bound}"
+        scheme = "https" if tls else "http"
         print(
-            f"vramtop: serving metrics on http://{shown}/metrics, collecting every "
+            f"vramtop: serving metrics on {scheme}://{shown}/metrics, collecting every "
             f"{settings.interval:g} s, until SIGINT or SIGTERM",
             file=sys.stderr,
             flush=True,
@@ -77,3 +80,21 @@ def run_serve(settings: Settings, args: argparse.Namespace, env: Mapping[str, st
         for s, handler in previous.items():
             signal.signal(s, handler)
     return 0
+
+
+def _tls(args: argparse.Namespace) -> dict[str, object]:
+    """prometheus_client's TLS: a certificate and its key, and optionally client certificates
+    signed by a CA (then required)."""
+    cert, key, ca = args.serve_metrics_cert, args.serve_metrics_key, args.serve_metrics_client_ca
+    if (cert is None) != (key is None):
+        raise ConfigError("--serve-metrics-cert and --serve-metrics-key go together")
+    if ca is not None and cert is None:
+        raise ConfigError(
+            "--serve-metrics-client-ca needs --serve-metrics-cert and --serve-metrics-key"
+        )
+    if cert is None:
+        return {}
+    for path in (cert, key, ca):
+        if path is not None and not os.path.isfile(path):
+            raise ConfigError(f"cannot serve metrics over HTTPS: {path} is not a readable file")
+    return {"certfile": cert, "keyfile": key, "client_cafile": ca, "client_auth_required": bool(ca)}

@@ -4,6 +4,7 @@ prometheus_client's own parsers."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -219,20 +220,29 @@ def test_bad_input_is_one_sentence_exit_2(run_vramtop, args, sentence):
     assert out.stderr.count("\n") == 1 and "Traceback" not in out.stderr
 
 
-def test_a_real_prometheus_scrapes_it(serve, spawn, prometheus):
+def test_a_real_prometheus_scrapes_it(serve, spawn, prometheus, run_vramtop):
     child = spawn("--model", "org/m")
     scenario = Scenario(gpus=(Gpu(uuid="GPU-cccc-3333", processes=(Process(child.pid, 6 * GIB),)),))
     exporter = serve(scenario, "127.0.0.1:0")
     target = prometheus.add_target(exporter.url, job="vramtop-exporter")
-    prometheus.wait_until_scraped(target)
-    (sample,) = prometheus.wait_for(f"vramtop_model_vram_bytes{{{target.selector}}}")
-    assert sample.value == 6 * GIB
-    assert {k: sample.labels[k] for k in ("model", "gpu", "gpu_uuid")} == {
-        "model": "org/m",
-        "gpu": "0",
-        "gpu_uuid": "GPU-cccc-3333",
-    }
-    assert prometheus.value(f'vramtop_source_up{{source="nvml",{target.selector}}}') == 1
+    try:
+        prometheus.wait_until_scraped(target)
+        (sample,) = prometheus.wait_for(f"vramtop_model_vram_bytes{{{target.selector}}}")
+        assert sample.value == 6 * GIB
+        assert {k: sample.labels[k] for k in ("model", "gpu", "gpu_uuid")} == {
+            "model": "org/m",
+            "gpu": "0",
+            "gpu_uuid": "GPU-cccc-3333",
+        }
+        assert prometheus.value(f'vramtop_source_up{{source="nvml",{target.selector}}}') == 1
+        # From a laptop: the vramtop profile reads the model's VRAM per instance back.
+        args = ["--once", "--json", "--prometheus", prometheus.url, "--profile", "vramtop"]
+        out = run_vramtop(*args, "--instance", re.escape(target.address))
+        assert out.returncode == 0, out.stderr
+        (model,) = json.loads(out.stdout)["models"]
+        assert (model["name"], model["vram_bytes"]) == ("org/m", 6 * GIB)
+    finally:
+        target.remove()  # the session's Prometheus serves other tests after this one
 
 
 @pytest.fixture(scope="module")

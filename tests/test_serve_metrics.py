@@ -283,3 +283,32 @@ def test_tls_flags_bad_input(run_vramtop, tmp_path):
     out = run_vramtop("--serve-metrics", "127.0.0.1:0", *missing, scenario=Scenario())
     assert out.returncode == 2 and out.stderr.count("\n") == 1
     assert "nope.pem is not a readable file" in out.stderr
+
+
+@pytest.mark.parametrize(
+    ("raw", "parsed"),
+    [
+        ("19400", ("0.0.0.0", 19400)),
+        (":19400", ("0.0.0.0", 19400)),
+        ("127.0.0.1:9", ("127.0.0.1", 9)),
+        ("[::1]:19400", ("::1", 19400)),
+        ("gpu-host-1:0", ("gpu-host-1", 0)),
+    ],
+)
+def test_address_forms_in_the_environment(raw, parsed):
+    from vramtop.config import load
+
+    settings = load(env={"VRAMTOP_SERVE_METRICS": raw, "HOME": "/nonexistent"})
+    assert settings.serve_metrics == parsed
+
+
+def test_config_file_key_and_its_bad_value(tmp_path):
+    from vramtop.config import ConfigError, load
+
+    path = tmp_path / "config.toml"
+    path.write_text("serve_metrics = 19400\nserve_metrics_processes = true\n")
+    settings = load(env={}, config_file=str(path))
+    assert settings.serve_metrics == ("0.0.0.0", 19400) and settings.serve_metrics_processes
+    path.write_text('serve_metrics = "1.2.3.4"\n')
+    with pytest.raises(ConfigError, match=r"key 'serve_metrics' must be \[ADDR:\]PORT"):
+        load(env={}, config_file=str(path))

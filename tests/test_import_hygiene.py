@@ -84,7 +84,8 @@ ALLOWED: dict[str, set[str]] = {
     | {"redact", "worker"},
     # doctor: one-shot checks over the same wiring, profiles and sources as the live path.
     "doctor": {"config", "wiring", "profiles", "sources"},
-    "cli": {"config", "wiring", "export", "record", "feeds", "tui", "model", "durations"}
+    "serve": {"model"},  # the exporter: Frame -> metric families
+    "cli": {"config", "wiring", "export", "record", "feeds", "tui", "model", "durations", "serve"}
     | {"collector", "doctor"},
 }
 # Modules that belong to another part: credentials.py is the config layer's secret reading,

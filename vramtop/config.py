@@ -20,6 +20,9 @@ from vramtop.attribution import Rule
 FORMATS = ("text", "markdown", "json")
 MIN_INTERVAL = 0.1
 MAX_DURATION = 7 * 86400.0
+# --serve-metrics: outside 9100-9999 (the exporters' range, all allocated) and far from 9090,
+# 9093, 9100 (node), 9400 (DCGM) and 9835 (nvidia_gpu_exporter).
+DEFAULT_SERVE_PORT = 19400
 
 
 class ConfigError(Exception):
@@ -72,6 +75,9 @@ class Settings:
     theme: str | None = None  # None: vramtop-dark, or vramtop-mono without colour
     theme_source: str = "--theme"  # where ``theme`` came from, to blame the right layer
     snapshot_dir: str | None = None  # where the snapshot key writes; None: the current directory
+    # The exporter: (address, port) to serve /metrics on, and whether per-pid series are sent
+    serve_metrics: tuple[str, int] | None = None
+    serve_metrics_processes: bool = False
     config_file: str | None = None  # where the file layer came from, for messages
 
 
@@ -240,6 +246,20 @@ def _count(value: Any) -> int:
     return value
 
 
+def _listen(value: Any) -> tuple[str, int]:
+    """``PORT``, ``ADDR:PORT``, ``:PORT`` or ``[V6]:PORT``; no address: every interface."""
+    text = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+    if not isinstance(text, str) or not (m := re.fullmatch(LISTEN, text.strip())):
+        raise ValueError(value)
+    port = int(m.group(3) or m.group(4))
+    if port > 65535:
+        raise ValueError(value)
+    return (m.group(1) or m.group(2) or "0.0.0.0", port)
+
+
+LISTEN = r"(?:\[([0-9A-Fa-f:.]+)\]|([^\s:\[\]]*)):([0-9]{1,5})|([0-9]{1,5})"
+
+
 def _plain(value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValueError(value)
@@ -316,6 +336,12 @@ _KEYS: dict[str, tuple[Callable[[Any], Any], str, str | None]] = {
         'a positive number of series, like 200000 or "200k"',
         "VRAMTOP_MAX_SERIES",
     ),
+    "serve_metrics": (
+        _listen,
+        "[ADDR:]PORT, like 19400 or 127.0.0.1:19400",
+        "VRAMTOP_SERVE_METRICS",
+    ),
+    "serve_metrics_processes": (_bool, "true or false", "VRAMTOP_SERVE_METRICS_PROCESSES"),
     "theme": (_plain, "a theme name", "VRAMTOP_THEME"),
     "snapshot_dir": (_path, "a directory path", "VRAMTOP_SNAPSHOT_DIR"),
     "targets": (

@@ -1,6 +1,7 @@
 """The command line: flags (flags.py) become Settings, then one mode runs: one frame (once.py),
 a recording without a screen or one frame of a recording (record.py), or the live view
-(live.py); or ``vramtop doctor`` (doctor.py). Sources are wired in vramtop.wiring."""
+(live.py), or the exporter (serve.py); or ``vramtop doctor`` (doctor.py). Sources are wired in
+vramtop.wiring."""
 
 from __future__ import annotations
 
@@ -28,6 +29,10 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     args = parser().parse_args(argv)
     try:
         settings = settings_from(args, env)
+        from vramtop.cli.serve import serve_mode
+
+        if (code := serve_mode(settings, args, env)) is not None:
+            return code
         from vramtop.cli.record import recording_modes
 
         if (code := recording_modes(settings, args, env)) is not None:

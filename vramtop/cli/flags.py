@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from vramtop import __version__
-from vramtop.config import FORMATS, Settings, check_flag, load
+from vramtop.config import DEFAULT_SERVE_PORT, FORMATS, Settings, check_flag, load
 from vramtop.entry import write_stdout
 
 EXIT_USAGE = 2
@@ -75,7 +75,33 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"vramtop {__version__}")
     _remote_flags(p)
     _recording_flags(p)
+    _serve_flags(p)
     return p
+
+
+def _serve_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("Exporter")
+    g.add_argument(
+        "--serve-metrics",
+        metavar="[ADDR:]PORT",
+        nargs="?",
+        const=str(DEFAULT_SERVE_PORT),
+        help="run headless and serve Prometheus metrics on /metrics "
+        f"(default port {DEFAULT_SERVE_PORT}, every interface); also VRAMTOP_SERVE_METRICS",
+    )
+    g.add_argument(
+        "--serve-metrics-processes",
+        action="store_true",
+        default=None,
+        help="also export VRAM per process (one series per pid)",
+    )
+    g.add_argument("--serve-metrics-cert", metavar="FILE", help="serve HTTPS with this certificate")
+    g.add_argument("--serve-metrics-key", metavar="FILE", help="the certificate's private key")
+    g.add_argument(
+        "--serve-metrics-client-ca",
+        metavar="FILE",
+        help="with HTTPS: require client certificates signed by this CA",
+    )
 
 
 def _remote_flags(p: argparse.ArgumentParser) -> None:
@@ -192,4 +218,7 @@ def _remote_settings(args: argparse.Namespace) -> dict[str, Any]:
             flags[key] = check_flag(key, flag, value)
     if args.insecure:
         flags["tls_verify"] = False
+    if args.serve_metrics is not None:
+        flags["serve_metrics"] = check_flag("serve_metrics", "--serve-metrics", args.serve_metrics)
+    flags["serve_metrics_processes"] = args.serve_metrics_processes
     return flags

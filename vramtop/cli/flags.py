@@ -196,6 +196,7 @@ def settings_from(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
     if args.gpus is not None:
         flags["gpus"] = check_flag("gpus", "--gpus", args.gpus)
     flags.update(_remote_settings(args))
+    flags.update(_serve_settings(args))
     return load(env=env, config_file=args.config, flags=flags)
 
 
@@ -218,7 +219,14 @@ def _remote_settings(args: argparse.Namespace) -> dict[str, Any]:
             flags[key] = check_flag(key, flag, value)
     if args.insecure:
         flags["tls_verify"] = False
-    if args.serve_metrics is not None:
+    return flags
+
+
+def _serve_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The exporter's flags; ``vramtop doctor``'s parser has none."""
+    flags: dict[str, Any] = {}
+    if getattr(args, "serve_metrics", None) is not None:
         flags["serve_metrics"] = check_flag("serve_metrics", "--serve-metrics", args.serve_metrics)
-    flags["serve_metrics_processes"] = args.serve_metrics_processes
+    if getattr(args, "serve_metrics_processes", None) is not None:
+        flags["serve_metrics_processes"] = args.serve_metrics_processes
     return flags

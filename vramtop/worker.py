@@ -26,7 +26,6 @@ class Worker:
         self._running: Future[Any] | None = None
         self._stopped = False
         self._thread: threading.Thread | None = None
-        self.started = 0  # jobs started, for tests and the status line
 
     @property
     def busy(self) -> bool:
@@ -80,7 +79,6 @@ class Worker:
                 if not fut.set_running_or_notify_cancel():
                     continue
                 self._running = fut
-                self.started += 1
             try:
                 result = self._job(arg)
             except BaseException as err:  # the caller decides what a failure means

@@ -90,14 +90,6 @@ class LiveFeed:
 
     # -- commands ----------------------------------------------------------------------------
 
-    @property
-    def busy(self) -> bool:
-        return self._worker.busy
-
-    @property
-    def started(self) -> int:
-        return self._worker.started
-
     def run(self, command: str, arg: int = 0) -> str | None:
         if command == "refresh":
             self._refresh = True

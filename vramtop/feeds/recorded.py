@@ -4,6 +4,7 @@ UI's): ``--record`` in the live view and ``--record --headless`` are this same w
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from vramtop.clean import one_line
@@ -66,8 +67,6 @@ class Recorded:
         return self.feed.run(command, arg)
 
     def status(self) -> FeedStatus:
-        from dataclasses import replace
-
         return replace(self.feed.status(), recording=self.recorder.path)
 
     @property

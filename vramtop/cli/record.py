@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 import threading
 from collections.abc import Callable, Mapping
@@ -196,6 +195,7 @@ def run_headless(
     """Record until ``--duration`` has passed or SIGINT/SIGTERM; either way the file ends with a
     complete frame and the exit status is 0; a recording that cannot be written is exit 2."""
     duration = None if args.duration is None else check_duration(args.duration)
+    from vramtop.cli.signals import stop_on_signals
     from vramtop.config import MIN_INTERVAL
     from vramtop.feeds import Arrived, Message
     from vramtop.feeds.live import LiveFeed
@@ -203,40 +203,38 @@ def run_headless(
 
     recorder = open_recorder(args, settings)
     assert recorder is not None
-    stop, first = threading.Event(), threading.Event()
+    first = threading.Event()
     failed: list[str] = []
-
-    def post(message: Message) -> None:  # the feed's thread
-        if isinstance(message, Arrived):
-            first.set()  # appended already: the recording holds a frame
-        elif message.kind == "record" and message.reason is not None:
-            failed.append(message.reason)  # a recording that cannot be written ends here
-            stop.set()
-
-    previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
     feed = None
-    try:
-        collector = make_collector()
-        until = f"for {args.duration}" if duration is not None else "until SIGINT or SIGTERM"
-        print(
-            f"vramtop: recording to {args.record} every {settings.interval:g} s {until}",
-            file=sys.stderr,
-            flush=True,
-        )
-        # The live view's feed and recording wrapper: collection on a daemon worker, so a signal
-        # ends the recording at once even while a source hangs (the frame then being collected
-        # is dropped; the file ends with the last complete one).
-        feed = Recorded(LiveFeed(collector, settings.interval, minimum=MIN_INTERVAL), recorder)
-        feed.start(post)
-        stop.wait(duration)
-        while not (stop.is_set() or first.is_set()):  # a --duration shorter than one refresh
-            stop.wait(0.05)
-    finally:
-        if feed is not None:
-            feed.stop()  # closes the recorder after the append in progress, if any
-        recorder.close()
-        for s, handler in previous.items():
-            signal.signal(s, handler)
+    with stop_on_signals() as stop:
+
+        def post(message: Message) -> None:  # the feed's thread
+            if isinstance(message, Arrived):
+                first.set()  # appended already: the recording holds a frame
+            elif message.kind == "record" and message.reason is not None:
+                failed.append(message.reason)  # a recording that cannot be written ends here
+                stop.set()
+
+        try:
+            collector = make_collector()
+            until = f"for {args.duration}" if duration is not None else "until SIGINT or SIGTERM"
+            print(
+                f"vramtop: recording to {args.record} every {settings.interval:g} s {until}",
+                file=sys.stderr,
+                flush=True,
+            )
+            # The live view's feed and recording wrapper: collection on a daemon worker, so a
+            # signal ends the recording at once even while a source hangs (the frame then being
+            # collected is dropped; the file ends with the last complete one).
+            feed = Recorded(LiveFeed(collector, settings.interval, minimum=MIN_INTERVAL), recorder)
+            feed.start(post)
+            stop.wait(duration)
+            while not (stop.is_set() or first.is_set()):  # a --duration shorter than a refresh
+                stop.wait(0.05)
+        finally:
+            if feed is not None:
+                feed.stop()  # closes the recorder after the append in progress, if any
+            recorder.close()
     if failed:
         raise ConfigError(failed[0])
     return 0

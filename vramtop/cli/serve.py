@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
-import threading
 from collections.abc import Mapping
 
 from vramtop.config import ConfigError, Settings
@@ -36,6 +34,7 @@ def serve_mode(settings: Settings, args: argparse.Namespace, env: Mapping[str, s
 def run_serve(settings: Settings, args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from prometheus_client.exposition import start_wsgi_server
 
+    from vramtop.cli.signals import stop_on_signals
     from vramtop.config import MIN_INTERVAL
     from vramtop.feeds import Arrived, Message
     from vramtop.feeds.live import LiveFeed
@@ -44,7 +43,7 @@ def run_serve(settings: Settings, args: argparse.Namespace, env: Mapping[str, st
 
     assert settings.serve_metrics is not None
     addr, port = settings.serve_metrics
-    where = f"[{addr}]:{port}" if ":" in addr else f"{addr}:{port}"
+    where = _where(addr, port)
     collector = build_collector(settings, env, args.demo, args.basic_auth_password_file)
     exporter = FrameExporter(processes=settings.serve_metrics_processes)
     tls = _tls(args)
@@ -53,33 +52,33 @@ def run_serve(settings: Settings, args: argparse.Namespace, env: Mapping[str, st
     except OSError as err:  # in use, no such address, not ours to bind, a bad certificate
         why = err.strerror or str(err)
         raise ConfigError(f"cannot serve metrics on {where}: {why}") from None
-    stop = threading.Event()
 
     def post(message: Message) -> None:  # the feed's thread
         if isinstance(message, Arrived):
             exporter.update(message.frame)
 
-    previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
     feed = LiveFeed(collector, settings.interval, minimum=MIN_INTERVAL)
-    try:
-        bound = httpd.server_address[1]  # port 0 asks for a free one: say which
-        shown = f"[{addr}]:{bound}" if ":" in addr else f"{addr}:{bound}"
-        scheme = "https" if tls else "http"
-        print(
-            f"vramtop: serving metrics on {scheme}://{shown}/metrics, collecting every "
-            f"{settings.interval:g} s, until SIGINT or SIGTERM",
-            file=sys.stderr,
-            flush=True,
-        )
-        feed.start(post)
-        stop.wait()
-    finally:
-        feed.stop()
-        httpd.shutdown()
-        httpd.server_close()
-        for s, handler in previous.items():
-            signal.signal(s, handler)
+    with stop_on_signals() as stop:
+        try:
+            shown = _where(addr, httpd.server_address[1])  # port 0 asks for a free one: say which
+            scheme = "https" if tls else "http"
+            print(
+                f"vramtop: serving metrics on {scheme}://{shown}/metrics, collecting every "
+                f"{settings.interval:g} s, until SIGINT or SIGTERM",
+                file=sys.stderr,
+                flush=True,
+            )
+            feed.start(post)
+            stop.wait()
+        finally:
+            feed.stop()
+            httpd.shutdown()
+            httpd.server_close()
     return 0
+
+
+def _where(addr: str, port: int) -> str:
+    return f"[{addr}]:{port}" if ":" in addr else f"{addr}:{port}"
 
 
 def _tls(args: argparse.Namespace) -> dict[str, object]:

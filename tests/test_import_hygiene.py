@@ -69,24 +69,25 @@ ALLOWED: dict[str, set[str]] = {
     "clean": {"units"},
     "profiles": set(),
     "history": {"model"},
+    "fleet": {"model"},  # hosts of a Frame: what the Hosts screen and the exports share
     "attribution": {"model"},
     "config": {"attribution", "durations", "redact"},  # never a source
-    "sources": {"model", "profiles", "clean", "redact"},
-    "collector": {"model", "attribution", "sources", "clean", "redact", "worker"},
+    "sources": {"model", "profiles", "clean", "redact", "fleet"},
+    "collector": {"model", "attribution", "sources", "clean", "redact", "worker", "fleet"},
     "record": {"model"},  # the file format only
-    "export": {"model", "clean", "units"},
+    "export": {"model", "clean", "units", "fleet"},
     "feeds": {"model", "history", "record", "clean", "redact", "worker"},
     "demo": {"model", "profiles", "sources"},
     "wiring": {"config", "attribution", "collector", "demo", "durations", "profiles", "redact"}
     | {"sources"},
     # The screen consumes feeds of Frames: it never reaches a source, the collector or wiring.
     "tui": {"model", "config", "history", "export", "feeds", "record", "clean", "units"}
-    | {"redact", "worker"},
+    | {"redact", "worker", "fleet"},
     # doctor: one-shot checks over the same wiring, profiles and sources as the live path.
     "doctor": {"config", "wiring", "profiles", "sources"},
     "serve": {"model"},  # the exporter: Frame -> metric families
     "cli": {"config", "wiring", "export", "record", "feeds", "tui", "model", "durations", "serve"}
-    | {"collector", "doctor"},
+    | {"collector", "doctor", "fleet"},
 }
 # Modules that belong to another part: credentials.py is the config layer's secret reading,
 # entry.py and __main__.py start the command line.

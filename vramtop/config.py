@@ -60,6 +60,10 @@ class Settings:
     alertmanager_url: str | None = None
     scrape: tuple[str, ...] = ()
     instance: str | None = None  # regex on the instance label
+    # Fleet: label matchers (label, op, value) with op one of = != =~ !~, ANDed into every query
+    match: tuple[tuple[str, str, str], ...] = ()
+    hosts_file: str | None = None  # more --scrape targets, one a line
+    host_label: str | None = None  # the label naming a host; None: the instance without its port
     profile: str = "auto"  # auto, or a comma-separated list of profile names
     rate_window: str = "2m"
     bearer_token_file: str | None = None

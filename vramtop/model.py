@@ -36,6 +36,12 @@ class SourceStatus:
 
 @dataclass(frozen=True, slots=True)
 class HostReading:
+    """A machine: this one (psutil), or a fleet host seen through Prometheus or a scrape.
+
+    ``instance`` is the host's key in a fleet (vramtop.fleet.host_key: the instance label or
+    URL without its port); ``up`` is None where nobody asked (this machine), False when its
+    exporter did not answer, with ``detail`` saying why."""
+
     hostname: str
     cpu_percent: float | None = None
     cpu_count: int | None = None
@@ -46,6 +52,10 @@ class HostReading:
     disk_used_bytes: int | None = None
     disk_total_bytes: int | None = None
     unavailable: MappingProxyType[str, str] = field(default_factory=lambda: NOTHING_UNAVAILABLE)
+    instance: str | None = None
+    up: bool | None = None
+    last_seen: float | None = None  # epoch seconds of its last good answer
+    detail: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +112,18 @@ class GpuReading:
 
 
 @dataclass(frozen=True, slots=True)
+class InstanceFigures:
+    """One replica's share of a model: its figures on one fleet host (vramtop.fleet.host_key).
+    Several servers of the model on one host add up (VRAM, queue, rate; p95 is the worst)."""
+
+    instance: str
+    vram_bytes: int | None = None
+    latency_p95_seconds: float | None = None
+    queue_length: float | None = None
+    requests_per_second: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ModelReading:
     """One model: VRAM from its processes (NVML) or its server, serving figures from PromQL or a
     direct scrape. Any figure may be None; ``unavailable`` says why where it is known."""
@@ -118,6 +140,7 @@ class ModelReading:
     error_ratio: float | None = None  # errors / requests over the rate window, 0..1
     queue_length: float | None = None
     instances: tuple[str, ...] = ()  # hosts (Prometheus instance labels) serving it
+    by_instance: tuple[InstanceFigures, ...] = ()  # per fleet host, sorted by instance
     profile: str | None = None  # the profile whose metrics filled it (vllm, triton, ...)
     # Server-specific figures, e.g. ttft_p95_seconds, kv_cache_usage_ratio, preemptions_per_second.
     extras: MappingProxyType[str, float] = field(default_factory=lambda: NOTHING_UNAVAILABLE)

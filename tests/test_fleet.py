@@ -1,0 +1,109 @@
+"""The fleet view of a Frame: host keys, one row per host worst first, a Frame scoped to a host."""
+
+from types import MappingProxyType
+
+import pytest
+
+from vramtop.fleet import host_key, host_rows, scope
+from vramtop.model import (
+    AlertReading,
+    Frame,
+    GpuReading,
+    HostReading,
+    InstanceFigures,
+    ModelReading,
+)
+
+
+@pytest.mark.parametrize(
+    ("instance", "key"),
+    [
+        ("10.0.0.5:8000", "10.0.0.5"),
+        ("gpu-a:19400", "gpu-a"),
+        ("[::1]:9100", "::1"),
+        ("::1", "::1"),
+        ("gpu-a", "gpu-a"),
+        ("https://user:secret@gpu-b:19400/metrics", "gpu-b"),
+        ("", None),
+    ],
+)
+def test_a_host_key_is_the_instance_without_its_port(instance, key):
+    assert host_key(instance) == key
+
+
+def _fleet() -> Frame:
+    def gpu(host, index, used, util):
+        return GpuReading(
+            index,
+            f"GPU-{host}-{index}",
+            "H100",
+            memory_used_bytes=used,
+            memory_total_bytes=80 * 2**30,
+            utilization_percent=util,
+            host=host,
+        )
+
+    llama = ModelReading(
+        "llama",
+        30 * 2**30,
+        instances=("a:8000", "b:8000"),
+        by_instance=(
+            InstanceFigures("a", 10 * 2**30, 0.05, 1, 4.0),
+            InstanceFigures("b", 20 * 2**30, 0.30, 9, 2.0),
+        ),
+    )
+    return Frame(
+        time=1000.0,
+        host=HostReading("laptop"),
+        hosts=(
+            HostReading("a:9100", instance="a", up=True),
+            HostReading("c:19400", instance="c", up=False, detail="connection refused"),
+        ),
+        gpus=(
+            gpu("a", 0, 10 * 2**30, 40.0),
+            gpu("b", 0, 20 * 2**30, 90.0),
+            gpu("b", 1, 2**30, 10.0),
+        ),
+        models=(llama,),
+        alerts=(
+            AlertReading(
+                "Slow", "warning", "firing", labels=MappingProxyType({"instance": "b:8000"})
+            ),
+        ),
+    )
+
+
+def test_rows_cover_every_host_worst_first():
+    rows = host_rows(_fleet())
+    assert [r.instance for r in rows] == ["c", "b", "a"]  # down, then firing alerts
+    c, b, a = rows
+    assert not c.up and c.detail == "connection refused" and c.gpu_count == 0
+    assert b.gpu_count == 2 and b.gpu_memory_used_bytes == 21 * 2**30
+    assert b.gpu_memory_total_bytes == 160 * 2**30
+    assert b.utilization_mean_percent == 50.0 and b.utilization_max_percent == 90.0
+    assert b.models == ("llama",) and b.alerts_firing == 1
+    assert b.worst_p95.value == 0.30 and b.worst_p95.ratio == pytest.approx(3.0)
+    assert b.over_target and not a.over_target
+    assert b.longest_queue.value == 9
+    assert "laptop" not in [r.instance for r in rows]  # no GPUs here: not a fleet host
+
+
+def test_a_scoped_frame_holds_one_replica():
+    frame = scope(_fleet(), "b")
+    assert [(g.host, g.index) for g in frame.gpus] == [("b", 0), ("b", 1)]
+    (m,) = frame.models
+    assert m.vram_bytes == 20 * 2**30 and m.latency_p95_seconds == 0.30
+    assert m.queue_length == 9 and m.requests_per_second == 2.0
+    assert m.latency_p99_seconds is None and "fleet-wide" in m.unavailable["latency_p99_seconds"]
+    assert [a.name for a in frame.alerts] == ["Slow"]
+    assert frame.host.hostname == "b"
+
+
+def test_a_single_machine_is_one_local_row():
+    frame = Frame(
+        time=5.0,
+        host=HostReading("box"),
+        gpus=(GpuReading(0, "GPU-1", "A100", memory_used_bytes=1, memory_total_bytes=2),),
+    )
+    (row,) = host_rows(frame)
+    assert row.local and row.up and row.instance == "box" and row.gpu_count == 1

@@ -11,6 +11,7 @@ import pytest
 from samples import frame as single_box
 
 from vramtop.clean import width
+from vramtop.demo.scenario import Gpu, Scenario
 from vramtop.export import render
 from vramtop.model import (
     AlertReading,
@@ -347,3 +348,27 @@ def test_alerts_on_a_host_count_by_its_key_whatever_the_port():
     doc = doc_of(replace(f, alerts=(*f.alerts, extra)))
     b = next(h for h in doc["hosts"] if h["instance"] == "gpu-b")
     assert b["alerts_firing"] == 2
+
+
+# -- end to end: a real node_exporter through a real Prometheus, this box through fake NVML ----
+
+
+def test_once_lists_this_box_and_a_node_exporter_host(run_vramtop, prometheus, node_exporter):
+    prometheus.wait_until_scraped(node_exporter.target)
+    node = node_exporter.target.address  # 127.0.0.1:<port>: the host's key drops the port
+    args = ("--prometheus", prometheus.url, "--profile", "node_exporter", "--instance", node)
+    box = Scenario(gpus=(Gpu(uuid="GPU-aaaa-1111", memory_used=40 * GIB),))
+    out = run_vramtop("--once", *args, scenario=box)
+    assert out.returncode == 0, out.stderr
+    rows = section(out.stdout, "Hosts")[1:]
+    assert len(rows) == 2, out.stdout
+    remote = next(r for r in rows if r.split()[0] == "127.0.0.1")
+    assert remote.split()[1:3] == ["up", "0"] and re.search(r"\d+\.\d / \d+\.\d GiB", remote)
+    here = next(r for r in rows if r is not remote)
+    assert "40.0 / 80.0 GiB (50%)" in here and here.split()[1:3] == ["up", "1"]
+    doc = json.loads(run_vramtop("--json", *args, scenario=box).stdout)
+    jsonschema.validate(doc, SCHEMA)
+    by_key = {h["instance"]: h for h in doc["hosts"]}
+    assert set(by_key) == {"127.0.0.1", doc["host"]["name"]}
+    assert by_key["127.0.0.1"]["name"] == node and by_key["127.0.0.1"]["memory_total_bytes"] > 0
+    assert by_key[doc["host"]["name"]]["gpu_memory_used_bytes"] == 40 * GIB

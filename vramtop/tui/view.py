@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from functools import cached_property
 
 from vramtop import fleet
 from vramtop.config import Targets
 from vramtop.history import History
-from vramtop.model import Frame, GpuReading
+from vramtop.model import Frame
 from vramtop.tui.palette import Palette
 
 
@@ -36,22 +35,6 @@ class View:
     def host_rows(self) -> list[fleet.HostRow]:
         """Every host, worst first: the one piece of code the exports also use."""
         return fleet_rows(self.fleet_frame, self.targets.inference_p95_seconds, self.host_label)
-
-    @cached_property
-    def shared_indices(self) -> frozenset[int]:
-        """GPU indices that more than one host uses: History keeps a GPU's series by its index,
-        so for these it would mix hosts."""
-        seen: dict[int, str | None] = {}
-        shared = set()
-        for g in self.fleet_frame.gpus:
-            if g.index in seen and seen[g.index] != g.host:
-                shared.add(g.index)
-            seen.setdefault(g.index, g.host)
-        return frozenset(shared)
-
-    def gpu_history_ok(self, g: GpuReading | int) -> bool:
-        index = g if isinstance(g, int) else g.index
-        return index not in self.shared_indices
 
 
 _rows_cache: tuple[Frame, float | None, str | None, list[fleet.HostRow]] | None = None

@@ -6,6 +6,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Footer
 
+from vramtop.history import MAX_SERIES
 from vramtop.tui.cells import GIB, gib_axis
 from vramtop.tui.plot import ChartSpec, Line
 from vramtop.tui.screens.base import set_title, table_title
@@ -55,17 +56,16 @@ class GpuScreen(DrillScreen):
         window = self.picker.seconds
         now = frame.time
         t0 = now - window
-        # History keeps a GPU by its index: where hosts share an index it would mix them.
-        kept = view.gpu_history_ok(self.index)
-        note = "" if kept else "no history: GPU indices repeat across hosts"
+        host = gpu.host if gpu else self.host
+        kept = view.history.has_gpu(self.index, host) or host is None
+        note = "" if kept else f"no history kept: at most {MAX_SERIES} series, fleet GPUs last"
         used = [
-            (x, v / GIB) for x, v in view.history.gpu(self.index, "memory_used_bytes", window, now)
+            (x, v / GIB)
+            for x, v in view.history.gpu(self.index, "memory_used_bytes", window, now, host)
         ]
         total = gpu.memory_total_bytes / GIB if gpu and gpu.memory_total_bytes else None
         mem = self.query_one("#mem", Chart)
-        util = view.history.gpu(self.index, "utilization_percent", window, now)
-        if not kept:
-            used, util = [], []
+        util = view.history.gpu(self.index, "utilization_percent", window, now, host)
         for chart in self.query(Chart):
             chart.empty_note = note or "no data yet"
         mem.plot(

@@ -9,6 +9,7 @@ from rich.text import Text
 
 from vramtop import clean
 from vramtop.export import fmt
+from vramtop.history import gpu_key as series_key
 from vramtop.model import GpuReading
 from vramtop.tui import cells
 from vramtop.tui.view import View
@@ -66,10 +67,12 @@ class GpuTable(FrameTable):
         bar_w = self.width_of("bar")
         spark_w = self.width_of("spark")
         total = g.memory_total_bytes
-        recent = view.history.last(("gpu", str(g.index), "memory_used_bytes"), spark_w)
+        recent = view.history.last(
+            ("gpu", series_key(g.index, g.host), "memory_used_bytes"), spark_w
+        )
         spark = (
             cells.spark([v / total for v in recent], spark_w, p.primary)
-            if total and view.gpu_history_ok(g)
+            if total
             else Text(" " * spark_w)
         )
         lost = g.state != "ok"

@@ -408,3 +408,25 @@ def test_bad_hosts_files_are_one_sentence_and_exit_2(run_vramtop, tmp_path):
         out = run_vramtop("--once", "--hosts-file", path, scenario=Scenario())
         assert out.returncode == 2 and why in out.stderr, out.stderr
         assert out.stderr.count("\n") == 1
+
+
+def test_a_host_is_up_while_any_of_its_targets_answers():
+    vllm = BadServer("127.0.0.11")  # its vLLM answers, its exporter's port is closed
+    vllm.mode, vllm.text = "metrics", _vllm(2)
+    exporter = f"http://127.0.0.11:{closed_port('127.0.0.11')}/metrics"
+    src = ScrapeSource(
+        [Endpoint(vllm.url + "/metrics"), Endpoint(exporter, timeout=2)],
+        list(load_all().values()),
+        first_gap=0.05,
+    )
+    try:
+        reading = src.poll()
+    finally:
+        src.close()
+        vllm.close()
+    (host,) = reading.hosts
+    assert host.instance == "127.0.0.11" and host.up and host.last_seen is not None
+    assert host.detail.startswith(f"1 of 2 targets down: metrics at {exporter} are unreachable")
+    assert [(f.instance, f.queue_length) for f in reading.models[0].by_instance] == [
+        ("127.0.0.11", 2)
+    ]

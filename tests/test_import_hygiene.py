@@ -79,7 +79,7 @@ ALLOWED: dict[str, set[str]] = {
     "feeds": {"model", "history", "record", "clean", "redact", "worker"},
     "demo": {"model", "profiles", "sources"},
     "wiring": {"config", "attribution", "collector", "demo", "durations", "profiles", "redact"}
-    | {"sources"},
+    | {"sources", "fleet"},
     # The screen consumes feeds of Frames: it never reaches a source, the collector or wiring.
     "tui": {"model", "config", "history", "export", "feeds", "record", "clean", "units"}
     | {"redact", "worker", "fleet"},

@@ -1,5 +1,5 @@
 """A fleet without Prometheus: `--scrape` and `--hosts-file` over real vramtop exporters (child
-processes on the fake NVML) bound to 127.0.0.1, .2 and .3, which Linux loopback treats as three
+processes on the fake NVML) bound to 127.0.0.19, .2 and .3, which Linux loopback treats as three
 hosts, beside servers that hang, answer HTML or refuse connections."""
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from vramtop.wiring import build_collector, scrape_targets
 
 GIB = 2**30
 MIB = 2**20
-HOSTS = ("127.0.0.1", "127.0.0.2", "127.0.0.3")
+HOSTS = ("127.0.0.19", "127.0.0.2", "127.0.0.3")
 HANG, HTML, REFUSED = "127.0.0.4", "127.0.0.5", "127.0.0.6"
 
 
@@ -56,7 +56,7 @@ def _start(fake_lib: Path, tmp_path: Path, host: str, scenario: Scenario) -> sub
 def _url(child: subprocess.Popen) -> str:
     assert child.stderr is not None
     line = child.stderr.readline()  # written once the port is bound
-    assert re.match(r"vramtop: serving metrics on http://127\.0\.0\.\d:", line), line
+    assert re.match(r"vramtop: serving metrics on http://127\.0\.0\.\d+:", line), line
     return line.split(" on ", 1)[1].split(",", 1)[0]
 
 
@@ -79,7 +79,7 @@ def fleet(fake_lib: Path, tmp_path: Path, spawn):
     c = spawn("--model", "qwen")
     d = spawn("--model", "tiny")
     scenarios = {
-        "127.0.0.1": Scenario(
+        "127.0.0.19": Scenario(
             gpus=(
                 Gpu(
                     uuid="GPU-aaaa-0001",
@@ -147,7 +147,7 @@ def test_one_shot_over_the_fleet_returns_with_every_host(fleet, run_vramtop, tmp
     for g in doc["gpus"]:
         per_host.setdefault(g["host"], []).append(g["uuid"])
     assert per_host == {
-        "127.0.0.1": ["GPU-aaaa-0001"],
+        "127.0.0.19": ["GPU-aaaa-0001"],
         "127.0.0.2": ["GPU-bbbb-0001", "GPU-bbbb-0002"],
         "127.0.0.3": ["GPU-cccc-0001"],
     }
@@ -179,7 +179,7 @@ def test_the_frame_holds_hosts_up_and_down_gpus_and_replicas(fleet, scenario):
 
     gpus = {(g.host, g.uuid): g for g in frame.gpus}
     assert set(gpus) == {
-        ("127.0.0.1", "GPU-aaaa-0001"),
+        ("127.0.0.19", "GPU-aaaa-0001"),
         ("127.0.0.2", "GPU-bbbb-0001"),
         ("127.0.0.2", "GPU-bbbb-0002"),
         ("127.0.0.3", "GPU-cccc-0001"),
@@ -190,9 +190,9 @@ def test_the_frame_holds_hosts_up_and_down_gpus_and_replicas(fleet, scenario):
     models = {m.name: m for m in frame.models}
     llama = models["llama"]  # two hosts, one reading: VRAM summed, a share per host
     assert llama.vram_bytes == 50 * GIB and llama.profile == "vramtop"
-    assert llama.instances == ("127.0.0.1", "127.0.0.2")
+    assert llama.instances == ("127.0.0.19", "127.0.0.2")
     assert llama.by_instance == (
-        InstanceFigures("127.0.0.1", vram_bytes=20 * GIB),
+        InstanceFigures("127.0.0.19", vram_bytes=20 * GIB),
         InstanceFigures("127.0.0.2", vram_bytes=30 * GIB),
     )
     assert models["qwen"].by_instance == (InstanceFigures("127.0.0.2", vram_bytes=8 * GIB),)
@@ -430,3 +430,11 @@ def test_a_host_is_up_while_any_of_its_targets_answers():
     assert [(f.instance, f.queue_length) for f in reading.models[0].by_instance] == [
         ("127.0.0.11", 2)
     ]
+
+
+def test_a_target_on_this_machine_is_this_machine(fleet, run_vramtop):
+    # A loopback --scrape on a GPU box (its vLLM, its own exporter) makes no second host.
+    url = fleet["127.0.0.2"].replace("127.0.0.2", "localhost")
+    out = run_vramtop("--once", "--format", "json", "--scrape", url, scenario=Scenario())
+    doc = json.loads(out.stdout)
+    assert doc["hosts"] == [], doc["hosts"]

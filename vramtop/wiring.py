@@ -6,9 +6,10 @@ they stay out of shell history and ``ps``."""
 from __future__ import annotations
 
 import os
+import socket
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -88,7 +89,7 @@ def _demo(
         demo=True,
         clock=clock,
         remote=[
-            DemoScrapeSource(serving, servers, list(load_all().values())),
+            DemoScrapeSource(serving, servers, list(load_all().values()), host.hostname),
             DemoAlertSource(clock),
         ],
     )
@@ -240,8 +241,25 @@ def remote_sources(
 
         eps = [endpoint(u, settings, env, password_file, creds) for u in targets]
         window = durations.parse(settings.rate_window, durations.WINDOW)
-        out.append(ScrapeSource(eps, chosen, forced, window=window, max_series=settings.max_series))
+        out.append(
+            ScrapeSource(
+                eps,
+                chosen,
+                forced,
+                window=window,
+                max_series=settings.max_series,
+                hosts=scrape_hosts(targets, socket.gethostname()),
+            )
+        )
     return out
+
+
+def scrape_hosts(urls: Sequence[str], hostname: str) -> list[str]:
+    """Each target's host key; one on this machine (loopback) is this machine's hostname."""
+    from vramtop.fleet import host_key, this_machine
+
+    keys = [host_key(u) or u for u in urls]
+    return [hostname if this_machine(k, hostname) else k for k in keys]
 
 
 def scrape_targets(settings: Settings) -> tuple[str, ...]:

@@ -209,10 +209,16 @@ class DemoScrapeSource(ScrapeSource):
     """The real scrape source, reading simulated servers whose load follows the clock."""
 
     def __init__(
-        self, serving: DemoServing, endpoints: list[Endpoint], profiles: list[Profile]
+        self,
+        serving: DemoServing,
+        endpoints: list[Endpoint],
+        profiles: list[Profile],
+        hostname: str,
     ) -> None:
         self._serving = serving
-        super().__init__(endpoints, profiles, first_gap=0.2, window=30.0)
+        # The simulated servers run on the demo host itself, not on a fleet host "127.0.0.1".
+        hosts = [hostname] * len(endpoints)
+        super().__init__(endpoints, profiles, first_gap=0.2, window=30.0, hosts=hosts)
 
     def poll(self) -> ScrapeReading:
         self._serving.advance()

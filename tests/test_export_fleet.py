@@ -372,3 +372,13 @@ def test_once_lists_this_box_and_a_node_exporter_host(run_vramtop, prometheus, n
     assert set(by_key) == {"127.0.0.1", doc["host"]["name"]}
     assert by_key["127.0.0.1"]["name"] == node and by_key["127.0.0.1"]["memory_total_bytes"] > 0
     assert by_key[doc["host"]["name"]]["gpu_memory_used_bytes"] == 40 * GIB
+
+
+def test_the_users_p95_target_shapes_the_hosts_table():
+    from vramtop.export import render
+    from vramtop.fleet import Rules
+
+    default = render(fleet(), "text")
+    relaxed = render(fleet(), "text", rules=Rules(p95_target=60.0))
+    assert "x target)" in default and "x target)" not in relaxed
+    assert json.loads(render(fleet(), "json", rules=Rules(p95_target=60.0)))["hosts"]

@@ -92,6 +92,15 @@ class HostRow:
 DEFAULT_P95_TARGET = 0.1  # seconds: Targets.inference_p95_seconds's default
 
 
+@dataclass(frozen=True, slots=True)
+class Rules:
+    """What the user set that shapes host rows: the p95 target (Targets.inference_p95_seconds)
+    and the label naming a host (settings.host_label)."""
+
+    p95_target: float | None = DEFAULT_P95_TARGET
+    host_label: str | None = None
+
+
 def host_rows(
     frame: Frame, p95_target: float | None = DEFAULT_P95_TARGET, host_label: str | None = None
 ) -> list[HostRow]:

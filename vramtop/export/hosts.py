@@ -8,18 +8,18 @@ from __future__ import annotations
 from vramtop import clean
 from vramtop.export import fmt
 from vramtop.export.layout import MODEL_WIDTH, NAME_WIDTH, VRAM_CRITICAL, Cell, Table, c, note
-from vramtop.fleet import DEFAULT_P95_TARGET, HostRow, Worst, host_rows
+from vramtop.fleet import HostRow, Rules, Worst, host_rows
 from vramtop.model import Frame, InstanceFigures, ModelReading
 
-P95_TARGET = DEFAULT_P95_TARGET  # the exports take no settings: the default inference target
 MODELS_WIDTH = 60  # the names of a host's models, together
 WORST_MODEL_WIDTH = 32  # the model named beside its p95 or queue
 
 
-def shown(frame: Frame) -> list[HostRow]:
+def shown(frame: Frame, rules: Rules | None = None) -> list[HostRow]:
     """The host rows to list: every row in a fleet; on one machine only a remote host (a
     plain local box lists none, as before the fleet)."""
-    rows = host_rows(frame, P95_TARGET)
+    rules = rules or Rules()
+    rows = host_rows(frame, rules.p95_target, rules.host_label)
     return rows if len(rows) > 1 else [r for r in rows if not r.local]
 
 
@@ -108,12 +108,14 @@ def replicated(frame: Frame) -> list[ModelReading]:
     return [m for m in frame.models if len(m.by_instance) > 1]
 
 
-def replicas_table(models: list[ModelReading]) -> Table:
+def replicas_table(models: list[ModelReading], rules: Rules | None = None) -> Table:
+    target = (rules or Rules()).p95_target
     table = Table("Replicas", ("Model", "Host", *_REPLICA_FIGURES.values()))
     for m in models:
         name = clean.shorten(m.name, MODEL_WIDTH)
         for f in m.by_instance:
-            table.rows.append((c(name), c(clean.shorten(f.instance, NAME_WIDTH)), *_figures(f)))
+            host = c(clean.shorten(f.instance, NAME_WIDTH))
+            table.rows.append((c(name), host, *_figures(f, target)))
         for key, label in _REPLICA_FIGURES.items():
             reason = m.unavailable.get(key)
             if reason and any(getattr(f, key) is None for f in m.by_instance):
@@ -121,9 +123,9 @@ def replicas_table(models: list[ModelReading]) -> Table:
     return table
 
 
-def _figures(f: InstanceFigures) -> tuple[Cell, ...]:
+def _figures(f: InstanceFigures, target: float | None) -> tuple[Cell, ...]:
     p95 = f.latency_p95_seconds
-    slow = p95 is not None and P95_TARGET is not None and p95 > P95_TARGET
+    slow = p95 is not None and target is not None and p95 > target
     return (
         c(fmt.human_bytes(f.vram_bytes)),
         c(fmt.seconds(p95), "bad" if slow else None),

@@ -11,7 +11,7 @@ import math
 from typing import Any
 
 from vramtop.export.hosts import shown
-from vramtop.fleet import HostRow
+from vramtop.fleet import HostRow, Rules
 from vramtop.model import (
     Frame,
     GpuReading,
@@ -27,13 +27,13 @@ MAX_INT = 2**63 - 1
 _COUNTS = {"error_ratio", "cpu_count", "gpu_count", "alerts_firing"}  # never below zero, as *_bytes
 
 
-def document(frame: Frame) -> dict[str, Any]:
+def document(frame: Frame, rules: Rules | None = None) -> dict[str, Any]:
     return {
         "schema": SCHEMA,
         "time": frame.iso_time,
         "demo": frame.demo,
         "host": _host(frame.host),
-        "hosts": [_fleet_host(r) for r in shown(frame)],
+        "hosts": [_fleet_host(r) for r in shown(frame, rules)],
         "driver_version": frame.driver_version,
         "gpus": [_gpu(g) for g in frame.gpus],
         "models": [
@@ -180,10 +180,10 @@ def _process(p: ProcessReading) -> dict[str, Any]:
     }
 
 
-def render(frame: Frame) -> str:
+def render(frame: Frame, rules: Rules | None = None) -> str:
     # ASCII-only: a C1 control in a label cannot reach a terminal that cats the file.
     # Strict JSON: allow_nan=False is the proof that _strict left no NaN or Infinity.
-    return json.dumps(_strict(document(frame)), indent=2, allow_nan=False) + "\n"
+    return json.dumps(_strict(document(frame, rules)), indent=2, allow_nan=False) + "\n"
 
 
 def _strict(value: Any, reasons: dict[str, str] | None = None, key: str = "") -> Any:

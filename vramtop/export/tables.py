@@ -15,6 +15,7 @@ from vramtop.export.layout import (
     c,
     note,
 )
+from vramtop.fleet import Rules
 from vramtop.model import Frame, GpuReading, HostReading
 
 
@@ -27,13 +28,13 @@ def title_of(frame: Frame) -> str:
     return " · ".join(parts)
 
 
-def tables(frame: Frame) -> list[Table]:
+def tables(frame: Frame, rules: Rules | None = None) -> list[Table]:
     out = [_host(frame)]
-    if fleet := hosts.shown(frame):
+    if fleet := hosts.shown(frame, rules):
         out.append(hosts.hosts_table(fleet))
     out += [_gpus(frame), _processes(frame), _models(frame)]
     if replicated := hosts.replicated(frame):
-        out.append(hosts.replicas_table(replicated))
+        out.append(hosts.replicas_table(replicated, rules))
     return [*out, _alerts(frame), _sources(frame)]
 
 

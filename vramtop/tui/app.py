@@ -20,7 +20,7 @@ from textual.screen import Screen
 
 from vramtop.config import Settings
 from vramtop.feeds import Arrived, Feed, Message, Trouble
-from vramtop.fleet import is_fleet
+from vramtop.fleet import Rules, is_fleet
 from vramtop.history import History
 from vramtop.model import Frame
 from vramtop.tui import commands, keys
@@ -275,7 +275,8 @@ class VramtopApp(App[None]):
             self.notify("Nothing to snapshot yet: no data has arrived", severity="warning")
             return
         directory = self.snapshot_dir or Path.cwd()
-        run_job(snapshot_job(frame, directory, self.post_message), "vramtop-snapshot")
+        rules = Rules(self.settings.targets.inference_p95_seconds, self.settings.host_label)
+        run_job(snapshot_job(frame, directory, self.post_message, rules), "vramtop-snapshot")
 
     def on_snapshot_written(self, message: SnapshotWritten) -> None:
         if message.error:

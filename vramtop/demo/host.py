@@ -22,6 +22,7 @@ from vramtop.sources.procs import ProcessInspector, ProcInfo
 from vramtop.sources.scrape import ScrapeReading, ScrapeSource
 
 if TYPE_CHECKING:
+    from vramtop.demo.fleet_servers import DemoFleet
     from vramtop.demo.serving import DemoServing
     from vramtop.profiles import Profile
     from vramtop.sources.http import Endpoint
@@ -206,14 +207,22 @@ class DemoHostSource:
 
 
 class DemoScrapeSource(ScrapeSource):
-    """The real scrape source, reading simulated servers whose load follows the clock."""
+    """The real scrape source, reading simulated servers (and the demo fleet's exporters) whose
+    load follows the clock."""
 
     def __init__(
-        self, serving: DemoServing, endpoints: list[Endpoint], profiles: list[Profile]
+        self,
+        serving: DemoServing,
+        endpoints: list[Endpoint],
+        profiles: list[Profile],
+        fleet: DemoFleet | None = None,
     ) -> None:
         self._serving = serving
+        self._fleet = fleet
         super().__init__(endpoints, profiles, first_gap=0.2, window=30.0)
 
     def poll(self) -> ScrapeReading:
         self._serving.advance()
+        if self._fleet is not None:
+            self._fleet.advance()
         return super().poll()

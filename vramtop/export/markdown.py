@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from vramtop.export.tables import Table, tables, title_of
+from vramtop.export.layout import Table
+from vramtop.export.tables import tables, title_of
 from vramtop.model import Frame
 
 _SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_[]<>|#&"})

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from vramtop import clean
-from vramtop.export.tables import Cell, Table, tables, title_of
+from vramtop.export.layout import Cell, Table
+from vramtop.export.tables import tables, title_of
 from vramtop.model import Frame
 
 _ANSI = {

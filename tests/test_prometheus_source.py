@@ -325,7 +325,8 @@ def test_scrape_without_prometheus(fleet):
         assert m.requests_per_second == pytest.approx(10.0, rel=0.25)
         assert m.latency_p95_seconds == pytest.approx(1.5, rel=0.1)
         assert m.extras["kv_cache_usage_ratio"] == pytest.approx(0.42)
-    assert first["llama-3.1-8b"].instances == (exp.url.split("//")[1].split("/")[0],)
+    # Its host: the address without the port, as Prometheus's instance would be keyed.
+    assert first["llama-3.1-8b"].instances == ("127.0.0.1",)
 
 
 def test_scrape_of_a_broken_server(run_vramtop):

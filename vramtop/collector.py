@@ -21,6 +21,7 @@ from vramtop.model import (
     Frame,
     GpuReading,
     HostReading,
+    InstanceFigures,
     ModelReading,
     ProcessReading,
     SourceStatus,
@@ -248,5 +249,28 @@ def _combine_served(a: ModelReading, b: ModelReading) -> ModelReading:
         a,
         **values,
         instances=tuple(sorted(set(a.instances) | set(b.instances))),
+        by_instance=_combine_shares(a.by_instance, b.by_instance),
         extras=MappingProxyType({**b.extras, **a.extras}),
+    )
+
+
+def _combine_shares(
+    a: tuple[InstanceFigures, ...], b: tuple[InstanceFigures, ...]
+) -> tuple[InstanceFigures, ...]:
+    """Per-host shares of two sources: one host's entries fill each other's gaps (never added
+    twice), different hosts sit side by side, sorted by host."""
+    merged = {f.instance: f for f in a}
+    for f in b:
+        old = merged.get(f.instance)
+        merged[f.instance] = f if old is None else _fill_share(old, f)
+    return tuple(merged[k] for k in sorted(merged))
+
+
+def _fill_share(a: InstanceFigures, b: InstanceFigures) -> InstanceFigures:
+    return InstanceFigures(
+        a.instance,
+        *(
+            getattr(a, n) if getattr(a, n) is not None else getattr(b, n)
+            for n in ("vram_bytes", "latency_p95_seconds", "queue_length", "requests_per_second")
+        ),
     )

@@ -323,6 +323,7 @@ _KEYS: dict[str, tuple[Callable[[Any], Any], str, str | None]] = {
     "alertmanager_url": (_url, "an http:// or https:// URL", "VRAMTOP_ALERTMANAGER_URL"),
     "scrape": (_urls, "a list of http:// or https:// /metrics URLs", "VRAMTOP_SCRAPE"),
     "instance": (_regex, "a regular expression for the instance label", "VRAMTOP_INSTANCE"),
+    "hosts_file": (_path, "a file path", "VRAMTOP_HOSTS_FILE"),
     "profile": (_profile, 'auto or profile names like "vllm,dcgm"', "VRAMTOP_PROFILE"),
     "rate_window": (_window, 'a PromQL duration like "2m"', "VRAMTOP_RATE_WINDOW"),
     "bearer_token_file": (_path, "a file path", "VRAMTOP_BEARER_TOKEN_FILE"),

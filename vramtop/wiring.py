@@ -226,7 +226,8 @@ def remote_sources(
     settings: Settings, env: Mapping[str, str], password_file: str | None
 ) -> list[Source]:
     """Prometheus, alerts and direct scrapes, as the settings name them (none: an empty list)."""
-    if not (settings.prometheus_url or settings.alertmanager_url or settings.scrape):
+    targets = scrape_targets(settings)
+    if not (settings.prometheus_url or settings.alertmanager_url or targets):
         return []
     chosen, forced = profiles(settings, env)
     creds = credentials(settings, env, password_file)
@@ -252,10 +253,31 @@ def remote_sources(
         from vramtop.sources.alerts import AlertSource
 
         out.append(AlertSource(prom, am, settings.instance))
-    if settings.scrape:
+    if targets:
         from vramtop.sources.scrape import ScrapeSource
 
-        eps = [endpoint(u, settings, env, password_file, creds) for u in settings.scrape]
+        eps = [endpoint(u, settings, env, password_file, creds) for u in targets]
         window = durations.parse(settings.rate_window, durations.WINDOW)
         out.append(ScrapeSource(eps, chosen, forced, window=window, max_series=settings.max_series))
     return out
+
+
+def scrape_targets(settings: Settings) -> tuple[str, ...]:
+    """``--scrape`` URLs, then the hosts file's, each once; a bad file is one sentence."""
+    from vramtop.sources.targets import TargetError, combined, parse_hosts
+
+    if not settings.hosts_file:
+        return combined(settings.scrape)
+    from vramtop.credentials import read_regular
+
+    path = settings.hosts_file
+    data = read_regular(path, "hosts file")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        where = f"bad byte at offset {err.start}"
+        raise ConfigError(f"{path}: hosts file is not UTF-8 text ({where})") from None
+    try:
+        return combined(settings.scrape, parse_hosts(text, path))
+    except TargetError as err:
+        raise ConfigError(str(err)) from None

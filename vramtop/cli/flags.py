@@ -125,6 +125,11 @@ def _remote_flags(p: argparse.ArgumentParser) -> None:
         action="append",
         help="an inference server's /metrics URL to read directly, without Prometheus (repeatable)",
     )
+    g.add_argument(
+        "--hosts-file",
+        metavar="FILE",
+        help="more /metrics to read directly: one URL or host:port a line, # comments",
+    )
     g.add_argument("--instance", metavar="REGEX", help="only hosts whose instance label matches")
     g.add_argument(
         "--profile", metavar="LIST", help="auto (default) or profile names, e.g. vllm,dcgm"
@@ -213,6 +218,7 @@ def _remote_settings(args: argparse.Namespace) -> dict[str, Any]:
         ("prometheus_url", "--prometheus", args.prometheus),
         ("alertmanager_url", "--alertmanager", args.alertmanager),
         ("scrape", "--scrape", args.scrape),
+        ("hosts_file", "--hosts-file", args.hosts_file),
         ("instance", "--instance", args.instance),
         ("profile", "--profile", args.profile),
         ("rate_window", "--rate-window", args.rate_window),

@@ -6,16 +6,22 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
+from pathlib import Path
 
+import jsonschema
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from vramtop.config import Settings
 from vramtop.demo.fleet import HOSTS
 from vramtop.demo.fleet_servers import DemoFleet
+from vramtop.fleet import host_rows
 from vramtop.wiring import build_collector
 
 T0 = 1_795_000_200.0
+SCHEMA = json.loads(
+    (Path(__file__).parent.parent / "vramtop/schemas/vramtop-1.schema.json").read_text()
+)
 
 
 def scrape(url: str) -> dict[str, list]:
@@ -101,7 +107,7 @@ def test_exporters_follow_the_clock(fleet):
     assert after["7"] == 0.0, "an idle GPU stays idle"
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def fleet_frame():
     return build_collector(Settings(), {}, demo="fleet", clock=lambda: T0).collect()
 
@@ -109,23 +115,53 @@ def fleet_frame():
 def test_the_collector_reads_the_fleet_through_the_scrape_source(fleet_frame):
     frame = fleet_frame
     assert frame.demo and frame.host.hostname == "demo-gpu-host"
-    models = {m.name: m for m in frame.models}
-    assert "llama-3.1-8b" in models, "a model only the fleet hosts serve"
+    hosts = {h.instance: h for h in frame.hosts}
+    assert set(hosts) == {h.name for h in HOSTS}, "this machine is described by its host source"
+    assert [k for k, h in hosts.items() if not h.up] == ["gpu-b3"]
+    assert "connection refused" in hosts["gpu-b3"].detail and hosts["gpu-b3"].last_seen is None
+    assert all(h.last_seen for h in hosts.values() if h.up)
     scrape_status = frame.source("scrape")
     assert scrape_status.state == "ok", "one host down costs its own target only"
-    assert "connection refused" in scrape_status.detail
+    assert scrape_status.detail.startswith("1 of ")
+    per_host: dict[str | None, int] = {}
+    for g in frame.gpus:
+        per_host[g.host] = per_host.get(g.host, 0) + 1
+    assert per_host == {None: 4} | {h.name: h.gpu_count for h in HOSTS if not h.down}
     firing = {(a.name, a.labels["instance"]) for a in frame.alerts if a.state == "firing"}
     assert {("SlowAPIResponse", "gpu-a2:8000"), ("VRAMExhausted", "gpu-b1:19400")} <= firing
+
+
+def test_a_model_has_replicas_on_several_hosts_and_one_is_slow(fleet_frame):
+    models = {m.name: m for m in fleet_frame.models}
+    llama = {f.instance: f for f in models["llama-3.1-70b"].by_instance}
+    assert set(llama) == {"demo-gpu-host", "gpu-a1", "gpu-a2"}
+    assert llama["gpu-a2"].latency_p95_seconds == pytest.approx(4.6, rel=0.05)
+    assert llama["gpu-a1"].latency_p95_seconds == pytest.approx(1.3, rel=0.05)
+    assert llama["gpu-a2"].queue_length == 64
+    assert llama["gpu-a1"].vram_bytes == pytest.approx(4 * 71.0 * 2**30, rel=0.01)
+    assert {f.instance for f in models["llama-3.1-8b"].by_instance} == {"gpu-a2", "gpu-b1"}
+    rows = {r.instance: r for r in host_rows(fleet_frame)}
+    assert host_rows(fleet_frame)[0].instance == "gpu-b3", "the down host first"
+    assert rows["gpu-a2"].alerts_firing == 2 and rows["gpu-a2"].worst_p95.model == "llama-3.1-70b"
+    assert rows["gpu-b1"].gpu_count == 4 and rows["demo-gpu-host"].local
+    assert rows["demo-gpu-host"].reading.cpu_count == 64
 
 
 def test_demo_fleet_once_json(run_vramtop):
     out = run_vramtop("--demo", "fleet", "--once", "--format", "json")
     assert out.returncode == 0, out.stderr
     doc = json.loads(out.stdout)
+    jsonschema.validate(doc, SCHEMA)
     assert doc["demo"] is True and doc["host"]["name"] == "demo-gpu-host"
-    assert "llama-3.1-8b" in {m["name"] for m in doc["models"]}
-    scrape_status = next(s for s in doc["sources"] if s["name"] == "scrape")
-    assert "connection refused" in scrape_status["detail"]
+    hosts = {h["instance"]: h for h in doc["hosts"]}
+    assert set(hosts) == {"demo-gpu-host"} | {h.name for h in HOSTS}
+    assert hosts["gpu-b3"]["up"] is False and "connection refused" in hosts["gpu-b3"]["detail"]
+    assert hosts["gpu-a1"]["up"] is True and hosts["gpu-a1"]["gpu_count"] == 8
+    assert hosts["gpu-b2"]["models"] == ["adaface_ir101", "bge-large-en-v1.5", "yolov10n"]
+    assert hosts["gpu-a2"]["alerts_firing"] == 2
+    llama = next(m for m in doc["models"] if m["name"] == "llama-3.1-70b")
+    slow = max(llama["by_instance"], key=lambda f: f["latency_p95_seconds"])
+    assert len(llama["by_instance"]) == 3 and slow["instance"] == "gpu-a2"
 
 
 def test_demo_alone_is_the_one_host_as_before(run_vramtop):

@@ -106,7 +106,9 @@ def _demo(
         demo=True,
         clock=clock,
         remote=[
-            DemoScrapeSource(serving, servers, list(load_all().values()), demo_fleet),
+            DemoScrapeSource(
+                serving, servers, list(load_all().values()), [h for h, _ in targets], demo_fleet
+            ),
             DemoAlertSource(clock, fleet=fleet),
         ],
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from vramtop.demo.scenario import Gpu, Process, Scenario
@@ -215,14 +215,21 @@ class DemoScrapeSource(ScrapeSource):
         serving: DemoServing,
         endpoints: list[Endpoint],
         profiles: list[Profile],
+        hosts: list[str],
         fleet: DemoFleet | None = None,
     ) -> None:
+        """``hosts``: each endpoint's host; they all listen on 127.0.0.1."""
         self._serving = serving
         self._fleet = fleet
-        super().__init__(endpoints, profiles, first_gap=0.2, window=30.0)
+        super().__init__(endpoints, profiles, first_gap=0.2, window=30.0, hosts=hosts)
 
     def poll(self) -> ScrapeReading:
         self._serving.advance()
         if self._fleet is not None:
             self._fleet.advance()
-        return super().poll()
+        reading = super().poll()
+        # The demo host's own servers are this machine, which the host source describes: a
+        # fleet host reading for it would stand in for this machine's row (no CPU, memory),
+        # and would make the one-host demo a fleet of one.
+        hosts = tuple(h for h in reading.hosts if h.instance != HOSTNAME)
+        return replace(reading, hosts=hosts)

@@ -35,10 +35,13 @@ def scrape(url: str) -> dict[str, list]:
 
 
 @pytest.fixture
-def fleet():
-    now = [T0]
+def now() -> list[float]:
+    return [T0]
+
+
+@pytest.fixture
+def fleet(now):
     f = DemoFleet(lambda: now[0])
-    f.now = now
     yield f
     f.stop()
 
@@ -92,7 +95,7 @@ def test_one_gpu_is_out_of_vram_and_the_down_host_refuses(fleet):
     assert isinstance(refused.value.reason, ConnectionRefusedError)
 
 
-def test_exporters_follow_the_clock(fleet):
+def test_exporters_follow_the_clock(fleet, now):
     url = exporters(fleet)["gpu-a1"]
 
     def util() -> dict[str, float]:
@@ -100,7 +103,7 @@ def test_exporters_follow_the_clock(fleet):
         return {s.labels["gpu"]: s.value for s in got}
 
     before = util()
-    fleet.now[0] = T0 + 7.0
+    now[0] = T0 + 7.0
     fleet.advance()
     after = util()
     assert before.keys() == after.keys() and before["0"] != after["0"]

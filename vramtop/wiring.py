@@ -28,12 +28,13 @@ if TYPE_CHECKING:
 def build_collector(
     settings: Settings,
     env: Mapping[str, str],
-    demo: bool = False,
+    demo: bool | str | None = False,
     password_file: str | None = None,
     clock: Callable[[], float] = time.time,
 ) -> Collector:
     """The one place that wires sources together: for --once, the live view, --headless, the
-    bench and the tests. ``clock`` moves the demo host (the real sources read the real time)."""
+    bench and the tests. ``demo``: True or "host" for the demo host, "fleet" for the demo fleet;
+    ``clock`` moves it (the real sources read the real time)."""
     from vramtop.attribution import Attributor
     from vramtop.collector import Collector
     from vramtop.sources.host import HostSource
@@ -45,7 +46,8 @@ def build_collector(
     elif "CUDA_VISIBLE_DEVICES" in env:
         selection = _selection(env["CUDA_VISIBLE_DEVICES"], "CUDA_VISIBLE_DEVICES")
     if demo:
-        return _demo(selection, Attributor(settings.attribution), settings.timeout, clock)
+        attributor = Attributor(settings.attribution)
+        return _demo(selection, attributor, settings.timeout, clock, fleet=demo == "fleet")
     return Collector(
         host=HostSource(),
         nvml=NvmlSource(selection=selection),
@@ -69,17 +71,33 @@ def _demo(
     attributor: Attributor,
     timeout: float,
     clock: Callable[[], float],
+    fleet: bool = False,
 ) -> Collector:
-    """The demo host: the real collector and sources over simulated GPUs, host and servers."""
+    """The demo host: the real collector and sources over simulated GPUs, host and servers. With
+    ``fleet``, also six simulated hosts whose vramtop exporters and servers the same scrape
+    source reads, each target named by its host (they all listen on 127.0.0.1)."""
     from vramtop.collector import Collector
-    from vramtop.demo.host import DemoHostSource, DemoInspector, DemoNvmlSource, DemoScrapeSource
+    from vramtop.demo.host import (
+        HOSTNAME,
+        DemoHostSource,
+        DemoInspector,
+        DemoNvmlSource,
+        DemoScrapeSource,
+    )
     from vramtop.demo.serving import DemoAlertSource, DemoServing
     from vramtop.profiles import load_all
     from vramtop.sources.http import Endpoint
 
     host, nvml = DemoHostSource(clock), DemoNvmlSource(selection, clock)
     serving = DemoServing(clock)  # its simulated servers start on the first urls()
-    servers = [Endpoint(url, timeout=2.0) for url in serving.urls()]
+    targets = [(HOSTNAME, url) for url in serving.urls()]
+    demo_fleet = None
+    if fleet:
+        from vramtop.demo.fleet_servers import DemoFleet
+
+        demo_fleet = DemoFleet(clock)
+        targets += demo_fleet.targets()  # its servers start here
+    servers = [Endpoint(url, timeout=2.0) for _, url in targets]
     return Collector(
         host=host,
         nvml=nvml,
@@ -89,8 +107,10 @@ def _demo(
         demo=True,
         clock=clock,
         remote=[
-            DemoScrapeSource(serving, servers, list(load_all().values()), host.hostname),
-            DemoAlertSource(clock),
+            DemoScrapeSource(
+                serving, servers, list(load_all().values()), [h for h, _ in targets], demo_fleet
+            ),
+            DemoAlertSource(clock, fleet=fleet),
         ],
     )
 

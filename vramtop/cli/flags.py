@@ -60,7 +60,14 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--interval", metavar="SECONDS", help="refresh interval, e.g. 2 or 2s")
     p.add_argument("--timeout", metavar="SECONDS", help="how long a source may take (default 5s)")
-    p.add_argument("--demo", action="store_true", help="show the embedded simulated demo host")
+    p.add_argument(
+        "--demo",
+        nargs="?",
+        const="host",
+        choices=("host", "fleet"),
+        help="show the embedded simulated demo: its host (default), or fleet: the host and "
+        "six simulated GPU hosts read through their vramtop exporters",
+    )
     p.add_argument(
         "--theme",
         metavar="NAME",

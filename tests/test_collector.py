@@ -66,3 +66,26 @@ def test_errors_become_status_sentences():
     detail = Collector(host, timeout=1).collect().source("host").detail
     assert detail == "internal error: boom with?[2J newline"
     assert Collector(host, timeout=1).collect().source("nvml").state == "disabled"
+
+
+def test_a_fleet_model_also_run_here_keeps_its_fleet_total():
+    from vramtop.collector import merge_models
+    from vramtop.model import InstanceFigures, ModelReading
+
+    gib = 2**30
+    served = ModelReading(
+        "llama",
+        30 * gib,
+        latency_p95_seconds=0.5,
+        by_instance=(InstanceFigures("a", 10 * gib, 0.5), InstanceFigures("b", 20 * gib)),
+    )
+    here = ModelReading("llama", 15 * gib, processes=(7,), gpus=(0,))
+    (m,) = merge_models([here], [served], "box")
+    assert m.vram_bytes == 45 * gib and m.processes == (7,)
+    assert [(f.instance, f.vram_bytes) for f in m.by_instance] == [
+        ("a", 10 * gib),
+        ("b", 20 * gib),
+        ("box", 15 * gib),
+    ]
+    (alone,) = merge_models([here], [ModelReading("llama", None, latency_p95_seconds=0.1)], "box")
+    assert alone.vram_bytes == 15 * gib and alone.by_instance == ()

@@ -148,7 +148,7 @@ class Collector:
             time=now,
             host=host,
             gpus=gpus,
-            models=merge_models(models_of(local), served),
+            models=merge_models(models_of(local), served, host.hostname),
             alerts=alerts,
             sources=tuple(statuses),
             driver_version=nvml.driver_version if nvml else None,
@@ -217,10 +217,11 @@ def models_of(gpus: Iterable[GpuReading]) -> tuple[ModelReading, ...]:
 
 
 def merge_models(
-    local: Iterable[ModelReading], served: Iterable[ModelReading]
+    local: Iterable[ModelReading], served: Iterable[ModelReading], hostname: str | None = None
 ) -> tuple[ModelReading, ...]:
     """One row per model name: serving figures from the server's metrics, VRAM and processes from
-    NVML where this machine runs it (else the VRAM the server itself reports)."""
+    NVML where this machine runs it (else the VRAM the server itself reports). A model served
+    across a fleet keeps its fleet total: NVML's figure is this machine's (``hostname``) share."""
     merged: dict[str, ModelReading] = {}
     for m in served:
         old = merged.get(m.name)
@@ -230,14 +231,32 @@ def merge_models(
         if s is None:
             merged[m.name] = m
         else:
+            vram, shares = m.vram_bytes if m.vram_bytes is not None else s.vram_bytes, ()
+            if s.by_instance and hostname is not None:
+                shares = _with_local_vram(s.by_instance, hostname, m.vram_bytes)
+                known = [f.vram_bytes for f in shares if f.vram_bytes is not None]
+                vram = sum(known) if known else None
             merged[m.name] = replace(
                 s,
-                vram_bytes=m.vram_bytes if m.vram_bytes is not None else s.vram_bytes,
+                vram_bytes=vram,
                 processes=m.processes,
                 gpus=m.gpus,
                 sources=m.sources,
+                by_instance=shares or s.by_instance,
             )
     return tuple(sorted(merged.values(), key=lambda m: (-(m.vram_bytes or 0), m.name)))
+
+
+def _with_local_vram(
+    shares: tuple[InstanceFigures, ...], hostname: str, vram: int | None
+) -> tuple[InstanceFigures, ...]:
+    """This machine's share takes NVML's VRAM (exact, per process) over a server's own."""
+    if vram is None:
+        return shares
+    if not any(f.instance == hostname for f in shares):
+        shares = (*shares, InstanceFigures(hostname))
+    out = (replace(f, vram_bytes=vram) if f.instance == hostname else f for f in shares)
+    return tuple(sorted(out, key=lambda f: f.instance))
 
 
 def _combine_served(a: ModelReading, b: ModelReading) -> ModelReading:

@@ -107,3 +107,21 @@ def test_a_single_machine_is_one_local_row():
     )
     (row,) = host_rows(frame)
     assert row.local and row.up and row.instance == "box" and row.gpu_count == 1
+
+
+def test_a_remote_replica_carries_none_of_this_machines_processes():
+    frame = _fleet()
+    llama = frame.models[0]
+    here = ModelReading(
+        "llama",
+        5,
+        processes=(7,),
+        gpus=(3,),
+        sources=("cmdline",),
+        by_instance=(*llama.by_instance, InstanceFigures("laptop", 5)),
+    )
+    frame = Frame(time=1.0, host=frame.host, models=(here,), gpus=frame.gpus)
+    (remote,) = scope(frame, "a").models
+    assert (remote.processes, remote.gpus, remote.sources) == ((), (), ())
+    (local,) = scope(frame, "laptop").models
+    assert (local.processes, local.gpus, local.vram_bytes) == ((7,), (3,), 5)

@@ -147,6 +147,10 @@ def test_exact_values_absent_not_zero_and_no_command_lines(serve, spawn):
     assert by_labels(got["vramtop_gpu_utilization_ratio"], *keys) == {
         ("0", "GPU-aaaa-1111", name): 0.75
     }
+    both = {("0", "GPU-aaaa-1111", name), ("1", "GPU-bbbb-2222", name)}
+    assert by_labels(got["vramtop_gpu_temperature_celsius"], *keys) == dict.fromkeys(both, 30)
+    assert by_labels(got["vramtop_gpu_power_watts"], *keys) == dict.fromkeys(both, 70)
+    assert by_labels(got["vramtop_gpu_power_limit_watts"], *keys) == dict.fromkeys(both, 700)
     assert by_labels(got["vramtop_build_info"], "version") == {(__version__,): 1}
     assert by_labels(got["vramtop_source_up"], "source")[("nvml",)] == 1
     assert "vramtop_process_vram_bytes" not in got  # off by default: pids churn

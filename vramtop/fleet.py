@@ -217,15 +217,17 @@ def scope(frame: Frame, key: str, host_label: str | None = None) -> Frame:
     """The Frame as if vramtop ran on that host alone: its GPUs, its share of each model (VRAM,
     p95, queue and rate of that replica), its alerts. The overview draws it unchanged."""
     local = frame.host.hostname
-    host = next(
-        (h for h in frame.hosts if (h.instance or host_key(h.hostname)) == key),
-        frame.host if key == local else HostReading(hostname=key, instance=key),
-    )
+    host = frame.host
+    if key != local:
+        host = next(
+            (h for h in frame.hosts if (h.instance or host_key(h.hostname)) == key),
+            HostReading(hostname=key, instance=key),
+        )
     models = []
     for m in frame.models:
         share = next((f for f in m.by_instance if f.instance == key), None)
         if share is not None:
-            models.append(_replica(m, share))
+            models.append(_replica(m, share, key == local))
         elif key == local and m.processes:
             models.append(m)
     return replace(
@@ -241,7 +243,8 @@ def scope(frame: Frame, key: str, host_label: str | None = None) -> Frame:
 _FLEET_ONLY = "per host only VRAM, p95, queue and rate are known; this figure is fleet-wide"
 
 
-def _replica(m: ModelReading, f: InstanceFigures) -> ModelReading:
+def _replica(m: ModelReading, f: InstanceFigures, here: bool) -> ModelReading:
+    """``here``: the share on this machine, whose processes and GPUs (NVML's) it keeps."""
     reasons = dict(m.unavailable)
     for name in ("latency_p50_seconds", "latency_p99_seconds", "error_ratio"):
         reasons[name] = _FLEET_ONLY
@@ -256,5 +259,8 @@ def _replica(m: ModelReading, f: InstanceFigures) -> ModelReading:
         queue_length=f.queue_length,
         instances=(f.instance,),
         by_instance=(f,),
+        processes=m.processes if here else (),
+        gpus=m.gpus if here else (),
+        sources=m.sources if here else (),
         unavailable=MappingProxyType(reasons),
     )

@@ -74,6 +74,15 @@ def _gpu_families(gpus: list[GpuReading]) -> Iterator[Metric]:
     util = GaugeMetricFamily(
         "vramtop_gpu_utilization_ratio", "GPU utilisation, 0 to 1.", labels=GPU_LABELS
     )
+    temp = GaugeMetricFamily(
+        "vramtop_gpu_temperature_celsius", "GPU core temperature, degrees C.", labels=GPU_LABELS
+    )
+    power = GaugeMetricFamily(
+        "vramtop_gpu_power_watts", "GPU power draw, watts.", labels=GPU_LABELS
+    )
+    limit = GaugeMetricFamily(
+        "vramtop_gpu_power_limit_watts", "GPU enforced power limit, watts.", labels=GPU_LABELS
+    )
     for g in gpus:
         labels = _gpu_labels(g)
         if g.memory_used_bytes is not None:
@@ -82,7 +91,13 @@ def _gpu_families(gpus: list[GpuReading]) -> Iterator[Metric]:
             total.add_metric(labels, g.memory_total_bytes)
         if g.utilization_percent is not None:
             util.add_metric(labels, g.utilization_percent / 100)
-    yield from (used, total, util)
+        if g.temperature_c is not None:
+            temp.add_metric(labels, g.temperature_c)
+        if g.power_watts is not None:
+            power.add_metric(labels, g.power_watts)
+        if g.power_limit_watts is not None:
+            limit.add_metric(labels, g.power_limit_watts)
+    yield from (used, total, util, temp, power, limit)
 
 
 def _model_families(frame: Frame, gpus: list[GpuReading]) -> Iterator[Metric]:

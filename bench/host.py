@@ -32,6 +32,7 @@ from measure import compile_c  # noqa: E402
 from prom import Prometheus  # noqa: E402
 
 from vramtop.demo.exporter import GIB, GpuLoad, ModelLoad, SimulatedExporter  # noqa: E402
+from vramtop.demo.loads import GpuProcess  # noqa: E402
 from vramtop.demo.scenario import Gpu, Process, Scenario  # noqa: E402
 
 GPUS = 8
@@ -335,6 +336,7 @@ class Serving:
             for j in range(h)
             for c in "abcd"
         ]
+        # Each host's 4 models on 2 GPUs each, as its vramtop exporter reports them.
         gpus = [
             GpuLoad(
                 index=i,
@@ -342,6 +344,7 @@ class Serving:
                 memory_used_bytes=(40 + i) * GIB,
                 utilization=0.5,
                 instance=f"h{h}-{j:03d}",
+                processes=(GpuProcess(1000 + i, f"llm-{'abcd'[i // 2]}", (40 + i) * GIB),),
             )
             for h in host_sizes
             for j in range(h)
@@ -350,10 +353,11 @@ class Serving:
         self._serve(SimulatedExporter("vllm", models, gpus=[]), kind="scale")
         self._serve(SimulatedExporter("vllm", fleet, gpus=[]), kind="scale")
         self._serve(SimulatedExporter("dcgm", gpus=gpus, hostname_label="node"), kind="scale")
+        self._serve(SimulatedExporter("vramtop", gpus=gpus), kind="scale")
         self.fleet_models = len(models) + len(fleet)
         self.fleet_gpus = len(gpus)
 
-    def wait_fleet(self, timeout: float = 90) -> None:
+    def wait_fleet(self, timeout: float = 300) -> None:
         p = self.prometheus
         sel = 'instance=~"m[0-9]+|h[0-9]+-[0-9]+"'
         p.wait_for(

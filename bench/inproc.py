@@ -128,13 +128,26 @@ def scale(prometheus: str, models: list[int], hosts: list[int], refreshes: int) 
     groups += [(f"{h} hosts x 8 GPUs", f"h{h}-[0-9]+") for h in hosts]
     out = {}
     for label, instance in groups:
+        rss = _rss()
         settings = load(env=env, flags={"prometheus_url": prometheus, "instance": instance})
         sources = wiring.remote_sources(settings, env, None)
         collector = Collector(host=HostSource(), remote=sources)
         out[label] = _series(collector.collect, refreshes)
+        # What holding this fleet's latest Frame (and the sources' state) costs in memory.
+        out[label]["rss_growth_mib"] = (_rss() - rss) / 2**20
         for source in sources:
             source.close()  # type: ignore[attr-defined]
+        del collector, sources
     return out
+
+
+def _rss() -> int:
+    import gc
+
+    import psutil
+
+    gc.collect()
+    return psutil.Process().memory_info().rss
 
 
 # -- render: the live view's cost per frame, headless ---------------------------------------------

@@ -138,19 +138,22 @@ def phase_scale(b: Bench) -> None:
         dict(os.environ),
         600,
     )
-    rows = [cost_row(label, r) for label, r in result.items()]
+    rows = [[*cost_row(label, r), f"{r['rss_growth_mib']:.1f} MiB"] for label, r in result.items()]
+    for label, r in result.items():
+        b.results[f"scale.wall_max_ms.{label}"] = r["wall_max_ms"]
     for kind in ("models", "hosts"):
         b.results[f"scale.queries.{kind}"] = sorted(
             {q for label, r in result.items() if kind in label for q in r["queries"]}
         )
-    big = f"{b.plan.hosts[-1]} hosts x 8 GPUs"
-    b.results["scale.big_wall_ms"] = result[big]["wall_max_ms"]
-    b.results["scale.big"] = big
     b.serving.remove_fleet()
     b.report.section(
-        "Scaling against the local Prometheus (vLLM models; hosts with 4 models + 8 DCGM GPUs)",
-        table(COST_HEAD, rows),
-        COST_NOTE + " Each row selects its instances with --instance.",
+        "Scaling against the local Prometheus (vLLM models; hosts with 4 models, 8 DCGM GPUs and "
+        "their vramtop exporter's GPU and model-VRAM series)",
+        table([*COST_HEAD, "RSS growth"], rows),
+        COST_NOTE + " Each row selects its instances with --instance. RSS growth: the bench "
+        "process's resident memory after the refreshes minus before building that row's "
+        "sources (rows run in order: memory the allocator keeps from one row is not counted "
+        "again in the next).",
     )
 
 
@@ -175,3 +178,43 @@ def phase_record(b: Bench, short: bool) -> None:
     body = table(["recording", "frames", "bytes/frame", "MB/day at 2 s", "write CPU µs/frame"], [r])
     body += "\n\n" + table(["replay", ""], [[k, v] for k, v in seek.items()])
     b.report.section("Recording size and replay (short: 1400 frames)", body)
+
+
+def phase_hosts(b: Bench) -> None:
+    """The Hosts screen with a big fleet: frame cost and key latency (bench/hosts_screen.py)."""
+    rows = []
+    frames = str(max(5, b.plan.render_frames // 6))
+    for hosts in (h for h in b.plan.hosts if h > 1):  # one host opens no Hosts screen
+        r = run_json(
+            [
+                sys.executable,
+                str(BENCH / "hosts_screen.py"),
+                "--hosts",
+                str(hosts),
+                "--frames",
+                frames,
+            ],
+            dict(os.environ),
+            600,
+        )
+        b.results[f"hosts.key_wall_ms.{hosts}"] = r["key_wall_ms"]
+        rows.append(
+            [
+                f"{hosts} hosts x 8 GPUs ({r['size']})",
+                f"{r['frame_cpu_ms']:.0f} ms",
+                f"{r['frame_cpu_max_ms']:.0f} ms",
+                f"{r['host_rows_ms']:.1f} ms",
+                f"{r['history_add_ms']:.1f} ms",
+                f"{r['key_wall_ms']:.0f} ms",
+                f"{r['key_wall_max_ms']:.0f} ms",
+            ]
+        )
+    b.report.section(
+        "Hosts screen, headless (python bench/hosts_screen.py --hosts N)",
+        table(
+            ["fleet", "frame CPU", "max", "of which host rows", "history", "key", "key max"],
+            rows,
+        ),
+        "Every row changes every frame (the worst case). key: wall from a cursor key to its "
+        "screen drawn while frames keep arriving; Pilot's own round trip is ~60 ms of it.",
+    )

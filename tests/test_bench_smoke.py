@@ -22,6 +22,7 @@ SECTIONS = (
     "## Scaling against the local Prometheus",
     "## --scrape of 10 exporters without Prometheus",
     "## Recording size and replay",
+    "Hosts screen, headless",
     "## Targets",
 )
 

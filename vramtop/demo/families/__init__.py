@@ -15,5 +15,6 @@ BUILDERS: dict[str, Callable[[Out, Models, Gpus, Options], None]] = {
     "sglang": sglang.sglang,
     "dcgm": gpus.dcgm,
     "nvidia_gpu_exporter": gpus.nvidia_smi,
+    "vramtop": gpus.vramtop,
 }
 PROFILES = tuple(BUILDERS)

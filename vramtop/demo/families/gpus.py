@@ -48,3 +48,21 @@ def nvidia_smi(out: Out, models: Models, gpus: Gpus, o: Options) -> None:
         for p in g.processes:
             app = at({"uuid": uuid, "pid": str(p.pid), "process_name": p.name}, g.instance)
             out.gauge("nvidia_smi_compute_app_used_memory_bytes", app, whole_mib(p.used_bytes))
+
+
+def vramtop(out: Out, models: Models, gpus: Gpus, o: Options) -> None:
+    """vramtop --serve-metrics: each GPU, and each model's VRAM on it (a process's name is the
+    model it serves here)."""
+    for g in gpus:
+        lab = at({"gpu": str(g.index), "gpu_uuid": g.gpu_uuid, "name": g.name}, g.instance)
+        out.gauge("vramtop_gpu_memory_used_bytes", lab, g.memory_used_bytes)
+        out.gauge("vramtop_gpu_memory_total_bytes", lab, g.memory_total_bytes)
+        out.gauge("vramtop_gpu_utilization_ratio", lab, g.utilization)
+        out.gauge("vramtop_gpu_temperature_celsius", lab, g.temperature_c)
+        out.gauge("vramtop_gpu_power_watts", lab, g.power_watts)
+        per_model: dict[str, int] = {}
+        for p in g.processes:
+            per_model[p.name] = per_model.get(p.name, 0) + p.used_bytes
+        for model, used in per_model.items():
+            vram = at({"model": model, "gpu": str(g.index), "gpu_uuid": g.gpu_uuid}, g.instance)
+            out.gauge("vramtop_model_vram_bytes", vram, used)

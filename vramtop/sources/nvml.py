@@ -1,8 +1,10 @@
-"""GPUs and per-process VRAM through NVML.
+"""GPUs, per-process VRAM and use, and GPU health through NVML.
 
 The backend is the ``pynvml`` module (nvidia-ml-py) or anything with the same functions (the demo's
 simulated NVML). NVML is initialised once and handles are created once; fields that do not change
 (name, UUID) are cached for the life of the handle, slow ones (power limit, MIG mode) for a while.
+Health is read by nvml_health; from the second poll on (never in a one-shot run) two daemon
+threads watch XID/ECC events (nvml_events) and sample PCIe throughput (nvml_pcie).
 """
 
 from __future__ import annotations
@@ -10,39 +12,19 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from vramtop.clean import one_line
-from vramtop.model import GpuReading, MigReading, ProcessReading, freeze
+from vramtop.model import GpuReading, HealthEvent, MigReading, ProcessReading, freeze
 from vramtop.sources.base import SourceError
+from vramtop.sources.nvml_calls import LOST, Calls, Lost, explain
+from vramtop.sources.nvml_events import EventLog, EventWatcher, Watched
+from vramtop.sources.nvml_health import HealthReader, HealthState
+from vramtop.sources.nvml_pcie import PcieSampler
 
 SLOW_FIELD_TTL = 30.0  # seconds: power limit and MIG mode change only by an admin's hand
 INIT_RETRY = 30.0  # seconds between attempts to load a missing driver
-LOST = "GPU is lost (fell off the bus or needs a reset)"
-
-
-def explain(err: BaseException) -> str:
-    """The one place that turns an NVML error into a reason a person reads."""
-    name = type(err).__name__
-    reasons = {
-        "NVMLError_NotSupported": "not supported on this GPU",
-        "NVMLError_NoPermission": "no permission to read it (NVML)",
-        "NVMLError_GpuIsLost": LOST,
-        "NVMLError_FunctionNotFound": "not supported by this driver version",
-        "NVMLLibraryMismatchError": "not supported by this driver version",
-        "NVMLError_LibraryNotFound": "no NVIDIA driver on this host (libnvidia-ml.so.1 not found)",
-        "NVMLError_DriverNotLoaded": "the NVIDIA driver is not loaded",
-        "NVMLError_LibRmVersionMismatch": (
-            "the NVIDIA driver and libnvidia-ml versions differ (reboot or reload the driver)"
-        ),
-        "NVMLError_Uninitialized": "NVML is not initialised",
-        "NVMLError_Timeout": "NVML timed out",
-        "NVMLError_ResetRequired": "GPU needs a reset",
-    }
-    if name in reasons:
-        return reasons[name]
-    return f"NVML error: {one_line(err)}"
+__all__ = ["LOST", "GpuSelection", "NvmlReading", "NvmlSource", "explain"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +32,8 @@ class NvmlReading:
     gpus: tuple[GpuReading, ...]
     driver_version: str | None
     note: str = ""  # e.g. GPU selection that matched nothing
+    events: tuple[HealthEvent, ...] = ()  # recent XID / ECC / lost-GPU events, oldest first
+    events_note: str = ""  # why events are not watched, when they are not
 
 
 class GpuSelection:
@@ -87,8 +71,7 @@ class GpuSelection:
         return uuid is not None and uuid.upper().startswith(token.upper())
 
 
-class _Lost(Exception):
-    pass
+_Lost = Lost
 
 
 @dataclass(slots=True)
@@ -102,6 +85,8 @@ class _Device:
     power_limit_watts: float | None = None
     mig_mode: bool | None = None
     slow_reasons: dict[str, str] | None = None
+    health: HealthState = field(default_factory=HealthState)
+    lost: bool = False
 
 
 class NvmlSource:
@@ -122,6 +107,11 @@ class NvmlSource:
         self._init_at = -1e18
         self._memory_v2 = True
         self._proc_v3 = True
+        self._polls = 0
+        self._events = EventLog()
+        self._watcher: EventWatcher | None = None
+        self._sampler: PcieSampler | None = None
+        self._health: HealthReader | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -158,9 +148,24 @@ class NvmlSource:
             raise SourceError(self._init_error) from None
         self._init_error = None
         self._devices = devices
+        calls = Calls(nv)
+        self._health = HealthReader(calls, self._clock)
+        self._watcher = EventWatcher(calls, self._events)
+        self._sampler = PcieSampler(calls)
         return devices
 
+    def _start_background(self, devices: list[_Device]) -> None:
+        """Events and PCIe sampling, for a source that polls again (not a one-shot run)."""
+        assert self._watcher is not None and self._sampler is not None
+        alive = [d for d in devices if not d.lost]
+        self._watcher.start([Watched(d.index, d.uuid, d.handle) for d in alive])
+        self._sampler.start([(d.index, d.handle) for d in alive])
+
     def close(self) -> None:
+        """Stops the threads (within about a second), then shuts NVML down."""
+        for worker in (self._watcher, self._sampler):
+            if worker is not None:
+                worker.stop()
         if self._devices is not None:
             with contextlib.suppress(Exception):
                 self._nvml().nvmlShutdown()
@@ -170,6 +175,9 @@ class NvmlSource:
 
     def poll(self) -> NvmlReading:
         devices = self._ensure_init()
+        self._polls += 1
+        if self._polls == 2:
+            self._start_background(devices)
         gpus: list[GpuReading] = []
         seen: list[tuple[int, str | None]] = []
         for dev in devices:
@@ -177,7 +185,11 @@ class NvmlSource:
             seen.append((dev.index, dev.uuid))
             if self._selection is not None and not self._selection.matches(dev.index, dev.uuid):
                 continue
-            gpus.append(self._read(dev))
+            gpu = self._read(dev)
+            if gpu.state == "lost" and not dev.lost:
+                self._events.lost(dev.index, dev.uuid)
+            dev.lost = gpu.state == "lost"
+            gpus.append(gpu)
         note = ""
         if self._selection is not None:
             missing = self._selection.unmatched(seen)
@@ -186,7 +198,8 @@ class NvmlSource:
                     f"GPU selection {', '.join(missing)} matched no GPU "
                     f"(this host has {len(devices)})"
                 )
-        return NvmlReading(tuple(gpus), self._driver, note)
+        events_note = self._watcher.status if self._watcher is not None else ""
+        return NvmlReading(tuple(gpus), self._driver, note, self._events.snapshot(), events_note)
 
     def _call(self, reasons: dict[str, str], field: str, fn: Callable[..., Any], *args: Any) -> Any:
         nv = self._backend
@@ -243,6 +256,10 @@ class NvmlSource:
             migs: tuple[MigReading, ...] = ()
             if dev.mig_mode:
                 migs, procs = self._mig(reasons, dev.index, h, procs)
+            assert self._health is not None and self._sampler is not None
+            health = self._health.read(dev.health, h, self._sampler.latest(dev.index))
+            if procs:
+                procs = _with_use(procs, *self._health.process_use(dev.health, h))
         except _Lost:
             return GpuReading(
                 index=dev.index,
@@ -267,6 +284,7 @@ class NvmlSource:
             mig_devices=migs,
             processes=tuple(procs),
             unavailable=freeze(reasons),
+            health=health,
         )
 
     def _memory(self, reasons: dict[str, str], h: Any) -> tuple[int | None, int | None, int | None]:
@@ -368,6 +386,20 @@ class NvmlSource:
                         used_memory_bytes=_max_known(old.used_memory_bytes, p.used_memory_bytes),
                     )
         return tuple(migs), list(by_pid.values())
+
+
+def _with_use(
+    procs: list[ProcessReading], use: dict[int, tuple[float, float]] | None, why: str | None
+) -> list[ProcessReading]:
+    """SM and memory-controller % per process; a process without a sample was idle (0 %)."""
+    if use is None:
+        reasons = freeze(dict.fromkeys(("sm_percent", "memory_controller_percent"), why or ""))
+        return [replace(p, unavailable=freeze({**p.unavailable, **reasons})) for p in procs]
+    out = []
+    for p in procs:
+        sm, mem = use.get(p.pid, (0.0, 0.0))
+        out.append(replace(p, sm_percent=sm, memory_controller_percent=mem))
+    return out
 
 
 def _max_known(a: int | None, b: int | None) -> int | None:

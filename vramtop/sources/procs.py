@@ -8,21 +8,45 @@ Each of those becomes a ``detail`` sentence instead of an exception.
 from __future__ import annotations
 
 import re
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import psutil
 
 from vramtop import redact
-from vramtop.model import ProcInfo
+from vramtop.model import ProcessReading, ProcInfo, freeze
 
 GONE = "not visible here: it exited, or it runs in another PID namespace (a container)"
 EXITED = "exited while being read"
 DENIED = "no permission to read its details (run vramtop as its user or as root)"
 PARENT_DEPTH = 4  # how far up the tree to look for a launcher's command line
+FIRST_SAMPLE = "known from the next refresh (CPU use is measured between two refreshes)"
+USAGE_FIELDS = ("cpu_percent", "rss_bytes", "started_at")
 
 _CONTAINER_ID = re.compile(
     r"(?:docker|cri-containerd|crio|libpod)[-/]([0-9a-f]{12,64})|/([0-9a-f]{64})"
 )
+
+
+@dataclass(frozen=True, slots=True)
+class ProcUsage:
+    """A process's host-side use: CPU % of one core since the last look, resident memory,
+    start time (epoch seconds). None with a reason where unknown."""
+
+    cpu_percent: float | None = None
+    rss_bytes: int | None = None
+    started_at: float | None = None
+    reasons: tuple[tuple[str, str], ...] = ()
+
+    def apply(self, p: ProcessReading) -> ProcessReading:
+        """The reading with these fields (and their reasons) filled in."""
+        unavailable = {**p.unavailable, **dict(self.reasons)} if self.reasons else p.unavailable
+        return replace(
+            p,
+            cpu_percent=self.cpu_percent,
+            rss_bytes=self.rss_bytes,
+            started_at=self.started_at,
+            unavailable=freeze(dict(unavailable)),
+        )
 
 
 class ProcessInspector:
@@ -31,6 +55,8 @@ class ProcessInspector:
     def __init__(self) -> None:
         self._cache: dict[int, tuple[float, ProcInfo]] = {}
         self._users: dict[int, str | None] = {}
+        # One psutil.Process per (pid, start): cpu_percent() measures since its previous call.
+        self._watched: dict[int, tuple[float, psutil.Process]] = {}
 
     def describe(self, pid: int) -> ProcInfo:
         try:
@@ -67,6 +93,41 @@ class ProcessInspector:
     def forget_except(self, live: set[int]) -> None:
         for pid in [p for p in self._cache if p not in live]:
             del self._cache[pid]
+        for pid in [p for p in self._watched if p not in live]:
+            del self._watched[pid]
+
+    def usage(self, pid: int) -> ProcUsage:
+        """CPU %, RSS and start time; the first look at a process has no CPU % yet."""
+        try:
+            proc = psutil.Process(pid)
+            started = proc.create_time()
+        except psutil.NoSuchProcess:
+            self._watched.pop(pid, None)
+            return _no_usage(GONE)
+        except psutil.AccessDenied:
+            return _no_usage(DENIED)
+        watched = self._watched.get(pid)
+        first = watched is None or watched[0] != started
+        if first:
+            self._watched[pid] = (started, proc)
+        else:
+            proc = watched[1]
+        reasons: list[tuple[str, str]] = []
+        cpu = rss = None
+        try:
+            with proc.oneshot():
+                cpu = proc.cpu_percent(None)
+                rss = int(proc.memory_info().rss)
+        except psutil.NoSuchProcess:
+            self._watched.pop(pid, None)
+            return _no_usage(EXITED)
+        except psutil.AccessDenied:
+            reasons += [("cpu_percent", DENIED), ("rss_bytes", DENIED)]
+            cpu = rss = None
+        if first and cpu is not None:
+            cpu = None
+            reasons.append(("cpu_percent", FIRST_SAMPLE))
+        return ProcUsage(cpu, rss, started, tuple(reasons))
 
     def _read(self, proc: psutil.Process) -> ProcInfo:
         details: list[str] = []
@@ -103,6 +164,10 @@ class ProcessInspector:
         if uid not in self._users:
             self._users[uid] = _safe(proc.username, details)
         return self._users[uid]
+
+
+def _no_usage(reason: str) -> ProcUsage:
+    return ProcUsage(reasons=tuple((f, reason) for f in USAGE_FIELDS))
 
 
 def _safe(getter, details: list[str]):  # type: ignore[no-untyped-def]

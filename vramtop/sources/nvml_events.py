@@ -26,6 +26,7 @@ WAIT_MS = 1000
 KEEP = 200  # events kept (the Frame carries these, oldest first)
 SBE, DBE, XID = 0x1, 0x2, 0x8  # nvmlEventType*: single-, double-bit ECC, critical XID
 WANTED = SBE | DBE | XID
+UNSUPPORTED = "not supported on this GPU"
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,9 +144,10 @@ class EventWatcher:
                 gpus.remove(g)
         if not watched:
             self._free(event_set)
-            self.status = "events not watched: " + reasons.get(
-                "events", "no GPU here reports XID or ECC events"
-            )
+            reason = reasons.get("events", UNSUPPORTED)
+            if reason == UNSUPPORTED:
+                reason = "no GPU here reports XID or ECC events"
+            self.status = f"events not watched: {reason}"
             return None
         return event_set, watched
 

@@ -281,6 +281,8 @@ def test_slow_counters_on_their_own_schedule_fast_ones_every_refresh(scenario, l
         assert g.health is not None and g.health.ecc_corrected_volatile == 2
         counts = call_counts(loaded_fake)
     assert counts["nvmlDeviceGetFieldValues"] == 1
+    assert counts["nvmlDeviceGetCurrPcieLinkWidth"] == 1  # a degraded link stays degraded
+    assert counts["nvmlDeviceGetCurrPcieLinkGeneration"] == 2  # it drops at idle
     assert counts["nvmlDeviceGetCurrentClocksEventReasons"] == 2
     # Link maxima are read once, with the static fields.
     assert counts.get("nvmlDeviceGetMaxPcieLinkGeneration", 0) == 0

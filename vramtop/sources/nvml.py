@@ -252,14 +252,12 @@ class NvmlSource:
                 reasons, "temperature_c", nv.nvmlDeviceGetTemperature, h, nv.NVML_TEMPERATURE_GPU
             )
             power = self._call(reasons, "power_watts", nv.nvmlDeviceGetPowerUsage, h)
-            procs = self._processes(reasons, dev.index, h)
+            procs = self._processes(reasons, dev.index, h, health=dev.health)
             migs: tuple[MigReading, ...] = ()
             if dev.mig_mode:
                 migs, procs = self._mig(reasons, dev.index, h, procs)
             assert self._health is not None and self._sampler is not None
             health = self._health.read(dev.health, h, self._sampler.latest(dev.index))
-            if procs:
-                procs = _with_use(procs, *self._health.process_use(dev.health, h))
         except _Lost:
             return GpuReading(
                 index=dev.index,
@@ -320,10 +318,17 @@ class NvmlSource:
         return getattr(nv, stem + "_v2")(h)
 
     def _processes(
-        self, reasons: dict[str, str], index: int, h: Any, mig: str | None = None
+        self,
+        reasons: dict[str, str],
+        index: int,
+        h: Any,
+        mig: str | None = None,
+        health: HealthState | None = None,
     ) -> list[ProcessReading]:
+        """The GPU's (or MIG device's) processes; with ``health``, each one's SM and
+        memory-controller use (a process without a sample was idle: 0 %)."""
         nv = self._backend
-        merged: dict[int, ProcessReading] = {}
+        merged: dict[int, tuple[int | None, str]] = {}  # pid -> (used, kind)
         for kind in ("compute", "graphics"):
             try:
                 found = self._process_list(kind, h)
@@ -336,15 +341,36 @@ class NvmlSource:
                 pid = int(p.pid)
                 used = None if p.usedGpuMemory is None else int(p.usedGpuMemory)
                 if pid in merged:
-                    old = merged[pid]
-                    merged[pid] = replace(
-                        old,
-                        kind="compute+graphics",
-                        used_memory_bytes=_max_known(old.used_memory_bytes, used),
-                    )
+                    merged[pid] = (_max_known(merged[pid][0], used), "compute+graphics")
                 else:
-                    merged[pid] = ProcessReading(pid, index, used, kind, mig_device=mig)
-        return list(merged.values())
+                    merged[pid] = (used, kind)
+        use: dict[int, tuple[float, float]] | None = {}
+        why: dict[str, str] = {}
+        if merged and (health is not None or mig is not None):
+            if health is None:
+                use, reason = None, "not read per MIG device"
+            else:
+                assert self._health is not None
+                use, reason = self._health.process_use(health, h)
+            why = dict.fromkeys(("sm_percent", "memory_controller_percent"), reason or "")
+        unavailable = freeze(why) if use is None else freeze({})
+        idle = (0.0, 0.0) if health is not None else (None, None)
+        out = []
+        for pid, (used, kind) in merged.items():
+            sm, mem = (None, None) if use is None else use.get(pid, idle)
+            out.append(
+                ProcessReading(
+                    pid,
+                    index,
+                    used,
+                    kind,
+                    mig_device=mig,
+                    sm_percent=sm,
+                    memory_controller_percent=mem,
+                    unavailable=unavailable,
+                )
+            )
+        return out
 
     def _mig(
         self, reasons: dict[str, str], index: int, h: Any, procs: list[ProcessReading]
@@ -386,20 +412,6 @@ class NvmlSource:
                         used_memory_bytes=_max_known(old.used_memory_bytes, p.used_memory_bytes),
                     )
         return tuple(migs), list(by_pid.values())
-
-
-def _with_use(
-    procs: list[ProcessReading], use: dict[int, tuple[float, float]] | None, why: str | None
-) -> list[ProcessReading]:
-    """SM and memory-controller % per process; a process without a sample was idle (0 %)."""
-    if use is None:
-        reasons = freeze(dict.fromkeys(("sm_percent", "memory_controller_percent"), why or ""))
-        return [replace(p, unavailable=freeze({**p.unavailable, **reasons})) for p in procs]
-    out = []
-    for p in procs:
-        sm, mem = use.get(p.pid, (0.0, 0.0))
-        out.append(replace(p, sm_percent=sm, memory_controller_percent=mem))
-    return out
 
 
 def _max_known(a: int | None, b: int | None) -> int | None:

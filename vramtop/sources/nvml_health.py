@@ -1,11 +1,12 @@
 """A GPU's health through NVML, on three schedules.
 
 Every refresh (cheap, changes with load): clock event (throttle) reasons, performance state,
-current PCIe link generation and width, per-process SM and memory-controller use. Every
-SLOW_TTL seconds, in one nvmlDeviceGetFieldValues call per GPU: ECC mode and counts, retired
+current PCIe link generation (it drops at idle), per-process SM and memory-controller use. Every
+SLOW_TTL seconds: in one nvmlDeviceGetFieldValues call per GPU ECC mode and counts, retired
 pages, remapped rows, the PCIe replay counter, NVLink link count and error totals (counters that
-move only when something breaks; a new double-bit error arrives at once as an event anyway).
-Once: the link's maximum generation and width. PCIe throughput comes from PcieSampler's thread.
+move only when something breaks; a new double-bit error arrives at once as an event anyway), and
+the current link width (a degraded link stays degraded). Once: the link's maximum generation and
+width. PCIe throughput comes from PcieSampler's thread.
 """
 
 from __future__ import annotations
@@ -102,9 +103,6 @@ class HealthReader:
             h,
             memo=st.unsupported,
         )
-        width = get(
-            reasons, ("pcie_link_width",), "nvmlDeviceGetCurrPcieLinkWidth", h, memo=st.unsupported
-        )
         gen_max, width_max = self._link_max(st, h)
         reasons.update(st.link_max_reasons)
         self._slow(st, h)
@@ -117,7 +115,6 @@ class HealthReader:
             performance_state=pstate,
             pcie_link_gen=gen,
             pcie_link_gen_max=gen_max,
-            pcie_link_width=width,
             pcie_link_width_max=width_max,
             pcie_tx_bytes_per_second=tx,
             pcie_rx_bytes_per_second=rx,
@@ -168,6 +165,13 @@ class HealthReader:
             st.slow, st.slow_reasons = {}, reasons
         else:
             st.slow, st.slow_reasons = self._decode(values)
+        st.slow["pcie_link_width"] = self._calls.get(
+            st.slow_reasons,
+            ("pcie_link_width",),
+            "nvmlDeviceGetCurrPcieLinkWidth",
+            h,
+            memo=st.unsupported,
+        )
 
     def _decode(self, values: Any) -> tuple[dict[str, Any], dict[str, str]]:
         nv = self._calls.nv

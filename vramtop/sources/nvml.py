@@ -170,6 +170,7 @@ class NvmlSource:
             with contextlib.suppress(Exception):
                 self._nvml().nvmlShutdown()
             self._devices = None
+        self._polls = 0  # a source polled again after close() starts afresh
 
     # -- polling ---------------------------------------------------------------------------
 

@@ -7,6 +7,9 @@ import subprocess
 import sys
 import time
 
+import psutil
+import pytest
+
 from vramtop.model import ProcessReading, freeze
 from vramtop.sources.procs import FIRST_SAMPLE, GONE, ProcessInspector
 
@@ -19,12 +22,13 @@ def rss_of(pid: int) -> int:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-def test_cpu_rss_and_start_time_of_real_processes():
+@pytest.mark.parametrize("proc_stat", [None, False], ids=["proc", "psutil"])
+def test_cpu_rss_and_start_time_of_real_processes(proc_stat):
     before = time.time()
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
     spinner = subprocess.Popen([sys.executable, "-c", SPIN])
     after = time.time()
-    inspector = ProcessInspector()
+    inspector = ProcessInspector(proc_stat=proc_stat)
     try:
         time.sleep(0.5)  # both past interpreter start-up
         first = inspector.usage(sleeper.pid)
@@ -32,12 +36,14 @@ def test_cpu_rss_and_start_time_of_real_processes():
         time.sleep(0.5)
         idle, busy = inspector.usage(sleeper.pid), inspector.usage(spinner.pid)
         rss = rss_of(sleeper.pid)
+        started = psutil.Process(sleeper.pid).create_time()
     finally:
         for child in (sleeper, spinner):
             child.kill()
             child.wait()
     assert first.cpu_percent is None and dict(first.reasons) == {"cpu_percent": FIRST_SAMPLE}
     assert first.started_at is not None and before - 1 <= first.started_at <= after + 1
+    assert first.started_at == started  # psutil's create_time, whichever way it was read
     assert idle.rss_bytes == rss and idle.started_at == first.started_at
     assert idle.reasons == ()
     assert idle.cpu_percent is not None and idle.cpu_percent < 1.0

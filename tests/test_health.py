@@ -63,7 +63,8 @@ def test_throttle_bits_decode_to_words_in_bit_order():
         "display_clocks",
     )
     assert decode_throttle(0x44) == ("sw_power_cap", "hw_thermal")
-    assert decode_throttle(0x600 | 0x4) == ("sw_power_cap", "0x600")  # bits NVML added later
+    assert decode_throttle(0x600 | 0x4) == ("sw_power_cap", "board_limit", "reliability")
+    assert decode_throttle(0x1800 | 0x40) == ("hw_thermal", "0x1800")  # bits NVML adds later
 
 
 def test_xid_table_holds_the_common_codes():

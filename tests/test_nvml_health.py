@@ -96,7 +96,7 @@ def test_every_health_field_reads_back_exactly(scenario):
         sick, fine = nvml.poll().gpus
     h = sick.health
     assert h is not None
-    assert h.throttle_reasons == ("sw_power_cap", "hw_thermal", "0x200")
+    assert h.throttle_reasons == ("sw_power_cap", "hw_thermal", "board_limit")
     assert h.performance_state == 2
     assert h.ecc_mode is True
     assert (h.ecc_corrected_volatile, h.ecc_uncorrected_volatile) == (11, 2)

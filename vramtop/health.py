@@ -28,6 +28,8 @@ THROTTLE_WORDS: tuple[tuple[int, str], ...] = (
     (0x40, "hw_thermal"),
     (0x80, "hw_power_brake"),
     (0x100, "display_clocks"),
+    (0x200, "board_limit"),
+    (0x400, "reliability"),
 )
 
 SEVERITY_ORDER = ("critical", "warning", "info")

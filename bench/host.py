@@ -187,13 +187,19 @@ class FakeHost:
     def scenario(self) -> Scenario:
         gpus = []
         for g in range(GPUS):
+            util = (37 + 23 * g) % 61 + 35
             procs = tuple(
-                Process(pid, None if m.name in UNAVAILABLE else int(m.gib * GIB))
+                # Every process sampled busy: NVML's two-call utilisation protocol, the costly path.
+                Process(
+                    pid,
+                    None if m.name in UNAVAILABLE else int(m.gib * GIB),
+                    sm_util=util // SLOTS_PER_GPU,
+                    mem_util=util // (2 * SLOTS_PER_GPU),
+                )
                 for m, gpu, pid in self.placement
                 if gpu == g
             )
             used = sum(m.gib for m, gpu, _ in self.placement if gpu == g) * GIB + GIB // 2
-            util = (37 + 23 * g) % 61 + 35
             gpus.append(
                 Gpu(
                     memory_total=80 * GIB,

@@ -1,6 +1,6 @@
 """Measurements inside vramtop's own process, importing vramtop. Run by compare.py as
 
-    python bench/inproc.py local  --prometheus URL [--refreshes N]   (in the fake NVML env)
+    python bench/inproc.py local  [--prometheus URL] [--refreshes N]   (in the fake NVML env)
     python bench/inproc.py scale  --prometheus URL --models 1,10 --hosts 1,10 [--refreshes N]
     python bench/inproc.py render [--frames N]
 
@@ -90,7 +90,7 @@ def _series(collect: Callable[[], Any], refreshes: int) -> dict[str, Any]:
 # -- local: NVML calls and collector cost against the fake driver ----------------------------------
 
 
-def local(prometheus: str, refreshes: int) -> dict[str, Any]:
+def local(prometheus: str | None, refreshes: int) -> dict[str, Any]:
     import os
 
     from fakenvml import call_counts, reset_counts
@@ -109,6 +109,8 @@ def local(prometheus: str, refreshes: int) -> dict[str, Any]:
         calls.append(call_counts(lib))
     out: dict[str, Any] = {"nvml_calls": calls}
     out["local"] = _series(collector.collect, refreshes)
+    if prometheus is None:  # NVML and host only: no Prometheus needed
+        return out
     full = build_collector(load(env=env, flags={"prometheus_url": prometheus}), env)
     out["local+prometheus"] = _series(full.collect, refreshes)
     return out
@@ -220,7 +222,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="what", required=True)
     lo = sub.add_parser("local")
-    lo.add_argument("--prometheus", required=True)
+    lo.add_argument("--prometheus")
     lo.add_argument("--refreshes", type=int, default=10)
     sc = sub.add_parser("scale")
     sc.add_argument("--prometheus", required=True)

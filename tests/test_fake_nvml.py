@@ -23,6 +23,7 @@ from vramtop.demo.scenario import (
     MAX_GPUS,
     NO_INSTANCE,
     U64_MAX,
+    Event,
     Gpu,
     MigDevice,
     Process,
@@ -661,6 +662,89 @@ CONTRACT_SCENARIOS = {
         gpus=(busy_gpu(), Gpu()),
     ),
     "eight": Scenario(gpus=tuple(busy_gpu(uuid="", name=f"gpu {i}") for i in range(8))),
+    "health": Scenario(
+        gpus=(
+            busy_gpu(
+                clocks_event_reasons=0x1FF,
+                performance_state=8,
+                ecc_mode=0,
+                ecc_sbe_volatile=U64_MAX,
+                ecc_dbe_volatile=3,
+                ecc_sbe_aggregate=5,
+                ecc_dbe_aggregate=6,
+                retired_sbe=7,
+                retired_dbe=8,
+                retired_pending=1,
+                remapped_cor=9,
+                remapped_unc=10,
+                remap_pending=1,
+                remap_failure=1,
+                pcie_replay=11,
+                pcie_gen=2,
+                pcie_gen_max=4,
+                pcie_width=4,
+                pcie_width_max=16,
+                pcie_tx_kbps=123,
+                pcie_rx_kbps=4_000_000_000,
+                nvlink_links=12,
+                nvlink_replay=13,
+                nvlink_recovery=14,
+                nvlink_crc_flit=15,
+                nvlink_crc_data=16,
+                supported_events=0x1B,
+                processes=(
+                    Process(pid=4242, used_memory=GiB, sm_util=55, mem_util=12),
+                    Process(pid=4343, type="graphics", sm_util=0, mem_util=100),
+                    Process(pid=4444),
+                ),
+            ),
+            Gpu(performance_state=32, supported_events=0),
+        )
+    ),
+    "health_errors": Scenario(
+        gpus=(
+            busy_gpu(
+                errors={
+                    "clocks_event_reasons": "NOT_SUPPORTED",
+                    "performance_state": "NO_PERMISSION",
+                    "ecc_counts": "NOT_SUPPORTED",
+                    "remapped_rows": "UNKNOWN",
+                    "pcie_link": "NOT_SUPPORTED",
+                    "pcie_throughput": "NO_PERMISSION",
+                    "nvlink": "NOT_SUPPORTED",
+                    "process_utilization": "NOT_SUPPORTED",
+                    "events": "NOT_SUPPORTED",
+                },
+                nvlink_links=2,
+            ),
+            busy_gpu(errors={"field_values": "GPU_IS_LOST", "retired_pages": "NO_PERMISSION"}),
+            busy_gpu(lost=True),
+        )
+    ),
+    "old_driver": Scenario(
+        missing_functions=(
+            "nvmlDeviceGetCurrentClocksEventReasons",
+            "nvmlDeviceGetFieldValues",
+            "nvmlDeviceGetProcessUtilization",
+            "nvmlEventSetCreate",
+            "nvmlDeviceGetTemperature",
+            "nvmlSystemGetNVMLVersion",
+        ),
+        gpus=(busy_gpu(),),
+    ),
+    "events": Scenario(
+        gpus=(busy_gpu(), busy_gpu(uuid=""), busy_gpu(uuid="", supported_events=0x8)),
+        events=(
+            Event(gpu=0, type="xid", data=79),
+            Event(gpu=1, type="dbe"),
+            Event(gpu=1, type="sbe"),
+            Event(gpu=2, type="sbe"),  # not registered there: never delivered
+            Event(gpu=2, type="xid", data=13),
+            Event(at_ms=3_600_000, gpu=0, type="xid", data=48),  # not yet
+            Event(gpu=1, type="lost"),
+            Event(gpu=1, type="xid", data=31),  # registered, then lost: still delivered
+        ),
+    ),
 }
 
 

@@ -71,9 +71,11 @@ ALLOWED: dict[str, set[str]] = {
     "history": {"model"},
     "fleet": {"model"},  # hosts of a Frame: what the Hosts screen and the exports share
     "attribution": {"model"},
+    "health": {"model"},  # a GPU's worst finding, XID meanings (package data), nvml alerts
     "config": {"attribution", "durations", "redact"},  # never a source
-    "sources": {"model", "profiles", "clean", "redact", "fleet"},
-    "collector": {"model", "attribution", "sources", "clean", "redact", "worker", "fleet"},
+    "sources": {"model", "profiles", "clean", "redact", "fleet", "health"},
+    "collector": {"model", "attribution", "sources", "clean", "redact", "worker", "fleet"}
+    | {"health"},
     "record": {"model"},  # the file format only
     "export": {"model", "clean", "units", "fleet"},
     "feeds": {"model", "history", "record", "clean", "redact", "worker"},

@@ -74,6 +74,14 @@ class ProcessReading:
     # Why user/name/command are missing (process gone, other PID namespace, no permission).
     detail: str | None = None
     mig_device: str | None = None
+    # Per-process use: SM and memory-controller % (NVML samples since the last refresh), host
+    # CPU % (of one core) and resident memory, start time (epoch s). None: see ``unavailable``.
+    sm_percent: float | None = None
+    memory_controller_percent: float | None = None
+    cpu_percent: float | None = None
+    rss_bytes: int | None = None
+    started_at: float | None = None
+    unavailable: MappingProxyType[str, str] = field(default_factory=lambda: NOTHING_UNAVAILABLE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,12 +111,64 @@ class GpuReading:
     processes: tuple[ProcessReading, ...] = ()
     unavailable: MappingProxyType[str, str] = field(default_factory=lambda: NOTHING_UNAVAILABLE)
     host: str | None = None  # None: this machine (NVML); else the exporter's host, via Prometheus
+    health: GpuHealth | None = None  # None: nobody read it (a remote GPU without health metrics)
 
     @property
     def memory_fraction(self) -> float | None:
         if self.memory_used_bytes is None or not self.memory_total_bytes:
             return None
         return self.memory_used_bytes / self.memory_total_bytes
+
+
+@dataclass(frozen=True, slots=True)
+class GpuHealth:
+    """Why a GPU slows down or fails. Counts are totals since boot (volatile) or over the GPU's
+    life (aggregate); a field the GPU does not support is None with its reason in
+    ``unavailable``.
+
+    ``throttle_reasons``: NVML's clock event reasons as words (see vramtop.health.THROTTLE_WORDS),
+    ``()`` when clocks run free. ``nvlink_errors``: per counter (replay, recovery, crc_flit,
+    crc_data) the total over all links; ``nvlink_links`` how many links the GPU has."""
+
+    throttle_reasons: tuple[str, ...] | None = None
+    performance_state: int | None = None  # P0 = 0 (fastest) .. P15
+    ecc_mode: bool | None = None
+    ecc_corrected_volatile: int | None = None
+    ecc_uncorrected_volatile: int | None = None
+    ecc_corrected_aggregate: int | None = None
+    ecc_uncorrected_aggregate: int | None = None
+    retired_pages_sbe: int | None = None  # pre-Ampere: page retirement
+    retired_pages_dbe: int | None = None
+    retired_pages_pending: bool | None = None
+    remapped_rows_correctable: int | None = None  # Ampere and newer: row remapping
+    remapped_rows_uncorrectable: int | None = None
+    remapped_rows_pending: bool | None = None
+    remapped_rows_failure: bool | None = None
+    pcie_replay_count: int | None = None
+    pcie_link_gen: int | None = None
+    pcie_link_gen_max: int | None = None
+    pcie_link_width: int | None = None
+    pcie_link_width_max: int | None = None
+    pcie_tx_bytes_per_second: int | None = None
+    pcie_rx_bytes_per_second: int | None = None
+    nvlink_links: int | None = None
+    nvlink_errors: MappingProxyType[str, int] | None = None
+    unavailable: MappingProxyType[str, str] = field(default_factory=lambda: NOTHING_UNAVAILABLE)
+
+
+@dataclass(frozen=True, slots=True)
+class HealthEvent:
+    """Something that happened to a GPU at one moment: an XID error, an ECC error, a GPU that
+    fell off the bus. ``kind``: xid, ecc_sbe, ecc_dbe or gpu_lost; ``code``: the XID number;
+    ``severity``: critical, warning or info."""
+
+    time: float
+    gpu_uuid: str | None
+    gpu_index: int | None
+    kind: str
+    code: int | None = None
+    meaning: str = ""
+    severity: str = "warning"
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +245,7 @@ class Frame:
     hosts: tuple[HostReading, ...] = ()  # hosts seen through Prometheus (node_exporter)
     driver_version: str | None = None
     demo: bool = False
+    events: tuple[HealthEvent, ...] = ()  # recent GPU health events, oldest first (bounded)
 
     @property
     def iso_time(self) -> str:

@@ -166,6 +166,27 @@ _utilization = _struct("gpu", "memory")
 _c_uint = _struct("value")
 
 
+_sample = _struct("pid", "smUtil", "memUtil", "encUtil", "decUtil")
+# Every NVML_FI_DEV_* id the NVML source asks for, and one NVML does not know.
+FIELD_IDS = (1, 3, 4, 5, 6, 29, 30, 31, 38, 45, 52, 59, 91, 94, 142, 143, 144, 145, 9999)
+_VALUE_FIELDS = ("dVal", "uiVal", "ulVal", "ullVal", "sllVal", "siVal", "usVal")
+
+
+def _field_values(values: Any) -> list[dict[str, Any]]:
+    out = []
+    for v in values:
+        entry = {"field": v.fieldId, "scope": v.scopeId, "return": v.nvmlReturn}
+        if v.nvmlReturn == 0:
+            entry[_VALUE_FIELDS[v.valueType]] = getattr(v.value, _VALUE_FIELDS[v.valueType])
+        entry["stamped"] = v.timestamp > 0
+        out.append(entry)
+    return out
+
+
+def _samples(samples: list[Any]) -> list[dict[str, Any]]:
+    return [{**_sample(s), "stamped": s.timeStamp > 0} for s in samples]
+
+
 def _processes(procs: list[Any]) -> list[dict[str, Any]]:
     return [
         {"type": type(p).__name__, **{k: getattr(p, k) for k in sorted(vars(p))}} for p in procs
@@ -201,6 +222,7 @@ def _device(nvml: Any, handle: Any) -> dict[str, Any]:
             out[f"{kind.lower()}_processes{suffix}"] = _record(
                 getattr(nvml, name), handle, convert=_processes
             )
+    out.update(_health(nvml, handle))
     if isinstance(out["uuid"], str):
         found = _record(nvml.nvmlDeviceGetHandleByUUID, out["uuid"])
         out["by_uuid"] = (
@@ -211,6 +233,77 @@ def _device(nvml: Any, handle: Any) -> dict[str, Any]:
                 "is_mig": _record(nvml.nvmlDeviceIsMigDeviceHandle, found, convert=_c_uint),
             }
         )
+    return out
+
+
+def _health(nvml: Any, handle: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "clocks_event_reasons": _record(nvml.nvmlDeviceGetCurrentClocksEventReasons, handle),
+        "clocks_throttle_reasons": _record(nvml.nvmlDeviceGetCurrentClocksThrottleReasons, handle),
+        "performance_state": _record(nvml.nvmlDeviceGetPerformanceState, handle),
+        "pcie_gen": _record(nvml.nvmlDeviceGetCurrPcieLinkGeneration, handle),
+        "pcie_gen_max": _record(nvml.nvmlDeviceGetMaxPcieLinkGeneration, handle),
+        "pcie_width": _record(nvml.nvmlDeviceGetCurrPcieLinkWidth, handle),
+        "pcie_width_max": _record(nvml.nvmlDeviceGetMaxPcieLinkWidth, handle),
+        "pcie_tx": _record(nvml.nvmlDeviceGetPcieThroughput, handle, 0),
+        "pcie_rx": _record(nvml.nvmlDeviceGetPcieThroughput, handle, 1),
+        "pcie_bad_counter": _record(nvml.nvmlDeviceGetPcieThroughput, handle, 2),
+        "field_values": _record(
+            nvml.nvmlDeviceGetFieldValues, handle, list(FIELD_IDS), convert=_field_values
+        ),
+        "supported_events": _record(nvml.nvmlDeviceGetSupportedEventTypes, handle),
+    }
+    samples = _record(nvml.nvmlDeviceGetProcessUtilization, handle, 0)
+    out["process_utilization"] = samples if isinstance(samples, dict) else _samples(samples)
+    if isinstance(samples, list) and samples:
+        # Asked again from the newest sample seen: nothing newer.
+        newest = max(s.timeStamp for s in samples)
+        out["process_utilization_again"] = _record(
+            nvml.nvmlDeviceGetProcessUtilization, handle, newest, convert=_samples
+        )
+    return out
+
+
+def _events(nvml: Any, count: int) -> dict[str, Any]:
+    """An event set over every GPU, then what a wait that does not wait (0 ms) delivers."""
+    out: dict[str, Any] = {}
+    event_set = _record(nvml.nvmlEventSetCreate)
+    if isinstance(event_set, dict):
+        return {"create": event_set}
+    out["register"] = []
+    for i in range(count):
+        handle = nvml.nvmlDeviceGetHandleByIndex(i)
+        supported = _record(nvml.nvmlDeviceGetSupportedEventTypes, handle)
+        mask = supported & 0xB if isinstance(supported, int) else 0xB  # XID, SBE, DBE
+        out["register"].append(_record(nvml.nvmlDeviceRegisterEvents, handle, mask, event_set))
+    out["register_unsupported"] = (
+        _record(
+            nvml.nvmlDeviceRegisterEvents, nvml.nvmlDeviceGetHandleByIndex(0), 1 << 40, event_set
+        )
+        if count
+        else None
+    )
+    out["delivered"] = []
+    for _ in range(8):
+        try:
+            data = nvml.nvmlEventSetWait_v2(event_set, 0)
+        except Exception as e:
+            out["delivered"].append({"error": type(e).__name__})
+            if type(e).__name__ != "NVMLError_GpuIsLost":
+                break
+            continue
+        out["delivered"].append(
+            {
+                "gpu": _record(nvml.nvmlDeviceGetIndex, data.device),
+                "type": data.eventType,
+                "data": data.eventData,
+                "gpu_instance": data.gpuInstanceId,
+                "compute_instance": data.computeInstanceId,
+            }
+        )
+    out["free"] = _record(nvml.nvmlEventSetFree, event_set, convert=lambda _: "ok")
+    out["free_again"] = _record(nvml.nvmlEventSetFree, event_set, convert=lambda _: "ok")
+    out["wait_freed"] = _record(nvml.nvmlEventSetWait_v2, event_set, 0)
     return out
 
 
@@ -243,6 +336,7 @@ def dump(nvml: Any) -> dict[str, Any]:
             else:
                 gpu["mig_devices"].append(_device(nvml, mig))
         out["gpus"].append(gpu)
+    out["events"] = _events(nvml, len(out["gpus"]))
     out["bad_index"] = _record(nvml.nvmlDeviceGetHandleByIndex, len(out["gpus"]))
     out["bad_uuid"] = _record(nvml.nvmlDeviceGetHandleByUUID, "GPU-does-not-exist")
     out["shutdown"] = _record(nvml.nvmlShutdown, convert=lambda _: "ok")

@@ -35,8 +35,10 @@ enum {
     NVML_ERROR_NOT_FOUND = 6,
     NVML_ERROR_INSUFFICIENT_SIZE = 7,
     NVML_ERROR_DRIVER_NOT_LOADED = 9,
+    NVML_ERROR_TIMEOUT = 10,
     NVML_ERROR_FUNCTION_NOT_FOUND = 13,
     NVML_ERROR_GPU_IS_LOST = 15,
+    NVML_ERROR_MEMORY = 20,
     NVML_ERROR_ARGUMENT_VERSION_MISMATCH = 25,
     NVML_ERROR_UNKNOWN = 999,
 };
@@ -55,6 +57,12 @@ enum {
 #define MAX_UUID 95
 #define MAX_VERSION 79
 #define MAX_FILE_SIZE (16u << 20)
+#define MAX_EVENTS 64
+#define MAX_EVENT_SETS 8
+#define MAX_SYMBOLS 128
+#define MAX_NVLINKS 18
+#define PSTATE_UNKNOWN 32
+#define PCIE_SAMPLE_NS 20000000L /* NVML samples PCIe throughput over 20 ms per direction */
 
 /* ------------------------------------------------------------------------------------------ */
 /* ABI structures, laid out as pynvml's ctypes structures.                                     */
@@ -92,6 +100,61 @@ struct nvmlDevice_st {
 };
 typedef struct nvmlDevice_st *nvmlDevice_t;
 
+typedef struct {
+    unsigned int pid;
+    unsigned long long timeStamp;
+    unsigned int smUtil;
+    unsigned int memUtil;
+    unsigned int encUtil;
+    unsigned int decUtil;
+} nvmlProcessUtilizationSample_t;
+
+enum {
+    VT_DOUBLE = 0,
+    VT_UINT = 1,
+    VT_ULONG = 2,
+    VT_ULL = 3,
+    VT_SLL = 4,
+    VT_SINT = 5,
+    VT_USHORT = 6,
+};
+
+typedef struct {
+    unsigned int fieldId;
+    unsigned int scopeId;
+    long long timestamp;
+    long long latencyUsec;
+    int valueType;
+    nvmlReturn_t nvmlReturn;
+    union {
+        double dVal;
+        unsigned int uiVal;
+        unsigned long ulVal;
+        unsigned long long ullVal;
+        long long sllVal;
+        int siVal;
+        unsigned short usVal;
+    } value;
+} nvmlFieldValue_t;
+
+struct nvmlEventSet_st {
+    int used;
+    unsigned long long registered[MAX_GPUS]; /* event types per GPU index */
+};
+typedef struct nvmlEventSet_st *nvmlEventSet_t;
+
+typedef struct {
+    nvmlDevice_t device;
+    unsigned long long eventType;
+    unsigned long long eventData;
+    unsigned int gpuInstanceId;
+    unsigned int computeInstanceId;
+} nvmlEventData_t;
+
+#define EVENT_SBE 0x1ull
+#define EVENT_DBE 0x2ull
+#define EVENT_XID 0x8ull
+
 /* ------------------------------------------------------------------------------------------ */
 /* Scenario model                                                                              */
 
@@ -107,6 +170,19 @@ enum field {
     F_MIG_MODE,
     F_COMPUTE_PROCESSES,
     F_GRAPHICS_PROCESSES,
+    F_CLOCKS_EVENT_REASONS,
+    F_PERFORMANCE_STATE,
+    F_ECC_MODE,
+    F_ECC_COUNTS,
+    F_RETIRED_PAGES,
+    F_REMAPPED_ROWS,
+    F_PCIE_REPLAY,
+    F_PCIE_LINK,
+    F_PCIE_THROUGHPUT,
+    F_NVLINK,
+    F_PROCESS_UTILIZATION,
+    F_FIELD_VALUES,
+    F_EVENTS,
     F_COUNT,
     F_NONE = -1,
 };
@@ -123,6 +199,19 @@ static const char *const field_names[F_COUNT] = {
     "mig_mode",
     "compute_processes",
     "graphics_processes",
+    "clocks_event_reasons",
+    "performance_state",
+    "ecc_mode",
+    "ecc_counts",
+    "retired_pages",
+    "remapped_rows",
+    "pcie_replay",
+    "pcie_link",
+    "pcie_throughput",
+    "nvlink",
+    "process_utilization",
+    "field_values",
+    "events",
 };
 
 /* Fields a MIG handle answers; every other call on a MIG handle is NOT_SUPPORTED. */
@@ -143,6 +232,8 @@ struct proc {
     unsigned long long compute_instance_id;
     int kill_on_read;
     int killed; /* kill at most once per loaded scenario: never a recycled pid */
+    long long sm_util; /* -1: no utilisation sample (the process was idle) */
+    long long mem_util;
 };
 
 struct mig {
@@ -166,6 +257,33 @@ struct gpu {
     unsigned long long power_limit_mw;
     unsigned long long mig_current;
     unsigned long long mig_pending;
+    unsigned long long clocks_event_reasons;
+    unsigned long long performance_state;
+    unsigned long long ecc_mode;
+    unsigned long long ecc_sbe_volatile;
+    unsigned long long ecc_dbe_volatile;
+    unsigned long long ecc_sbe_aggregate;
+    unsigned long long ecc_dbe_aggregate;
+    unsigned long long retired_sbe;
+    unsigned long long retired_dbe;
+    unsigned long long retired_pending;
+    unsigned long long remapped_cor;
+    unsigned long long remapped_unc;
+    unsigned long long remap_pending;
+    unsigned long long remap_failure;
+    unsigned long long pcie_replay;
+    unsigned long long pcie_gen;
+    unsigned long long pcie_gen_max;
+    unsigned long long pcie_width;
+    unsigned long long pcie_width_max;
+    unsigned long long pcie_tx_kbps;
+    unsigned long long pcie_rx_kbps;
+    unsigned long long nvlink_links; /* 0: no NVLink */
+    unsigned long long nvlink_replay;
+    unsigned long long nvlink_recovery;
+    unsigned long long nvlink_crc_flit;
+    unsigned long long nvlink_crc_data;
+    unsigned long long supported_events;
     int lost;
     nvmlReturn_t errors[F_COUNT]; /* forced return code per field; NVML_SUCCESS: none */
     unsigned nproc;
@@ -174,13 +292,29 @@ struct gpu {
     struct mig migs[MAX_MIGS];
 };
 
+/* Something that happens at_ms after the scenario was loaded: an event for nvmlEventSetWait
+ * (xid, sbe, dbe) or the GPU falling off the bus (lost). */
+struct event {
+    unsigned long long at_ms;
+    unsigned long long gpu;
+    char type[8];
+    unsigned long long data; /* the XID number */
+    unsigned line;           /* of its [[event]] header, for a bad gpu index */
+    int done;                /* delivered (or applied), once per loaded scenario */
+};
+
 struct scenario {
     char driver_version[MAX_VERSION + 1];
     char nvml_version[MAX_VERSION + 1];
     long long cuda_driver_version;
     long long process_api;
+    unsigned char missing[MAX_SYMBOLS]; /* functions an old driver lacks: FUNCTION_NOT_FOUND */
     unsigned ngpu;
     struct gpu gpus[MAX_GPUS];
+    unsigned nevent;
+    struct event events[MAX_EVENTS];
+    long long loaded_ns;       /* CLOCK_MONOTONIC when loaded: events count from here */
+    unsigned long long wall_us; /* CLOCK_REALTIME when loaded: utilisation sample times */
 };
 
 /* ------------------------------------------------------------------------------------------ */
@@ -262,12 +396,28 @@ static const struct error_info errors_table[] = {
     X(nvmlDeviceGetComputeRunningProcesses_v3)                                                 \
     X(nvmlDeviceGetComputeRunningProcesses_v2)                                                 \
     X(nvmlDeviceGetGraphicsRunningProcesses_v3)                                                \
-    X(nvmlDeviceGetGraphicsRunningProcesses_v2)
+    X(nvmlDeviceGetGraphicsRunningProcesses_v2)                                                \
+    X(nvmlDeviceGetCurrentClocksEventReasons)                                                  \
+    X(nvmlDeviceGetCurrentClocksThrottleReasons)                                               \
+    X(nvmlDeviceGetPerformanceState)                                                           \
+    X(nvmlDeviceGetFieldValues)                                                                \
+    X(nvmlDeviceGetCurrPcieLinkGeneration)                                                     \
+    X(nvmlDeviceGetMaxPcieLinkGeneration)                                                      \
+    X(nvmlDeviceGetCurrPcieLinkWidth)                                                          \
+    X(nvmlDeviceGetMaxPcieLinkWidth)                                                           \
+    X(nvmlDeviceGetPcieThroughput)                                                             \
+    X(nvmlDeviceGetProcessUtilization)                                                         \
+    X(nvmlEventSetCreate)                                                                      \
+    X(nvmlDeviceGetSupportedEventTypes)                                                        \
+    X(nvmlDeviceRegisterEvents)                                                                \
+    X(nvmlEventSetWait_v2)                                                                     \
+    X(nvmlEventSetFree)
 
 #define AS_ENUM(sym) SYM_##sym,
 #define AS_NAME(sym) #sym,
 enum symbol { SYMBOLS(AS_ENUM) SYM_COUNT };
 static const char *const symbol_names[SYM_COUNT] = {SYMBOLS(AS_NAME)};
+_Static_assert(SYM_COUNT <= MAX_SYMBOLS, "raise MAX_SYMBOLS");
 
 /* ------------------------------------------------------------------------------------------ */
 /* State, all guarded by `lock`.                                                               */
@@ -285,6 +435,7 @@ static struct {
     unsigned long long dev;
 } loaded_stamp;
 static struct nvmlDevice_st handles[MAX_GPUS][1 + MAX_MIGS];
+static struct nvmlEventSet_st event_sets[MAX_EVENT_SETS];
 
 __attribute__((constructor)) static void init_handles(void)
 {
@@ -317,6 +468,9 @@ enum key_kind {
     K_USED_MEMORY, /* -1 (not available) or 0..2^64-1 */
     K_PROC_TYPE,
     K_ERRORS,
+    K_UTIL,       /* -1 (no sample) .. 100 */
+    K_FUNCTIONS,  /* comma-separated NVML function names */
+    K_EVENT_TYPE, /* xid, sbe, dbe or lost */
 };
 
 struct key_def {
@@ -334,6 +488,7 @@ static const struct key_def top_keys[] = {
     {"nvml_version", K_STR, offsetof(struct scenario, nvml_version), MAX_VERSION},
     {"cuda_driver_version", K_INT32, offsetof(struct scenario, cuda_driver_version), 0},
     {"process_api", K_PROCESS_API, offsetof(struct scenario, process_api), 0},
+    {"missing_functions", K_FUNCTIONS, offsetof(struct scenario, missing), 0},
     {NULL, K_STR, 0, 0},
 };
 
@@ -352,6 +507,33 @@ static const struct key_def gpu_keys[] = {
     {"mig_pending", K_UINT, offsetof(struct gpu, mig_pending), 1},
     {"lost", K_BOOL, offsetof(struct gpu, lost), 0},
     {"errors", K_ERRORS, offsetof(struct gpu, errors), 0},
+    {"clocks_event_reasons", K_UINT, offsetof(struct gpu, clocks_event_reasons), U64_MAX},
+    {"performance_state", K_UINT, offsetof(struct gpu, performance_state), PSTATE_UNKNOWN},
+    {"ecc_mode", K_UINT, offsetof(struct gpu, ecc_mode), 1},
+    {"ecc_sbe_volatile", K_UINT, offsetof(struct gpu, ecc_sbe_volatile), U64_MAX},
+    {"ecc_dbe_volatile", K_UINT, offsetof(struct gpu, ecc_dbe_volatile), U64_MAX},
+    {"ecc_sbe_aggregate", K_UINT, offsetof(struct gpu, ecc_sbe_aggregate), U64_MAX},
+    {"ecc_dbe_aggregate", K_UINT, offsetof(struct gpu, ecc_dbe_aggregate), U64_MAX},
+    {"retired_sbe", K_UINT, offsetof(struct gpu, retired_sbe), U64_MAX},
+    {"retired_dbe", K_UINT, offsetof(struct gpu, retired_dbe), U64_MAX},
+    {"retired_pending", K_UINT, offsetof(struct gpu, retired_pending), 1},
+    {"remapped_cor", K_UINT, offsetof(struct gpu, remapped_cor), U32_MAX},
+    {"remapped_unc", K_UINT, offsetof(struct gpu, remapped_unc), U32_MAX},
+    {"remap_pending", K_UINT, offsetof(struct gpu, remap_pending), 1},
+    {"remap_failure", K_UINT, offsetof(struct gpu, remap_failure), 1},
+    {"pcie_replay", K_UINT, offsetof(struct gpu, pcie_replay), U64_MAX},
+    {"pcie_gen", K_UINT, offsetof(struct gpu, pcie_gen), U32_MAX},
+    {"pcie_gen_max", K_UINT, offsetof(struct gpu, pcie_gen_max), U32_MAX},
+    {"pcie_width", K_UINT, offsetof(struct gpu, pcie_width), U32_MAX},
+    {"pcie_width_max", K_UINT, offsetof(struct gpu, pcie_width_max), U32_MAX},
+    {"pcie_tx_kbps", K_UINT, offsetof(struct gpu, pcie_tx_kbps), U32_MAX},
+    {"pcie_rx_kbps", K_UINT, offsetof(struct gpu, pcie_rx_kbps), U32_MAX},
+    {"nvlink_links", K_UINT, offsetof(struct gpu, nvlink_links), MAX_NVLINKS},
+    {"nvlink_replay", K_UINT, offsetof(struct gpu, nvlink_replay), U64_MAX},
+    {"nvlink_recovery", K_UINT, offsetof(struct gpu, nvlink_recovery), U64_MAX},
+    {"nvlink_crc_flit", K_UINT, offsetof(struct gpu, nvlink_crc_flit), U64_MAX},
+    {"nvlink_crc_data", K_UINT, offsetof(struct gpu, nvlink_crc_data), U64_MAX},
+    {"supported_events", K_UINT, offsetof(struct gpu, supported_events), U64_MAX},
     {NULL, K_STR, 0, 0},
 };
 
@@ -362,6 +544,16 @@ static const struct key_def proc_keys[] = {
     {"gpu_instance_id", K_UINT, offsetof(struct proc, gpu_instance_id), U32_MAX},
     {"compute_instance_id", K_UINT, offsetof(struct proc, compute_instance_id), U32_MAX},
     {"kill_on_read", K_BOOL, offsetof(struct proc, kill_on_read), 0},
+    {"sm_util", K_UTIL, offsetof(struct proc, sm_util), 0},
+    {"mem_util", K_UINT, offsetof(struct proc, mem_util), 100},
+    {NULL, K_STR, 0, 0},
+};
+
+static const struct key_def event_keys[] = {
+    {"at_ms", K_UINT, offsetof(struct event, at_ms), U32_MAX},
+    {"gpu", K_UINT, offsetof(struct event, gpu), MAX_GPUS - 1},
+    {"type", K_EVENT_TYPE, offsetof(struct event, type), 0},
+    {"data", K_UINT, offsetof(struct event, data), U64_MAX},
     {NULL, K_STR, 0, 0},
 };
 
@@ -374,7 +566,7 @@ static const struct key_def mig_keys[] = {
     {NULL, K_STR, 0, 0},
 };
 
-enum section { S_TOP, S_GPU, S_PROC, S_MIG };
+enum section { S_TOP, S_GPU, S_PROC, S_MIG, S_EVENT };
 
 struct parser {
     struct scenario *s;
@@ -401,6 +593,10 @@ static void default_gpu(struct gpu *g)
     g->temperature = 30;
     g->power_usage_mw = 70000;
     g->power_limit_mw = 700000;
+    g->ecc_mode = 1;
+    g->pcie_gen = g->pcie_gen_max = 5;
+    g->pcie_width = g->pcie_width_max = 16;
+    g->supported_events = EVENT_SBE | EVENT_DBE | 0x4ull | EVENT_XID;
 }
 
 static void default_proc(struct proc *p)
@@ -410,6 +606,7 @@ static void default_proc(struct proc *p)
     strcpy(p->type, "compute");
     p->gpu_instance_id = NO_INSTANCE;
     p->compute_instance_id = NO_INSTANCE;
+    p->sm_util = -1;
 }
 
 static const char *skip_ws(const char *p)
@@ -542,6 +739,30 @@ static int parse_errors(struct parser *ps, const char *text, nvmlReturn_t *error
     return 0;
 }
 
+static int parse_functions(struct parser *ps, const char *text, unsigned char *missing)
+{
+    char buf[512];
+    char *save = NULL;
+    memset(missing, 0, MAX_SYMBOLS);
+    snprintf(buf, sizeof(buf), "%s", text);
+    for (char *item = strtok_r(buf, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+        char *name = (char *)skip_ws(item), *end;
+        int sym;
+        for (end = name + strlen(name); end > name && (end[-1] == ' ' || end[-1] == '\t'); end--)
+            ;
+        *end = '\0';
+        for (sym = 0; sym < SYM_COUNT && strcmp(symbol_names[sym], name) != 0; sym++)
+            ;
+        if (sym == SYM_COUNT) {
+            snprintf(ps->msg, sizeof(ps->msg), "missing_functions: unknown function '%.200s'",
+                     name);
+            return -1;
+        }
+        missing[sym] = 1;
+    }
+    return 0;
+}
+
 static int assign(struct parser *ps, const struct key_def *k, void *base, const struct value *v)
 {
     char *dst = (char *)base + k->offset;
@@ -606,6 +827,27 @@ static int assign(struct parser *ps, const struct key_def *k, void *base, const 
         if (v->kind != V_STR)
             goto wrong_type;
         return parse_errors(ps, v->str, (nvmlReturn_t *)(void *)dst);
+    case K_UTIL:
+        if (v->kind != V_INT)
+            goto wrong_type;
+        if (v->negative ? v->magnitude != 1 : v->magnitude > 100)
+            goto out_of_range;
+        *(long long *)(void *)dst = v->negative ? -1 : (long long)v->magnitude;
+        return 0;
+    case K_FUNCTIONS:
+        if (v->kind != V_STR)
+            goto wrong_type;
+        return parse_functions(ps, v->str, (unsigned char *)dst);
+    case K_EVENT_TYPE:
+        if (v->kind != V_STR)
+            goto wrong_type;
+        if (strcmp(v->str, "xid") != 0 && strcmp(v->str, "sbe") != 0 &&
+            strcmp(v->str, "dbe") != 0 && strcmp(v->str, "lost") != 0) {
+            snprintf(ps->msg, sizeof(ps->msg), "type must be xid, sbe, dbe or lost");
+            return -1;
+        }
+        strcpy(dst, v->str);
+        return 0;
     }
 wrong_type:
     snprintf(ps->msg, sizeof(ps->msg), "%s: wrong type", k->name);
@@ -644,6 +886,17 @@ static int parse_header(struct parser *ps, const char *p, unsigned line)
     }
     ps->seen = 0;
     ps->table_line = line;
+    if (strcmp(name, "event") == 0) {
+        if (s->nevent == MAX_EVENTS) {
+            snprintf(ps->msg, sizeof(ps->msg), "more than %d [[event]] tables", MAX_EVENTS);
+            return -1;
+        }
+        memset(&s->events[s->nevent], 0, sizeof(struct event));
+        strcpy(s->events[s->nevent].type, "xid");
+        s->events[s->nevent++].line = line;
+        ps->section = S_EVENT;
+        return 0;
+    }
     if (strcmp(name, "gpu") == 0) {
         if (s->ngpu == MAX_GPUS) {
             snprintf(ps->msg, sizeof(ps->msg), "more than %d [[gpu]] tables", MAX_GPUS);
@@ -725,6 +978,10 @@ static int parse_key_value(struct parser *ps, const char *p)
         keys = proc_keys;
         base = &g->procs[g->nproc - 1];
         break;
+    case S_EVENT:
+        keys = event_keys;
+        base = &s->events[s->nevent - 1];
+        break;
     default:
         keys = mig_keys;
         base = &g->migs[g->nmig - 1];
@@ -775,8 +1032,8 @@ static unsigned parse_scenario(char *text, struct scenario *s, char *msg, size_t
         if (p[0] == '[' && p[1] == '[') {
             rc = parse_header(&ps, p, line);
         } else if (p[0] == '[') {
-            snprintf(ps.msg, sizeof(ps.msg), "only [[gpu]], [[gpu.process]] and [[gpu.mig]] "
-                                             "tables are supported");
+            snprintf(ps.msg, sizeof(ps.msg), "only [[gpu]], [[gpu.process]], [[gpu.mig]] and "
+                                             "[[event]] tables are supported");
             rc = -1;
         } else {
             rc = parse_key_value(&ps, p);
@@ -790,6 +1047,11 @@ static unsigned parse_scenario(char *text, struct scenario *s, char *msg, size_t
         snprintf(msg, msgsize, "%s", ps.msg);
         return ps.table_line;
     }
+    for (unsigned e = 0; e < s->nevent; e++)
+        if (s->events[e].gpu >= s->ngpu) {
+            snprintf(msg, msgsize, "[[event]] gpu %llu: there is no such GPU", s->events[e].gpu);
+            return s->events[e].line;
+        }
     /* An empty UUID means "derived from the position", as in vramtop/demo/scenario.py. */
     for (unsigned gi = 0; gi < s->ngpu; gi++) {
         struct gpu *g = &s->gpus[gi];
@@ -868,12 +1130,44 @@ static enum load_result load_scenario(int force)
         fprintf(stderr, "fake_nvml: %s:%u: %s\n", path, bad_line, msg);
         return LOAD_BAD;
     }
+    {
+        struct timespec mono, wall;
+        clock_gettime(CLOCK_MONOTONIC, &mono);
+        clock_gettime(CLOCK_REALTIME, &wall);
+        spare->loaded_ns = mono.tv_sec * 1000000000ll + mono.tv_nsec;
+        spare->wall_us = (unsigned long long)wall.tv_sec * 1000000ull +
+                         (unsigned long long)wall.tv_nsec / 1000ull;
+    }
     current = spare;
     return LOAD_OK;
 }
 
 /* ------------------------------------------------------------------------------------------ */
 /* Call plumbing                                                                               */
+
+static long long now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000000000ll + ts.tv_nsec;
+}
+
+static int due(const struct event *e)
+{
+    return current->loaded_ns + (long long)e->at_ms * 1000000ll <= now_ns();
+}
+
+/* A scripted "lost" event takes its GPU off the bus for every call from its time on. */
+static void apply_due_events(void)
+{
+    for (unsigned i = 0; i < current->nevent; i++) {
+        struct event *e = &current->events[i];
+        if (!e->done && strcmp(e->type, "lost") == 0 && due(e)) {
+            current->gpus[e->gpu].lost = 1;
+            e->done = 1;
+        }
+    }
+}
 
 static nvmlReturn_t enter(enum symbol sym)
 {
@@ -882,6 +1176,9 @@ static nvmlReturn_t enter(enum symbol sym)
     if (!init_refcount)
         return NVML_ERROR_UNINITIALIZED;
     load_scenario(0);
+    apply_due_events();
+    if (current->missing[sym])
+        return NVML_ERROR_FUNCTION_NOT_FOUND; /* an older driver without this function */
     return NVML_SUCCESS;
 }
 
@@ -1404,6 +1701,323 @@ nvmlReturn_t nvmlDeviceGetGraphicsRunningProcesses_v2(nvmlDevice_t dev, unsigned
 {
     return running_processes(SYM_nvmlDeviceGetGraphicsRunningProcesses_v2, dev, 1, 0, count,
                              infos);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Health: clock event reasons, performance state, PCIe, field values, process utilisation     */
+
+static nvmlReturn_t clocks_event_reasons(enum symbol sym, nvmlDevice_t dev,
+                                         unsigned long long *reasons)
+{
+    struct target t;
+    nvmlReturn_t rc = enter_device(sym, dev, F_CLOCKS_EVENT_REASONS, &t);
+    if (rc == NVML_SUCCESS && !reasons)
+        rc = NVML_ERROR_INVALID_ARGUMENT;
+    if (rc == NVML_SUCCESS)
+        *reasons = t.gpu->clocks_event_reasons;
+    return leave(rc);
+}
+
+nvmlReturn_t nvmlDeviceGetCurrentClocksEventReasons(nvmlDevice_t dev,
+                                                    unsigned long long *reasons)
+{
+    return clocks_event_reasons(SYM_nvmlDeviceGetCurrentClocksEventReasons, dev, reasons);
+}
+
+nvmlReturn_t nvmlDeviceGetCurrentClocksThrottleReasons(nvmlDevice_t dev,
+                                                       unsigned long long *reasons)
+{
+    return clocks_event_reasons(SYM_nvmlDeviceGetCurrentClocksThrottleReasons, dev, reasons);
+}
+
+nvmlReturn_t nvmlDeviceGetPerformanceState(nvmlDevice_t dev, unsigned int *pstate)
+{
+    return get_uint(SYM_nvmlDeviceGetPerformanceState, dev, F_PERFORMANCE_STATE,
+                    offsetof(struct gpu, performance_state), pstate);
+}
+
+nvmlReturn_t nvmlDeviceGetCurrPcieLinkGeneration(nvmlDevice_t dev, unsigned int *gen)
+{
+    return get_uint(SYM_nvmlDeviceGetCurrPcieLinkGeneration, dev, F_PCIE_LINK,
+                    offsetof(struct gpu, pcie_gen), gen);
+}
+
+nvmlReturn_t nvmlDeviceGetMaxPcieLinkGeneration(nvmlDevice_t dev, unsigned int *gen)
+{
+    return get_uint(SYM_nvmlDeviceGetMaxPcieLinkGeneration, dev, F_PCIE_LINK,
+                    offsetof(struct gpu, pcie_gen_max), gen);
+}
+
+nvmlReturn_t nvmlDeviceGetCurrPcieLinkWidth(nvmlDevice_t dev, unsigned int *width)
+{
+    return get_uint(SYM_nvmlDeviceGetCurrPcieLinkWidth, dev, F_PCIE_LINK,
+                    offsetof(struct gpu, pcie_width), width);
+}
+
+nvmlReturn_t nvmlDeviceGetMaxPcieLinkWidth(nvmlDevice_t dev, unsigned int *width)
+{
+    return get_uint(SYM_nvmlDeviceGetMaxPcieLinkWidth, dev, F_PCIE_LINK,
+                    offsetof(struct gpu, pcie_width_max), width);
+}
+
+/* counter 0: TX, 1: RX, in KB/s. Takes 20 ms, as the real one does, outside the lock. */
+nvmlReturn_t nvmlDeviceGetPcieThroughput(nvmlDevice_t dev, int counter, unsigned int *value)
+{
+    struct target t;
+    unsigned long long kbps = 0;
+    struct timespec sample = {0, PCIE_SAMPLE_NS};
+    nvmlReturn_t rc = enter_device(SYM_nvmlDeviceGetPcieThroughput, dev, F_PCIE_THROUGHPUT, &t);
+    if (rc == NVML_SUCCESS && (!value || counter < 0 || counter > 1))
+        rc = NVML_ERROR_INVALID_ARGUMENT;
+    if (rc == NVML_SUCCESS)
+        kbps = counter ? t.gpu->pcie_rx_kbps : t.gpu->pcie_tx_kbps;
+    leave(rc);
+    if (rc == NVML_SUCCESS) {
+        nanosleep(&sample, NULL);
+        *value = (unsigned)kbps;
+    }
+    return rc;
+}
+
+struct field_def {
+    unsigned id;
+    int field; /* the scenario's errors key that fails it */
+    size_t offset;
+    int type;
+    int nvlink; /* NOT_SUPPORTED on a GPU without NVLink */
+};
+
+/* The NVML_FI_DEV_* ids the NVML source batches, with NVML's numbers. */
+static const struct field_def field_defs[] = {
+    {1, F_ECC_MODE, offsetof(struct gpu, ecc_mode), VT_UINT, 0},
+    {3, F_ECC_COUNTS, offsetof(struct gpu, ecc_sbe_volatile), VT_ULL, 0},
+    {4, F_ECC_COUNTS, offsetof(struct gpu, ecc_dbe_volatile), VT_ULL, 0},
+    {5, F_ECC_COUNTS, offsetof(struct gpu, ecc_sbe_aggregate), VT_ULL, 0},
+    {6, F_ECC_COUNTS, offsetof(struct gpu, ecc_dbe_aggregate), VT_ULL, 0},
+    {29, F_RETIRED_PAGES, offsetof(struct gpu, retired_sbe), VT_ULL, 0},
+    {30, F_RETIRED_PAGES, offsetof(struct gpu, retired_dbe), VT_ULL, 0},
+    {31, F_RETIRED_PAGES, offsetof(struct gpu, retired_pending), VT_UINT, 0},
+    {38, F_NVLINK, offsetof(struct gpu, nvlink_crc_flit), VT_ULL, 1},
+    {45, F_NVLINK, offsetof(struct gpu, nvlink_crc_data), VT_ULL, 1},
+    {52, F_NVLINK, offsetof(struct gpu, nvlink_replay), VT_ULL, 1},
+    {59, F_NVLINK, offsetof(struct gpu, nvlink_recovery), VT_ULL, 1},
+    {91, F_NVLINK, offsetof(struct gpu, nvlink_links), VT_UINT, 1},
+    {94, F_PCIE_REPLAY, offsetof(struct gpu, pcie_replay), VT_ULL, 0},
+    {142, F_REMAPPED_ROWS, offsetof(struct gpu, remapped_cor), VT_UINT, 0},
+    {143, F_REMAPPED_ROWS, offsetof(struct gpu, remapped_unc), VT_UINT, 0},
+    {144, F_REMAPPED_ROWS, offsetof(struct gpu, remap_pending), VT_UINT, 0},
+    {145, F_REMAPPED_ROWS, offsetof(struct gpu, remap_failure), VT_UINT, 0},
+};
+
+#define N_FIELD_DEFS (sizeof(field_defs) / sizeof(field_defs[0]))
+
+nvmlReturn_t nvmlDeviceGetFieldValues(nvmlDevice_t dev, int count, nvmlFieldValue_t *values)
+{
+    struct target t;
+    nvmlReturn_t rc = enter_device(SYM_nvmlDeviceGetFieldValues, dev, F_FIELD_VALUES, &t);
+    if (rc == NVML_SUCCESS && (count < 0 || (count > 0 && !values)))
+        rc = NVML_ERROR_INVALID_ARGUMENT;
+    if (rc != NVML_SUCCESS)
+        return leave(rc);
+    for (int i = 0; i < count; i++) {
+        nvmlFieldValue_t *v = &values[i];
+        const struct field_def *d = NULL;
+        unsigned long long x;
+        for (size_t k = 0; k < N_FIELD_DEFS; k++)
+            if (field_defs[k].id == v->fieldId)
+                d = &field_defs[k];
+        v->timestamp = (long long)current->wall_us;
+        v->latencyUsec = 0;
+        memset(&v->value, 0, sizeof(v->value));
+        if (!d) {
+            v->valueType = VT_ULL;
+            v->nvmlReturn = NVML_ERROR_NOT_SUPPORTED;
+            continue;
+        }
+        v->valueType = d->type;
+        v->nvmlReturn = t.gpu->errors[d->field];
+        if (d->nvlink && t.gpu->nvlink_links == 0)
+            v->nvmlReturn = NVML_ERROR_NOT_SUPPORTED;
+        if (v->nvmlReturn != NVML_SUCCESS)
+            continue;
+        x = *(const unsigned long long *)(const void *)((const char *)t.gpu + d->offset);
+        if (d->type == VT_UINT)
+            v->value.uiVal = (unsigned)x;
+        else
+            v->value.ullVal = x;
+    }
+    return leave(NVML_SUCCESS);
+}
+
+/* Samples newer than last_seen: one per process with sm_util >= 0, stamped with the time the
+ * scenario was loaded, so asking again with that stamp finds nothing new (NOT_FOUND). */
+nvmlReturn_t nvmlDeviceGetProcessUtilization(nvmlDevice_t dev,
+                                             nvmlProcessUtilizationSample_t *samples,
+                                             unsigned int *count, unsigned long long last_seen)
+{
+    struct target t;
+    unsigned n = 0;
+    nvmlReturn_t rc =
+        enter_device(SYM_nvmlDeviceGetProcessUtilization, dev, F_PROCESS_UTILIZATION, &t);
+    if (rc == NVML_SUCCESS && !count)
+        rc = NVML_ERROR_INVALID_ARGUMENT;
+    if (rc != NVML_SUCCESS)
+        return leave(rc);
+    if (current->wall_us > last_seen)
+        for (unsigned i = 0; i < t.gpu->nproc; i++)
+            n += t.gpu->procs[i].sm_util >= 0;
+    if (n == 0)
+        return leave(NVML_ERROR_NOT_FOUND);
+    if (!samples || *count < n) {
+        *count = n;
+        return leave(NVML_ERROR_INSUFFICIENT_SIZE);
+    }
+    n = 0;
+    for (unsigned i = 0; i < t.gpu->nproc; i++) {
+        const struct proc *p = &t.gpu->procs[i];
+        if (p->sm_util < 0)
+            continue;
+        samples[n].pid = (unsigned)p->pid;
+        samples[n].timeStamp = current->wall_us;
+        samples[n].smUtil = (unsigned)p->sm_util;
+        samples[n].memUtil = (unsigned)p->mem_util;
+        samples[n].encUtil = 0;
+        samples[n].decUtil = 0;
+        n++;
+    }
+    *count = n;
+    return leave(NVML_SUCCESS);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Events: [[event]] lines delivered through nvmlEventSetWait_v2 at their time                 */
+
+static int valid_set(nvmlEventSet_t set)
+{
+    for (unsigned i = 0; i < MAX_EVENT_SETS; i++)
+        if (set == &event_sets[i])
+            return set->used;
+    return 0;
+}
+
+nvmlReturn_t nvmlEventSetCreate(nvmlEventSet_t *set)
+{
+    nvmlReturn_t rc = enter(SYM_nvmlEventSetCreate);
+    if (rc == NVML_SUCCESS && !set)
+        rc = NVML_ERROR_INVALID_ARGUMENT;
+    if (rc != NVML_SUCCESS)
+        return leave(rc);
+    for (unsigned i = 0; i < MAX_EVENT_SETS; i++)
+        if (!event_sets[i].used) {
+            memset(&event_sets[i], 0, sizeof(event_sets[i]));
+            event_sets[i].used = 1;
+            *set = &event_sets[i];
+            return leave(NVML_SUCCESS);
+        }
+    return leave(NVML_ERROR_MEMORY);
+}
+
+nvmlReturn_t nvmlEventSetFree(nvmlEventSet_t set)
+{
+    nvmlReturn_t rc = enter(SYM_nvmlEventSetFree);
+    if (rc == NVML_SUCCESS && !valid_set(set))
+        rc = NVML_ERROR_INVALID_ARGUMENT;
+    if (rc == NVML_SUCCESS)
+        set->used = 0;
+    return leave(rc);
+}
+
+nvmlReturn_t nvmlDeviceGetSupportedEventTypes(nvmlDevice_t dev, unsigned long long *types)
+{
+    struct target t;
+    nvmlReturn_t rc = enter_device(SYM_nvmlDeviceGetSupportedEventTypes, dev, F_EVENTS, &t);
+    if (rc == NVML_SUCCESS && !types)
+        rc = NVML_ERROR_INVALID_ARGUMENT;
+    if (rc == NVML_SUCCESS)
+        *types = t.gpu->supported_events;
+    return leave(rc);
+}
+
+nvmlReturn_t nvmlDeviceRegisterEvents(nvmlDevice_t dev, unsigned long long types,
+                                      nvmlEventSet_t set)
+{
+    struct target t;
+    nvmlReturn_t rc = enter_device(SYM_nvmlDeviceRegisterEvents, dev, F_EVENTS, &t);
+    if (rc == NVML_SUCCESS && !valid_set(set))
+        rc = NVML_ERROR_INVALID_ARGUMENT;
+    if (rc == NVML_SUCCESS && (types & ~t.gpu->supported_events))
+        rc = NVML_ERROR_NOT_SUPPORTED;
+    if (rc == NVML_SUCCESS)
+        set->registered[t.index] |= types;
+    return leave(rc);
+}
+
+static unsigned long long event_type(const struct event *e)
+{
+    if (strcmp(e->type, "xid") == 0)
+        return EVENT_XID;
+    if (strcmp(e->type, "sbe") == 0)
+        return EVENT_SBE;
+    if (strcmp(e->type, "dbe") == 0)
+        return EVENT_DBE;
+    return 0;
+}
+
+/* Under the lock: the first due event the set registered for, else GPU_IS_LOST when one of
+ * its GPUs is lost, else NOT_FOUND. */
+static nvmlReturn_t next_event(nvmlEventSet_t set, nvmlEventData_t *data)
+{
+    for (unsigned i = 0; i < current->nevent; i++) {
+        struct event *e = &current->events[i];
+        unsigned long long type = event_type(e);
+        if (e->done || !type || !(set->registered[e->gpu] & type) || !due(e))
+            continue;
+        e->done = 1;
+        data->device = &handles[e->gpu][0];
+        data->eventType = type;
+        data->eventData = type == EVENT_XID ? e->data : 0;
+        data->gpuInstanceId = NO_INSTANCE;
+        data->computeInstanceId = NO_INSTANCE;
+        return NVML_SUCCESS;
+    }
+    for (unsigned g = 0; g < current->ngpu; g++)
+        if (set->registered[g] && current->gpus[g].lost)
+            return NVML_ERROR_GPU_IS_LOST;
+    return NVML_ERROR_NOT_FOUND;
+}
+
+nvmlReturn_t nvmlEventSetWait_v2(nvmlEventSet_t set, nvmlEventData_t *data, unsigned int ms)
+{
+    long long deadline = now_ns() + (long long)ms * 1000000ll;
+    nvmlReturn_t rc = enter(SYM_nvmlEventSetWait_v2);
+    if (rc == NVML_SUCCESS && (!valid_set(set) || !data))
+        rc = NVML_ERROR_INVALID_ARGUMENT;
+    while (rc == NVML_SUCCESS) {
+        long long left;
+        struct timespec nap;
+        rc = next_event(set, data);
+        if (rc != NVML_ERROR_NOT_FOUND)
+            break;
+        left = deadline - now_ns();
+        if (left <= 0) {
+            rc = NVML_ERROR_TIMEOUT;
+            break;
+        }
+        /* Sleep without the lock, waking now and then to see a rewritten scenario. */
+        nap.tv_sec = 0;
+        nap.tv_nsec = left < 50000000ll ? (long)left : 50000000l;
+        pthread_mutex_unlock(&lock);
+        nanosleep(&nap, NULL);
+        pthread_mutex_lock(&lock);
+        if (!init_refcount || !set->used) {
+            rc = !init_refcount ? NVML_ERROR_UNINITIALIZED : NVML_ERROR_INVALID_ARGUMENT;
+            break;
+        }
+        load_scenario(0);
+        apply_due_events();
+        rc = NVML_SUCCESS;
+    }
+    return leave(rc);
 }
 
 /* ------------------------------------------------------------------------------------------ */

@@ -22,6 +22,16 @@ The file format is a small subset of TOML::
 
     [[gpu.mig]]                      # a MIG device of the [[gpu]] above
     gpu_instance_id = 1
+
+    [[event]]                        # at_ms after the scenario is loaded: nvmlEventSetWait
+    at_ms = 500                      # delivers it (xid, sbe, dbe), or the GPU falls off the
+    gpu = 0                          # bus (lost)
+    type = "xid"
+    data = 79
+
+Health (clock event reasons, ECC, remapped rows, PCIe, NVLink) are [[gpu]] keys; a process's
+``sm_util`` (-1: no sample) and ``mem_util`` come back from nvmlDeviceGetProcessUtilization;
+``missing_functions = "nvmlDeviceGetFieldValues"`` plays an older driver without them.
 """
 
 from __future__ import annotations
@@ -38,6 +48,9 @@ from typing import Any, Literal
 MAX_GPUS = 64
 MAX_PROCESSES_PER_GPU = 256
 MAX_MIG_DEVICES_PER_GPU = 7
+MAX_EVENTS = 64
+MAX_NVLINKS = 18
+PSTATE_UNKNOWN = 32
 
 # Byte lengths that always fit pynvml's buffers; a GPU name leaves room for the " MIG" suffix
 # of its MIG handles' names.
@@ -62,7 +75,71 @@ ERROR_FIELDS = (
     "mig_mode",
     "compute_processes",
     "graphics_processes",
+    "clocks_event_reasons",
+    "performance_state",
+    "ecc_mode",
+    "ecc_counts",
+    "retired_pages",
+    "remapped_rows",
+    "pcie_replay",
+    "pcie_link",
+    "pcie_throughput",
+    "nvlink",
+    "process_utilization",
+    "field_values",
+    "events",
 )
+
+# The functions the fake library exports (and counts), as fake_nvml.c names them: what
+# ``missing_functions`` may list.
+FUNCTIONS = (
+    "nvmlInit_v2",
+    "nvmlInitWithFlags",
+    "nvmlShutdown",
+    "nvmlErrorString",
+    "nvmlSystemGetDriverVersion",
+    "nvmlSystemGetNVMLVersion",
+    "nvmlSystemGetCudaDriverVersion",
+    "nvmlSystemGetCudaDriverVersion_v2",
+    "nvmlDeviceGetCount_v2",
+    "nvmlDeviceGetHandleByIndex_v2",
+    "nvmlDeviceGetHandleByUUID",
+    "nvmlDeviceGetIndex",
+    "nvmlDeviceGetName",
+    "nvmlDeviceGetUUID",
+    "nvmlDeviceGetMemoryInfo",
+    "nvmlDeviceGetMemoryInfo_v2",
+    "nvmlDeviceGetUtilizationRates",
+    "nvmlDeviceGetTemperature",
+    "nvmlDeviceGetPowerUsage",
+    "nvmlDeviceGetEnforcedPowerLimit",
+    "nvmlDeviceGetMigMode",
+    "nvmlDeviceGetMaxMigDeviceCount",
+    "nvmlDeviceGetMigDeviceHandleByIndex",
+    "nvmlDeviceIsMigDeviceHandle",
+    "nvmlDeviceGetGpuInstanceId",
+    "nvmlDeviceGetComputeInstanceId",
+    "nvmlDeviceGetComputeRunningProcesses_v3",
+    "nvmlDeviceGetComputeRunningProcesses_v2",
+    "nvmlDeviceGetGraphicsRunningProcesses_v3",
+    "nvmlDeviceGetGraphicsRunningProcesses_v2",
+    "nvmlDeviceGetCurrentClocksEventReasons",
+    "nvmlDeviceGetCurrentClocksThrottleReasons",
+    "nvmlDeviceGetPerformanceState",
+    "nvmlDeviceGetFieldValues",
+    "nvmlDeviceGetCurrPcieLinkGeneration",
+    "nvmlDeviceGetMaxPcieLinkGeneration",
+    "nvmlDeviceGetCurrPcieLinkWidth",
+    "nvmlDeviceGetMaxPcieLinkWidth",
+    "nvmlDeviceGetPcieThroughput",
+    "nvmlDeviceGetProcessUtilization",
+    "nvmlEventSetCreate",
+    "nvmlDeviceGetSupportedEventTypes",
+    "nvmlDeviceRegisterEvents",
+    "nvmlEventSetWait_v2",
+    "nvmlEventSetFree",
+)
+EVENT_TYPES = ("xid", "sbe", "dbe", "lost")
 
 # NVML return codes by name, without the NVML_ERROR_ prefix (stdlib only: no pynvml here).
 ERROR_CODES: Mapping[str, int] = MappingProxyType(
@@ -157,6 +234,8 @@ class Process:
     compute_instance_id: int = NO_INSTANCE
     # The fake C library SIGKILLs the pid right after reporting it; the simulator ignores this.
     kill_on_read: bool = False
+    sm_util: int = -1  # per-process SM %; -1: no utilisation sample (the process was idle)
+    mem_util: int = 0
 
     def __post_init__(self) -> None:
         _check_int("pid", self.pid, 0, U32_MAX)
@@ -167,6 +246,8 @@ class Process:
         _check_int("gpu_instance_id", self.gpu_instance_id, 0, U32_MAX)
         _check_int("compute_instance_id", self.compute_instance_id, 0, U32_MAX)
         _check_bool("kill_on_read", self.kill_on_read)
+        _check_int("sm_util", self.sm_util, -1, 100)
+        _check_int("mem_util", self.mem_util, 0, 100)
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,6 +291,36 @@ class Gpu:
     mig_pending: int = 0
     lost: bool = False
     errors: Mapping[str, str] = field(default_factory=lambda: _NO_ERRORS)
+    # Health: NVML's clock event reason bits, P-state, ECC, retired pages, remapped rows, PCIe
+    # (throughput in KB/s, as NVML gives it), NVLink totals over all links (0 links: no NVLink),
+    # and the event types nvmlDeviceGetSupportedEventTypes reports.
+    clocks_event_reasons: int = 0
+    performance_state: int = 0
+    ecc_mode: int = 1
+    ecc_sbe_volatile: int = 0
+    ecc_dbe_volatile: int = 0
+    ecc_sbe_aggregate: int = 0
+    ecc_dbe_aggregate: int = 0
+    retired_sbe: int = 0
+    retired_dbe: int = 0
+    retired_pending: int = 0
+    remapped_cor: int = 0
+    remapped_unc: int = 0
+    remap_pending: int = 0
+    remap_failure: int = 0
+    pcie_replay: int = 0
+    pcie_gen: int = 5
+    pcie_gen_max: int = 5
+    pcie_width: int = 16
+    pcie_width_max: int = 16
+    pcie_tx_kbps: int = 0
+    pcie_rx_kbps: int = 0
+    nvlink_links: int = 0
+    nvlink_replay: int = 0
+    nvlink_recovery: int = 0
+    nvlink_crc_flit: int = 0
+    nvlink_crc_data: int = 0
+    supported_events: int = 0xF  # single- and double-bit ECC, P-state, critical XID
     processes: tuple[Process, ...] = ()
     mig_devices: tuple[MigDevice, ...] = ()
 
@@ -225,6 +336,8 @@ class Gpu:
         for key in ("mig_current", "mig_pending"):
             _check_int(key, getattr(self, key), 0, 1)
         _check_bool("lost", self.lost)
+        for key, high in _HEALTH_LIMITS.items():
+            _check_int(key, getattr(self, key), 0, high)
         if not isinstance(self.errors, Mapping):
             raise ValueError("errors: expected a mapping of field to error code name")
         for fld, code in self.errors.items():
@@ -243,6 +356,55 @@ class Gpu:
             raise ValueError(f"more than {MAX_MIG_DEVICES_PER_GPU} MIG devices on one GPU")
 
 
+_HEALTH_LIMITS = {
+    "clocks_event_reasons": U64_MAX,
+    "performance_state": PSTATE_UNKNOWN,
+    "ecc_mode": 1,
+    "ecc_sbe_volatile": U64_MAX,
+    "ecc_dbe_volatile": U64_MAX,
+    "ecc_sbe_aggregate": U64_MAX,
+    "ecc_dbe_aggregate": U64_MAX,
+    "retired_sbe": U64_MAX,
+    "retired_dbe": U64_MAX,
+    "retired_pending": 1,
+    "remapped_cor": U32_MAX,
+    "remapped_unc": U32_MAX,
+    "remap_pending": 1,
+    "remap_failure": 1,
+    "pcie_replay": U64_MAX,
+    "pcie_gen": U32_MAX,
+    "pcie_gen_max": U32_MAX,
+    "pcie_width": U32_MAX,
+    "pcie_width_max": U32_MAX,
+    "pcie_tx_kbps": U32_MAX,
+    "pcie_rx_kbps": U32_MAX,
+    "nvlink_links": MAX_NVLINKS,
+    "nvlink_replay": U64_MAX,
+    "nvlink_recovery": U64_MAX,
+    "nvlink_crc_flit": U64_MAX,
+    "nvlink_crc_data": U64_MAX,
+    "supported_events": U64_MAX,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """At ``at_ms`` after the scenario is loaded: an XID (``data``: its number), a single- or
+    double-bit ECC event for nvmlEventSetWait, or GPU ``gpu`` falls off the bus (lost)."""
+
+    at_ms: int = 0
+    gpu: int = 0
+    type: Literal["xid", "sbe", "dbe", "lost"] = "xid"
+    data: int = 0
+
+    def __post_init__(self) -> None:
+        _check_int("at_ms", self.at_ms, 0, U32_MAX)
+        _check_int("gpu", self.gpu, 0, MAX_GPUS - 1)
+        if self.type not in EVENT_TYPES:
+            raise ValueError(f"type must be xid, sbe, dbe or lost, got {self.type!r}")
+        _check_int("data", self.data, 0, U64_MAX)
+
+
 @dataclass(frozen=True, slots=True)
 class Scenario:
     """A whole host; ``dataclasses.replace`` makes the next frame of an animation."""
@@ -252,6 +414,8 @@ class Scenario:
     cuda_driver_version: int = 12040
     process_api: int = 3
     gpus: tuple[Gpu, ...] = ()
+    missing_functions: tuple[str, ...] = ()  # an older driver: these return FUNCTION_NOT_FOUND
+    events: tuple[Event, ...] = ()
 
     def __post_init__(self) -> None:
         _check_str("driver_version", self.driver_version, MAX_VERSION_BYTES)
@@ -262,6 +426,18 @@ class Scenario:
         object.__setattr__(self, "gpus", tuple(self.gpus))
         if len(self.gpus) > MAX_GPUS:
             raise ValueError(f"more than {MAX_GPUS} GPUs")
+        object.__setattr__(self, "missing_functions", tuple(self.missing_functions))
+        for name in self.missing_functions:
+            if name not in FUNCTIONS:
+                raise ValueError(f"missing_functions: unknown function {name!r}")
+        if len(",".join(self.missing_functions)) > 511:
+            raise ValueError("missing_functions: longer than 511 bytes")
+        object.__setattr__(self, "events", tuple(self.events))
+        if len(self.events) > MAX_EVENTS:
+            raise ValueError(f"more than {MAX_EVENTS} events")
+        for i, e in enumerate(self.events):
+            if e.gpu >= len(self.gpus):
+                raise ValueError(f"event[{i}].gpu {e.gpu}: there is no such GPU")
 
     def gpu_uuid(self, index: int) -> str:
         return self.gpus[index].uuid or f"GPU-00000000-0000-0000-0000-{index:012x}"
@@ -275,7 +451,12 @@ class Scenario:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Scenario:
         """Builds a scenario from the TOML-shaped dict ``tomllib`` returns; ValueError if bad."""
-        top = _fields(data, "", _TOP_KEYS, frozenset({"gpu"}))
+        top = _fields(data, "", _TOP_KEYS, frozenset({"gpu", "event"}))
+        if "missing_functions" in top:
+            names = top["missing_functions"]
+            if not isinstance(names, str):
+                raise ValueError("missing_functions: expected a string")
+            top["missing_functions"] = tuple(n.strip() for n in names.split(",") if n.strip())
         gpus = []
         for i, gd in enumerate(_table_list(data, "gpu", "")):
             where = f"gpu[{i}]."
@@ -301,11 +482,19 @@ class Scenario:
             gpus.append(
                 _wrap(where[:-1], Gpu, **kwargs, processes=tuple(procs), mig_devices=tuple(migs))
             )
-        return _wrap("scenario", Scenario, **top, gpus=tuple(gpus))
+        events = tuple(
+            _wrap(f"event[{i}]", Event, **_fields(ed, f"event[{i}].", _EVENT_KEYS))
+            for i, ed in enumerate(_table_list(data, "event", ""))
+        )
+        return _wrap("scenario", Scenario, **top, gpus=tuple(gpus), events=events)
 
     def to_dict(self) -> dict[str, Any]:
         """The TOML-shaped dict: ``Scenario.from_dict(s.to_dict()) == s``."""
         out: dict[str, Any] = {key: getattr(self, key) for key in _TOP_KEYS}
+        if self.missing_functions:
+            out["missing_functions"] = ",".join(self.missing_functions)
+        else:
+            del out["missing_functions"]
         out["gpu"] = []
         for gpu in self.gpus:
             gd: dict[str, Any] = {}
@@ -331,11 +520,13 @@ class Scenario:
             gd["process"] = procs
             gd["mig"] = migs
             out["gpu"].append(gd)
+        if self.events:
+            out["event"] = [{key: getattr(e, key) for key in _EVENT_KEYS} for e in self.events]
         return out
 
     def to_toml(self) -> str:
         d = self.to_dict()
-        lines = [f"{key} = {_toml_value(d[key])}" for key in _TOP_KEYS]
+        lines = [f"{key} = {_toml_value(d[key])}" for key in _TOP_KEYS if key in d]
         for gd in d["gpu"]:
             lines += ["", "[[gpu]]"]
             lines += [f"{k} = {_toml_value(v)}" for k, v in gd.items() if k not in _GPU_TABLES]
@@ -343,6 +534,9 @@ class Scenario:
                 for sub in gd[table]:
                     lines += ["", f"[[gpu.{table}]]"]
                     lines += [f"{k} = {_toml_value(v)}" for k, v in sub.items()]
+        for ed in d.get("event", []):
+            lines += ["", "[[event]]"]
+            lines += [f"{k} = {_toml_value(v)}" for k, v in ed.items()]
         return "\n".join(lines) + "\n"
 
     @classmethod
@@ -363,7 +557,13 @@ class Scenario:
             raise
 
 
-_TOP_KEYS = ("driver_version", "nvml_version", "cuda_driver_version", "process_api")
+_TOP_KEYS = (
+    "driver_version",
+    "nvml_version",
+    "cuda_driver_version",
+    "process_api",
+    "missing_functions",
+)
 _GPU_KEYS = (
     "name",
     "uuid",
@@ -379,6 +579,7 @@ _GPU_KEYS = (
     "mig_pending",
     "lost",
     "errors",
+    *_HEALTH_LIMITS,
 )
 _GPU_TABLES = ("process", "mig")
 _PROCESS_KEYS = (
@@ -388,7 +589,10 @@ _PROCESS_KEYS = (
     "gpu_instance_id",
     "compute_instance_id",
     "kill_on_read",
+    "sm_util",
+    "mem_util",
 )
+_EVENT_KEYS = ("at_ms", "gpu", "type", "data")
 _MIG_KEYS = ("uuid", "memory_total", "memory_used", "gpu_instance_id", "compute_instance_id")
 
 

@@ -1,8 +1,10 @@
-"""GPUs and per-process VRAM through NVML.
+"""GPUs, per-process VRAM and use, and GPU health through NVML.
 
 The backend is the ``pynvml`` module (nvidia-ml-py) or anything with the same functions (the demo's
 simulated NVML). NVML is initialised once and handles are created once; fields that do not change
 (name, UUID) are cached for the life of the handle, slow ones (power limit, MIG mode) for a while.
+Health is read by nvml_health; from the second poll on (never in a one-shot run) two daemon
+threads watch XID/ECC events (nvml_events) and sample PCIe throughput (nvml_pcie).
 """
 
 from __future__ import annotations
@@ -10,39 +12,19 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from vramtop.clean import one_line
-from vramtop.model import GpuReading, MigReading, ProcessReading, freeze
+from vramtop.model import GpuReading, HealthEvent, MigReading, ProcessReading, freeze
 from vramtop.sources.base import SourceError
+from vramtop.sources.nvml_calls import LOST, Calls, Lost, explain
+from vramtop.sources.nvml_events import EventLog, EventWatcher, Watched
+from vramtop.sources.nvml_health import HealthReader, HealthState
+from vramtop.sources.nvml_pcie import PcieSampler
 
 SLOW_FIELD_TTL = 30.0  # seconds: power limit and MIG mode change only by an admin's hand
 INIT_RETRY = 30.0  # seconds between attempts to load a missing driver
-LOST = "GPU is lost (fell off the bus or needs a reset)"
-
-
-def explain(err: BaseException) -> str:
-    """The one place that turns an NVML error into a reason a person reads."""
-    name = type(err).__name__
-    reasons = {
-        "NVMLError_NotSupported": "not supported on this GPU",
-        "NVMLError_NoPermission": "no permission to read it (NVML)",
-        "NVMLError_GpuIsLost": LOST,
-        "NVMLError_FunctionNotFound": "not supported by this driver version",
-        "NVMLLibraryMismatchError": "not supported by this driver version",
-        "NVMLError_LibraryNotFound": "no NVIDIA driver on this host (libnvidia-ml.so.1 not found)",
-        "NVMLError_DriverNotLoaded": "the NVIDIA driver is not loaded",
-        "NVMLError_LibRmVersionMismatch": (
-            "the NVIDIA driver and libnvidia-ml versions differ (reboot or reload the driver)"
-        ),
-        "NVMLError_Uninitialized": "NVML is not initialised",
-        "NVMLError_Timeout": "NVML timed out",
-        "NVMLError_ResetRequired": "GPU needs a reset",
-    }
-    if name in reasons:
-        return reasons[name]
-    return f"NVML error: {one_line(err)}"
+__all__ = ["LOST", "GpuSelection", "NvmlReading", "NvmlSource", "explain"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +32,8 @@ class NvmlReading:
     gpus: tuple[GpuReading, ...]
     driver_version: str | None
     note: str = ""  # e.g. GPU selection that matched nothing
+    events: tuple[HealthEvent, ...] = ()  # recent XID / ECC / lost-GPU events, oldest first
+    events_note: str = ""  # why events are not watched, when they are not
 
 
 class GpuSelection:
@@ -87,8 +71,7 @@ class GpuSelection:
         return uuid is not None and uuid.upper().startswith(token.upper())
 
 
-class _Lost(Exception):
-    pass
+_Lost = Lost
 
 
 @dataclass(slots=True)
@@ -102,6 +85,8 @@ class _Device:
     power_limit_watts: float | None = None
     mig_mode: bool | None = None
     slow_reasons: dict[str, str] | None = None
+    health: HealthState = field(default_factory=HealthState)
+    lost: bool = False
 
 
 class NvmlSource:
@@ -122,6 +107,11 @@ class NvmlSource:
         self._init_at = -1e18
         self._memory_v2 = True
         self._proc_v3 = True
+        self._polls = 0
+        self._events = EventLog()
+        self._watcher: EventWatcher | None = None
+        self._sampler: PcieSampler | None = None
+        self._health: HealthReader | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -158,18 +148,37 @@ class NvmlSource:
             raise SourceError(self._init_error) from None
         self._init_error = None
         self._devices = devices
+        calls = Calls(nv)
+        self._health = HealthReader(calls, self._clock)
+        self._watcher = EventWatcher(calls, self._events)
+        self._sampler = PcieSampler(calls)
         return devices
 
+    def _start_background(self, devices: list[_Device]) -> None:
+        """Events and PCIe sampling, for a source that polls again (not a one-shot run)."""
+        assert self._watcher is not None and self._sampler is not None
+        alive = [d for d in devices if not d.lost]
+        self._watcher.start([Watched(d.index, d.uuid, d.handle) for d in alive])
+        self._sampler.start([(d.index, d.handle) for d in alive])
+
     def close(self) -> None:
+        """Stops the threads (within about a second), then shuts NVML down."""
+        for worker in (self._watcher, self._sampler):
+            if worker is not None:
+                worker.stop()
         if self._devices is not None:
             with contextlib.suppress(Exception):
                 self._nvml().nvmlShutdown()
             self._devices = None
+        self._polls = 0  # a source polled again after close() starts afresh
 
     # -- polling ---------------------------------------------------------------------------
 
     def poll(self) -> NvmlReading:
         devices = self._ensure_init()
+        self._polls += 1
+        if self._polls == 2:
+            self._start_background(devices)
         gpus: list[GpuReading] = []
         seen: list[tuple[int, str | None]] = []
         for dev in devices:
@@ -177,7 +186,11 @@ class NvmlSource:
             seen.append((dev.index, dev.uuid))
             if self._selection is not None and not self._selection.matches(dev.index, dev.uuid):
                 continue
-            gpus.append(self._read(dev))
+            gpu = self._read(dev)
+            if gpu.state == "lost" and not dev.lost:
+                self._events.lost(dev.index, dev.uuid)
+            dev.lost = gpu.state == "lost"
+            gpus.append(gpu)
         note = ""
         if self._selection is not None:
             missing = self._selection.unmatched(seen)
@@ -186,7 +199,8 @@ class NvmlSource:
                     f"GPU selection {', '.join(missing)} matched no GPU "
                     f"(this host has {len(devices)})"
                 )
-        return NvmlReading(tuple(gpus), self._driver, note)
+        events_note = self._watcher.status if self._watcher is not None else ""
+        return NvmlReading(tuple(gpus), self._driver, note, self._events.snapshot(), events_note)
 
     def _call(self, reasons: dict[str, str], field: str, fn: Callable[..., Any], *args: Any) -> Any:
         nv = self._backend
@@ -239,10 +253,12 @@ class NvmlSource:
                 reasons, "temperature_c", nv.nvmlDeviceGetTemperature, h, nv.NVML_TEMPERATURE_GPU
             )
             power = self._call(reasons, "power_watts", nv.nvmlDeviceGetPowerUsage, h)
-            procs = self._processes(reasons, dev.index, h)
+            procs = self._processes(reasons, dev.index, h, health=dev.health)
             migs: tuple[MigReading, ...] = ()
             if dev.mig_mode:
                 migs, procs = self._mig(reasons, dev.index, h, procs)
+            assert self._health is not None and self._sampler is not None
+            health = self._health.read(dev.health, h, self._sampler.latest(dev.index))
         except _Lost:
             return GpuReading(
                 index=dev.index,
@@ -267,6 +283,7 @@ class NvmlSource:
             mig_devices=migs,
             processes=tuple(procs),
             unavailable=freeze(reasons),
+            health=health,
         )
 
     def _memory(self, reasons: dict[str, str], h: Any) -> tuple[int | None, int | None, int | None]:
@@ -302,10 +319,17 @@ class NvmlSource:
         return getattr(nv, stem + "_v2")(h)
 
     def _processes(
-        self, reasons: dict[str, str], index: int, h: Any, mig: str | None = None
+        self,
+        reasons: dict[str, str],
+        index: int,
+        h: Any,
+        mig: str | None = None,
+        health: HealthState | None = None,
     ) -> list[ProcessReading]:
+        """The GPU's (or MIG device's) processes; with ``health``, each one's SM and
+        memory-controller use (a process without a sample was idle: 0 %)."""
         nv = self._backend
-        merged: dict[int, ProcessReading] = {}
+        merged: dict[int, tuple[int | None, str]] = {}  # pid -> (used, kind)
         for kind in ("compute", "graphics"):
             try:
                 found = self._process_list(kind, h)
@@ -318,15 +342,36 @@ class NvmlSource:
                 pid = int(p.pid)
                 used = None if p.usedGpuMemory is None else int(p.usedGpuMemory)
                 if pid in merged:
-                    old = merged[pid]
-                    merged[pid] = replace(
-                        old,
-                        kind="compute+graphics",
-                        used_memory_bytes=_max_known(old.used_memory_bytes, used),
-                    )
+                    merged[pid] = (_max_known(merged[pid][0], used), "compute+graphics")
                 else:
-                    merged[pid] = ProcessReading(pid, index, used, kind, mig_device=mig)
-        return list(merged.values())
+                    merged[pid] = (used, kind)
+        use: dict[int, tuple[float, float]] | None = {}
+        why: dict[str, str] = {}
+        if merged and (health is not None or mig is not None):
+            if health is None:
+                use, reason = None, "not read per MIG device"
+            else:
+                assert self._health is not None
+                use, reason = self._health.process_use(health, h)
+            why = dict.fromkeys(("sm_percent", "memory_controller_percent"), reason or "")
+        unavailable = freeze(why) if use is None else freeze({})
+        idle = (0.0, 0.0) if health is not None else (None, None)
+        out = []
+        for pid, (used, kind) in merged.items():
+            sm, mem = (None, None) if use is None else use.get(pid, idle)
+            out.append(
+                ProcessReading(
+                    pid,
+                    index,
+                    used,
+                    kind,
+                    mig_device=mig,
+                    sm_percent=sm,
+                    memory_controller_percent=mem,
+                    unavailable=unavailable,
+                )
+            )
+        return out
 
     def _mig(
         self, reasons: dict[str, str], index: int, h: Any, procs: list[ProcessReading]

@@ -7,30 +7,61 @@ Each of those becomes a ``detail`` sentence instead of an exception.
 
 from __future__ import annotations
 
+import os
 import re
-from dataclasses import replace
+import time
+from dataclasses import dataclass, replace
+from functools import cache
 
 import psutil
 
 from vramtop import redact
-from vramtop.model import ProcInfo
+from vramtop.model import ProcessReading, ProcInfo, freeze
 
 GONE = "not visible here: it exited, or it runs in another PID namespace (a container)"
 EXITED = "exited while being read"
 DENIED = "no permission to read its details (run vramtop as its user or as root)"
 PARENT_DEPTH = 4  # how far up the tree to look for a launcher's command line
+FIRST_SAMPLE = "known from the next refresh (CPU use is measured between two refreshes)"
+USAGE_FIELDS = ("cpu_percent", "rss_bytes", "started_at")
 
 _CONTAINER_ID = re.compile(
     r"(?:docker|cri-containerd|crio|libpod)[-/]([0-9a-f]{12,64})|/([0-9a-f]{64})"
 )
 
 
+@dataclass(frozen=True, slots=True)
+class ProcUsage:
+    """A process's host-side use: CPU % of one core since the last look, resident memory,
+    start time (epoch seconds). None with a reason where unknown."""
+
+    cpu_percent: float | None = None
+    rss_bytes: int | None = None
+    started_at: float | None = None
+    reasons: tuple[tuple[str, str], ...] = ()
+
+    def apply(self, p: ProcessReading) -> ProcessReading:
+        """The reading with these fields (and their reasons) filled in."""
+        unavailable = {**p.unavailable, **dict(self.reasons)} if self.reasons else p.unavailable
+        return replace(
+            p,
+            cpu_percent=self.cpu_percent,
+            rss_bytes=self.rss_bytes,
+            started_at=self.started_at,
+            unavailable=freeze(dict(unavailable)),
+        )
+
+
 class ProcessInspector:
     """Looks pids up, caching what cannot change for one process lifetime."""
 
-    def __init__(self) -> None:
+    def __init__(self, proc_stat: bool | None = None) -> None:
+        """``proc_stat`` False: CPU and memory through psutil even where /proc exists."""
         self._cache: dict[int, tuple[float, ProcInfo]] = {}
         self._users: dict[int, str | None] = {}
+        # pid -> (start time, CPU seconds, monotonic time) at the last look, for CPU %.
+        self._watched: dict[int, tuple[float, float, float]] = {}
+        self._proc_stat = proc_stat if proc_stat is not None else os.path.exists("/proc/self/stat")
 
     def describe(self, pid: int) -> ProcInfo:
         try:
@@ -67,6 +98,26 @@ class ProcessInspector:
     def forget_except(self, live: set[int]) -> None:
         for pid in [p for p in self._cache if p not in live]:
             del self._cache[pid]
+        for pid in [p for p in self._watched if p not in live]:
+            del self._watched[pid]
+
+    def usage(self, pid: int) -> ProcUsage:
+        """CPU %, RSS and start time; the first look at a process has no CPU % yet.
+
+        On Linux /proc/<pid>/stat and statm are read directly: psutil builds an object and reads
+        its files twice per call, about four times the CPU for 64 processes every refresh."""
+        sample = _stat(pid) if self._proc_stat else _psutil_sample(pid)
+        if isinstance(sample, str):
+            self._watched.pop(pid, None)
+            return _no_usage(sample)
+        started, cpu_seconds, rss = sample
+        now = time.monotonic()
+        prev = self._watched.get(pid)
+        self._watched[pid] = (started, cpu_seconds, now)
+        if prev is None or prev[0] != started or now <= prev[2]:
+            return ProcUsage(None, rss, started, (("cpu_percent", FIRST_SAMPLE),))
+        cpu = max(0.0, (cpu_seconds - prev[1]) / (now - prev[2]) * 100)
+        return ProcUsage(cpu, rss, started)
 
     def _read(self, proc: psutil.Process) -> ProcInfo:
         details: list[str] = []
@@ -103,6 +154,52 @@ class ProcessInspector:
         if uid not in self._users:
             self._users[uid] = _safe(proc.username, details)
         return self._users[uid]
+
+
+@cache
+def _clock() -> tuple[float, int, int]:
+    """(boot time as psutil gives it, clock ticks per second, page size)."""
+    return psutil.boot_time(), os.sysconf("SC_CLK_TCK"), os.sysconf("SC_PAGE_SIZE")
+
+
+def _stat(pid: int) -> tuple[float, float, int] | str:
+    """(start time, CPU seconds, RSS bytes) from /proc/<pid>/stat and statm, or why not. The
+    start time is psutil's create_time(), the RSS its memory_info().rss (VmRSS)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+        with open(f"/proc/{pid}/statm", "rb") as f:
+            statm = f.read()
+    except PermissionError:
+        return DENIED
+    except OSError:
+        return GONE
+    # After the command name (which may hold spaces and parentheses): state is field 3, utime
+    # 14, stime 15, starttime 22 (proc(5)).
+    fields = stat.rpartition(b")")[2].split()
+    try:
+        utime, stime, start = (int(fields[i]) for i in (11, 12, 19))
+        resident = int(statm.split()[1])
+    except (IndexError, ValueError):
+        return GONE
+    boot, ticks, page = _clock()
+    return boot + start / ticks, (utime + stime) / ticks, resident * page
+
+
+def _psutil_sample(pid: int) -> tuple[float, float, int] | str:
+    try:
+        proc = psutil.Process(pid)
+        with proc.oneshot():
+            times = proc.cpu_times()
+            return proc.create_time(), times.user + times.system, int(proc.memory_info().rss)
+    except psutil.NoSuchProcess:
+        return GONE
+    except psutil.AccessDenied:
+        return DENIED
+
+
+def _no_usage(reason: str) -> ProcUsage:
+    return ProcUsage(reasons=tuple((f, reason) for f in USAGE_FIELDS))
 
 
 def _safe(getter, details: list[str]):  # type: ignore[no-untyped-def]

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from vramtop import redact
 from vramtop.attribution import Attributor
 from vramtop.clean import one_line
+from vramtop.health import critical_alerts
 from vramtop.model import (
     MODEL_FIGURES,
     Frame,
@@ -102,7 +103,8 @@ class Collector:
                 )
             else:
                 self._last[name] = _Last(value, now)
-                detail = getattr(value, "note", "") or ""
+                notes = (getattr(value, "note", ""), getattr(value, "events_note", ""))
+                detail = "; ".join(n for n in notes if n)
                 status = SourceStatus(name, "ok", detail)
             results[name] = value
             statuses.append(status)
@@ -144,7 +146,7 @@ class Collector:
         alerts = tuple(
             sorted((a for r in remote for a in getattr(r, "alerts", ())), key=alert_order)
         )
-        return Frame(
+        frame = Frame(
             time=now,
             host=host,
             gpus=gpus,
@@ -154,7 +156,12 @@ class Collector:
             driver_version=nvml.driver_version if nvml else None,
             demo=self._demo,
             hosts=tuple(h for r in remote for h in getattr(r, "hosts", ())),
+            events=nvml.events if nvml else (),
         )
+        # A critical GPU finding fires as an alert even where no Prometheus is configured.
+        if found := critical_alerts(frame):
+            frame = replace(frame, alerts=tuple(sorted(alerts + found, key=alert_order)))
+        return frame
 
     def _attribute_all(self, reading: NvmlReading) -> NvmlReading:
         gpus = tuple(self._attribute(g) for g in reading.gpus)
@@ -171,17 +178,16 @@ class Collector:
             if model is None and info.argv:
                 # Only now look up the launcher: most processes name their model themselves.
                 model, how = self._attributor.attribute(self._inspector.with_ancestors(info))
-            procs.append(
-                replace(
-                    p,
-                    user=info.user,
-                    name=info.name,
-                    command=info.command,
-                    model=model,
-                    model_source=how,
-                    detail=info.detail,
-                )
+            described = replace(
+                p,
+                user=info.user,
+                name=info.name,
+                command=info.command,
+                model=model,
+                model_source=how,
+                detail=info.detail,
             )
+            procs.append(self._inspector.usage(p.pid).apply(described))
         return replace(gpu, processes=tuple(procs))
 
 

@@ -101,7 +101,7 @@ def _demo(
     return Collector(
         host=host,
         nvml=nvml,
-        inspector=DemoInspector(),
+        inspector=DemoInspector(clock),
         attributor=attributor,
         timeout=timeout,
         demo=True,

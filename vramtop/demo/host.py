@@ -9,6 +9,7 @@ These are the simulated parts; vramtop.wiring assembles them into a collector.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
@@ -18,7 +19,7 @@ from vramtop.demo.serving import squeeze
 from vramtop.demo.simnvml import SimulatedNvml
 from vramtop.model import HostReading
 from vramtop.sources.nvml import GpuSelection, NvmlReading, NvmlSource
-from vramtop.sources.procs import ProcessInspector, ProcInfo
+from vramtop.sources.procs import ProcessInspector, ProcInfo, ProcUsage
 from vramtop.sources.scrape import ScrapeReading, ScrapeSource
 
 if TYPE_CHECKING:
@@ -172,9 +173,23 @@ class DemoNvmlSource(NvmlSource):
 class DemoInspector(ProcessInspector):
     """The demo's processes do not exist on this machine: describe them from the table."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
         super().__init__()
         self._table = {p.pid: p for p in PROCESSES}
+        start = clock()
+        # Servers up for days; the notebook kernel for an hour and a half.
+        self._started = {
+            p.pid: start - (5400 if p.user == "alice" else 3 * 86400) for p in PROCESSES
+        }
+
+    def usage(self, pid: int) -> ProcUsage:
+        # Never /proc: a real process here may have the same pid as a simulated one.
+        p = self._table.get(pid)
+        if p is None:
+            return super().usage(pid)
+        busy = 85.0 if p.user == "svc-infer" else 4.0
+        rss = int((p.gib or 1.0) * 0.08 * 2**30)  # host memory: weights are mapped, not resident
+        return ProcUsage(busy + pid % 7, rss, self._started.get(pid))
 
     def describe(self, pid: int) -> ProcInfo:
         p = self._table.get(pid)

@@ -9,36 +9,62 @@ import contextlib
 import os
 import signal
 import sys
+import types
 
 EXIT_OUTPUT = 2  # the output cannot be written, like an unwritable -o FILE
 EXIT_INTERRUPTED = 128 + signal.SIGINT
 EXIT_TERMINATED = 128 + signal.SIGTERM
 
 
-class Terminated(BaseException):
-    """SIGTERM, raised in the main thread as KeyboardInterrupt is, so cleanups run."""
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread as Ctrl-C's KeyboardInterrupt is, so cleanups run.
+    A KeyboardInterrupt, because asyncio re-raises only those out of a task: any other
+    BaseException raised inside the live view's event loop would be swallowed by its task."""
+
+    code = EXIT_TERMINATED
 
 
-def _terminate(signum: int, frame: object) -> None:
-    raise Terminated
+_RAISES = {signal.SIGINT: KeyboardInterrupt, signal.SIGTERM: Terminated}
+
+
+def _on_signal(signum: int, frame: types.FrameType | None) -> None:
+    """Raise the signal's exception in the main thread, as Python's own Ctrl-C does, except
+    inside the import machinery: an exception raised in its module-lock callback is printed as
+    'Exception ignored ...' and lost. There the signal is delivered again 10 ms later."""
+    if frame is not None and frame.f_code.co_filename.startswith("<frozen importlib"):
+        _pending.append(signum)
+        signal.setitimer(signal.ITIMER_REAL, 0.01)
+        return
+    raise _RAISES[signum]
+
+
+def _redeliver(signum: int, frame: types.FrameType | None) -> None:
+    if _pending:
+        _on_signal(_pending.pop(), frame)
+
+
+_pending: list[int] = []
 
 
 def _default_signals() -> None:
     # From here on a second Ctrl-C or SIGTERM ends the process at once, quietly.
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.setitimer(signal.ITIMER_REAL, 0)
 
 
 def main() -> int:
     try:
-        signal.signal(signal.SIGTERM, _terminate)
+        signal.signal(signal.SIGALRM, _redeliver)
+        signal.signal(signal.SIGINT, _on_signal)
+        signal.signal(signal.SIGTERM, _on_signal)
         from vramtop.cli import main as cli_main
 
         code = cli_main()
+    except Terminated:  # before KeyboardInterrupt: it is one
+        code = EXIT_TERMINATED
     except KeyboardInterrupt:
         code = EXIT_INTERRUPTED
-    except Terminated:
-        code = EXIT_TERMINATED
     except SystemExit as done:  # argparse: --help, --version, a bad flag
         code = done.code if isinstance(done.code, int) else 0 if done.code is None else 1
         if isinstance(done.code, str):

@@ -24,8 +24,8 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         except ConfigError as err:
             print(f"vramtop: {err}", file=sys.stderr)
             return EXIT_USAGE
-        except KeyboardInterrupt:
-            return 130
+        except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM (entry.Terminated: 143)
+            return getattr(stop, "code", 130)
     args = parser().parse_args(argv)
     try:
         settings = settings_from(args, env)
@@ -47,5 +47,5 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     except ConfigError as err:
         print(f"vramtop: {err}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        return 130
+    except KeyboardInterrupt as stop:
+        return getattr(stop, "code", 130)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from types import MappingProxyType
 from typing import Any, Protocol
 
@@ -21,6 +21,7 @@ from vramtop.model import (
     Frame,
     GpuReading,
     HostReading,
+    InstanceFigures,
     ModelReading,
     ProcessReading,
     SourceStatus,
@@ -135,10 +136,13 @@ class Collector:
         nvml: NvmlReading | None = results.get("nvml")
         local = nvml.gpus if nvml else ()
         remote = [r for name, r in results.items() if name not in ("host", "nvml") and r]
+        # A GPU seen by NVML and by exporters, or by two remote sources, is listed once.
         known = {g.uuid for g in local if g.uuid}
-        gpus = local + tuple(
-            g for r in remote for g in getattr(r, "gpus", ()) if not g.uuid or g.uuid not in known
-        )
+        gpus = list(local)
+        for g in (g for r in remote for g in getattr(r, "gpus", ())):
+            if not g.uuid or g.uuid not in known:
+                gpus.append(g)
+                known.add(g.uuid)
         served = [m for r in remote for m in getattr(r, "models", ())]
         alerts = tuple(
             sorted((a for r in remote for a in getattr(r, "alerts", ())), key=alert_order)
@@ -146,7 +150,7 @@ class Collector:
         return Frame(
             time=now,
             host=host,
-            gpus=gpus,
+            gpus=tuple(gpus),
             models=merge_models(models_of(local), served),
             alerts=alerts,
             sources=tuple(statuses),
@@ -219,7 +223,8 @@ def merge_models(
     local: Iterable[ModelReading], served: Iterable[ModelReading]
 ) -> tuple[ModelReading, ...]:
     """One row per model name: serving figures from the server's metrics, VRAM and processes from
-    NVML where this machine runs it (else the VRAM the server itself reports)."""
+    NVML where this machine runs it (else the VRAM the server itself reports). A model served on
+    several fleet hosts keeps the fleet's VRAM: this machine's is only its share."""
     merged: dict[str, ModelReading] = {}
     for m in served:
         old = merged.get(m.name)
@@ -231,7 +236,9 @@ def merge_models(
         else:
             merged[m.name] = replace(
                 s,
-                vram_bytes=m.vram_bytes if m.vram_bytes is not None else s.vram_bytes,
+                vram_bytes=s.vram_bytes
+                if m.vram_bytes is None or (len(s.by_instance) > 1 and s.vram_bytes is not None)
+                else m.vram_bytes,
                 processes=m.processes,
                 gpus=m.gpus,
                 sources=m.sources,
@@ -240,13 +247,45 @@ def merge_models(
 
 
 def _combine_served(a: ModelReading, b: ModelReading) -> ModelReading:
-    """The same model reported by two sources (e.g. two profiles): fill gaps, never add twice."""
+    """The same model reported twice (two profiles, two sources). Replicas on the same host are
+    one InstanceFigures, gaps filled; on other hosts they are listed side by side. Two readings
+    of disjoint hosts are two parts of the fleet: VRAM, rate and queue add up, latency is the
+    worst. Otherwise they saw the same servers: fill gaps, never add twice."""
+    shares = {f.instance: f for f in a.by_instance}
+    for f in b.by_instance:
+        shares[f.instance] = _fill(shares[f.instance], f) if f.instance in shares else f
+    sizes = len(a.by_instance), len(b.by_instance)
+    apart = all(sizes) and len(shares) == sum(sizes)
     values = {}
     for name in MODEL_FIGURES:
-        values[name] = getattr(a, name) if getattr(a, name) is not None else getattr(b, name)
+        x, y = getattr(a, name), getattr(b, name)
+        values[name] = _add(name, x, y, a, b) if apart and None not in (x, y) else _first(x, y)
     return replace(
         a,
         **values,
         instances=tuple(sorted(set(a.instances) | set(b.instances))),
+        by_instance=tuple(shares[k] for k in sorted(shares)),
         extras=MappingProxyType({**b.extras, **a.extras}),
     )
+
+
+def _first(x: Any, y: Any) -> Any:
+    return x if x is not None else y
+
+
+def _fill(a: InstanceFigures, b: InstanceFigures) -> InstanceFigures:
+    names = [f.name for f in fields(InstanceFigures) if f.name != "instance"]
+    return replace(a, **{n: _first(getattr(a, n), getattr(b, n)) for n in names})
+
+
+def _add(name: str, x: float, y: float, a: ModelReading, b: ModelReading) -> float:
+    if name.startswith("latency"):
+        return max(x, y)
+    if name == "error_ratio":  # weighted by each part's rate, where both are known
+        ra, rb = a.requests_per_second, b.requests_per_second
+        return (
+            (x * ra + y * rb) / (ra + rb)
+            if ra is not None and rb is not None and ra + rb
+            else max(x, y)
+        )
+    return x + y

@@ -226,6 +226,8 @@ def remote_sources(
                 settings.instance,
                 settings.rate_window,
                 max_series=settings.max_series,
+                match=settings.match,
+                host_label=settings.host_label,
             )
         )
     if settings.alertmanager_url:
@@ -233,7 +235,7 @@ def remote_sources(
     if prom or am:
         from vramtop.sources.alerts import AlertSource
 
-        out.append(AlertSource(prom, am, settings.instance))
+        out.append(AlertSource(prom, am, settings.instance, settings.match))
     if settings.scrape:
         from vramtop.sources.scrape import ScrapeSource
 

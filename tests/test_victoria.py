@@ -201,3 +201,16 @@ def test_victoria_metrics_is_a_real_server(world):
     # the clusters' labels came from the Prometheus servers' external_labels, by remote write
     clusters = world.vm.query("count by (cluster) (up)")
     assert sorted(s.labels["cluster"] for s in clusters) == ["eu", "us"]
+
+
+def test_doctor_checks_the_matched_part_of_the_fleet(world, run_vramtop):
+    def doctor(cluster: str):
+        flags = ("--prometheus", world.vm.url, "--profile", "vramtop", "--match", cluster)
+        return run_vramtop("doctor", *flags, scenario=Scenario())
+
+    eu = doctor("cluster=eu")
+    assert eu.returncode == 0, eu.stdout + eu.stderr
+    assert "profile vramtop" in eu.stdout and "all 1 figures found" in eu.stdout
+    mars = doctor("cluster=mars")
+    assert mars.returncode == 1
+    assert "none of its metrics (vramtop_model_vram_bytes) is on" in mars.stdout

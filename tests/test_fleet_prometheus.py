@@ -275,7 +275,8 @@ def test_a_stopped_exporter_is_a_host_down_with_when_it_was_last_seen(stack):
     assert down.hostname == "gpu-c"
     assert kept.up is False and seen <= kept.last_seen <= stopped
     assert stopped - 15 <= down.last_seen <= stopped, "to 10 s, from its own up series"
-    assert first.queries == 6 and second.queries == 5, "asked once, not every refresh"
+    # detection and 4 profiles, and the look-back asked once; then the 4 profiles alone
+    assert first.queries == 6 and second.queries == 4, "asked once, not every refresh"
     assert {h.instance: h for h in second.hosts}["gpu-c"].last_seen == down.last_seen
     assert "gpu-c" not in {g.host for g in first.gpus}
     # the whole path: settings -> wiring -> collector -> the Hosts rows

@@ -118,6 +118,7 @@ class PromSource:
     def _detect(self, at: float) -> None:
         if self._forced or at - self._detected_at < DETECT_TTL:
             return
+        self._requests += 1
         samples = self._query(detect_query(self._profiles, self._sel), at)
         present = {labels.get("__name__") for labels, _ in samples}
         self._active = [p for p in self._profiles if present.intersection(p.detect)]
@@ -125,10 +126,10 @@ class PromSource:
 
     def poll(self) -> PromReading:
         at = self._clock()
+        self._requests = 0  # what this refresh asked: detection only when it is due
         self._detect(at)
         groups = self._groups()
         queries = [q for g in groups for q in g]
-        self._requests = 0 if self._forced else 1
         answers = [a for g in self._pool.map(lambda g: self._batch(g, at), groups) for a in g]
         failed = [a for a in answers if a.error]
         transport = [a for a in failed if not a.error.startswith("!")]  # type: ignore[union-attr]

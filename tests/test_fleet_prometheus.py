@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from conftest import wait_for_exec
 from fakenvml import fake_env
-from promstack import Prometheus, free_port, start_prometheus
+from promstack import Prometheus, StaticExposition, free_port, start_prometheus
 
 from vramtop import fleet
 from vramtop.collector import Collector
@@ -133,6 +133,7 @@ def stack(fake_lib: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     )
     urls = {host: exp.start().split("//")[1].split("/")[0] for host, exp in vllm.items()}
     closed_port = free_port()  # nothing listens: gpu-a's node_exporter is down
+    web = StaticExposition("http_requests_in_flight 3\n")  # a machine that is no GPU host
     job = "vramtop"
     config = {
         "global": {"scrape_interval": "1s", "scrape_timeout": "1s"},
@@ -155,8 +156,12 @@ def stack(fake_lib: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
             },
             {
                 "job_name": "node",
-                "static_configs": [_target(f"127.0.0.1:{closed_port}", "node", "gpu-a", 9100)],
+                "static_configs": [
+                    _target(f"127.0.0.1:{closed_port}", "node", "gpu-a", 9100),
+                    _target(f"127.0.0.1:{closed_port}", "node", "web-1", 9100),
+                ],
             },
+            {"job_name": "web", "static_configs": [_target(web.address, "web", "web-1", 80)]},
         ],
     }
     prom = start_prometheus(work / "prometheus", config)
@@ -166,7 +171,7 @@ def stack(fake_lib: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         yield Stack(prom, exporters, closed_port)
     finally:
         prom.stop()
-        for exp in (*vllm.values(), dcgm):
+        for exp in (*vllm.values(), dcgm, web):
             exp.stop()
         for child in [*exporters.values(), *(c for cs in servers.values() for c in cs)]:
             if child.poll() is None:
@@ -213,7 +218,9 @@ def test_gpus_are_merged_by_uuid_and_keyed_by_host(stack):
 
 def test_a_host_with_one_target_down_stays_up_and_says_which(stack):
     hosts = {h.instance: h for h in stack.poll().hosts}
-    assert set(hosts) == {"gpu-a"}, "hosts whose targets all answer add no reading"
+    # gpu-b and gpu-c answer on every target: nothing to add to their GPUs and models; web-1
+    # (a target down, one up) is a machine Prometheus scrapes, not a host of the fleet
+    assert set(hosts) == {"gpu-a"}
     a = hosts["gpu-a"]
     assert a.up is True
     assert a.detail == "1 of 4 targets down: gpu-a:9100 (job node)"

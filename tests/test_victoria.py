@@ -10,46 +10,23 @@ test_fleet_prometheus.py."""
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from promstack import Prometheus, free_port, start_prometheus, start_victoria_metrics
+from promstack import (
+    Prometheus,
+    StaticExposition,
+    free_port,
+    start_prometheus,
+    start_victoria_metrics,
+)
 
 from vramtop.demo.exporter import GIB, ModelLoad, SimulatedExporter
 from vramtop.demo.scenario import Scenario
 from vramtop.profiles import load_all
 from vramtop.sources.http import Endpoint
 from vramtop.sources.promql import PromReading, PromSource
-
-
-class StaticExposition:
-    """A /metrics that always says the same: what a vramtop exporter on a quiet host says."""
-
-    def __init__(self, text: str) -> None:
-        body = text.encode()
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                self.send_response(200)
-                self.send_header("Content-Type", "text/plain; version=0.0.4")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        self.address = f"127.0.0.1:{self._server.server_address[1]}"
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
 
 def vramtop_exposition(uuid: str, used: int, model: str | None = None) -> str:

@@ -126,6 +126,7 @@ class PromSource:
 
     def poll(self) -> PromReading:
         at = self._clock()
+        started = time.monotonic()
         self._requests = 0  # what this refresh asked: detection only when it is due
         self._detect(at)
         groups = self._groups()
@@ -145,16 +146,23 @@ class PromSource:
         label = self._host_label
         models = read.models(answers, by_profile, label)
         self._profile_of = {m.name: by_profile[m.profile] for m in models if m.profile}
+        gpus = read.gpus(answers, by_profile, label)
+        known = {g.host for g in gpus} | {f.instance for m in models for f in m.by_instance}
+        # The look-back is one more request after the others: only while time is left for it.
+        spare = time.monotonic() - started < self.endpoint.timeout / 2
         return PromReading(
             models=models,
-            gpus=read.gpus(answers, by_profile, label),
-            hosts=self._hosts(answers, at),
+            gpus=gpus,
+            hosts=self._hosts(answers, at, known, spare),
             profiles=tuple(p.name for p in self._active),
             queries=self._requests,
             note=note,
         )
 
-    def _hosts(self, answers: list[_Answer], at: float) -> tuple[HostReading, ...]:
+    def _hosts(
+        self, answers: list[_Answer], at: float, known: set[str | None], spare: bool
+    ) -> tuple[HostReading, ...]:
+        """node_exporter's hosts and what ``up`` says of every host: see read.with_health."""
         by_host = read.targets(answers, self._host_label)
         for key, targets in by_host.items():
             if any(t.up for t in targets):
@@ -165,10 +173,10 @@ class PromSource:
             for key, targets in by_host.items()
             if key not in self._last_up and key not in self._unknown_up
         }
-        if gone:
+        if gone and spare:
             self._ask_last_up(gone, at)
         found = read.hosts(answers, self._host_label)
-        return read.with_health(found, by_host, self._last_up, self._unknown_up)
+        return read.with_health(found, by_host, known, self._last_up, self._unknown_up)
 
     def _ask_last_up(self, gone: dict[str, list[str]], at: float) -> None:
         """Hosts first seen with every target down: when they last answered, in ONE query

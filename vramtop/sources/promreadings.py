@@ -308,16 +308,18 @@ def targets(answers: Iterable[Answer], host_label: str | None = None) -> dict[st
 def with_health(
     found: dict[str, HostReading],
     by_host: dict[str, list[Target]],
+    known: set[str | None],
     last_up: dict[str, float],
     unknown: dict[str, str],
 ) -> tuple[HostReading, ...]:
     """node_exporter's hosts, plus what ``up`` says: a host whose targets are all down is down
-    (``last_seen`` from ``last_up``, else the reason in ``unknown``); one with some targets
-    down stays up and its detail names them. A host whose targets are all up adds nothing."""
+    (``last_seen`` from ``last_up``, else the reason in ``unknown``); a host with some targets
+    down stays up and its detail names them, where it is a host of the fleet (``known``: it has
+    GPUs, models or a node_exporter reading), not any machine Prometheus happens to scrape."""
     out = dict(found)
     for key, ts in by_host.items():
         down = [t for t in ts if not t.up]
-        if not down:
+        if not down or (len(down) < len(ts) and key not in known and key not in found):
             continue
         names = ", ".join(str(t) for t in down[:_LISTED])
         if len(down) > _LISTED:

@@ -254,6 +254,22 @@ def test_match_scopes_every_query(stack):
     assert r.profiles == ("vramtop", "vramtop_gpus"), "only series with the label are seen"
 
 
+def test_backfill_charts_vllm_figures_with_the_exporters_vram_and_honours_match(stack):
+    def history(**kw) -> dict:
+        src = stack.source(**kw)
+        try:
+            src.poll()
+            return src.backfill("llama", 20.0)
+        finally:
+            src.close()
+
+    fleet_wide = history()
+    assert fleet_wide["vram_bytes"][-1][1] == 37 * GIB and len(fleet_wide["vram_bytes"]) >= 5
+    assert fleet_wide["queue_length"][-1][1] == 6 and "latency_p95_seconds" in fleet_wide
+    node_b = history(match=(("node", "=", "node-b"),))
+    assert node_b["vram_bytes"][-1][1] == 7 * GIB and set(node_b) == {"vram_bytes"}
+
+
 def test_a_stopped_exporter_is_a_host_down_with_when_it_was_last_seen(stack):
     # up long enough for a 10 s step of the look-back to have seen it
     stack.prom.wait_for('count_over_time(up{instance="gpu-c:19400"}[15s]) >= 14', timeout=30)

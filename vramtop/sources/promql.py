@@ -198,13 +198,18 @@ class PromSource:
                 self._unknown_up[key] = "not up at any time in the last hour"
 
     def backfill(self, model: str, window: float) -> dict[str, list[tuple[float, float]]]:
-        """History of one model's figures, from the profile that reported it."""
+        """History of one model's figures, from the profile that reported it; its VRAM from
+        vramtop's exporter where the server itself does not say."""
         profile = self._profile_of.get(model)
         if profile is None:
             return {}
-        return backfill(
-            self.query_range, profile, model, window, self._clock(), self._sel, self._window
-        )
+        end = self._clock()
+        out = backfill(self.query_range, profile, model, window, end, self._sel, self._window)
+        measured = next((p for p in self._active if read.vram_only(p)), None)
+        if "vram_bytes" not in out and measured is not None and measured is not profile:
+            more = backfill(self.query_range, measured, model, window, end, self._sel, "1m")
+            out.update({k: v for k, v in more.items() if k == "vram_bytes"})
+        return out
 
     def _groups(self) -> list[list[Query]]:
         """Each active profile's queries; they change only when detection changes the set."""

@@ -44,7 +44,7 @@ def host_of(labels: dict[str, str], host_label: str | None = None) -> str | None
     return host_key(labels.get("instance"))
 
 
-def _vram_only(p: Profile) -> bool:
+def vram_only(p: Profile) -> bool:
     """A profile that exists to measure VRAM (vramtop's exporter): its VRAM beats what a server
     says of itself, everywhere else the first profile wins."""
     return set(p.series) == {"vram"}
@@ -75,14 +75,14 @@ def models(
         if p is None or p.kind != "model":
             continue
         q = a.query
-        rank = 0 if q.key == "vram" and _vram_only(p) else 1
+        rank = 0 if q.key == "vram" and vram_only(p) else 1
         per_model: dict[str, list[float]] = defaultdict(list)
         per_host: dict[tuple[str, str], list[float]] = defaultdict(list)
         for labels, value in a.samples:
             name = labels.get(p.model_label)
             if name is None:
                 continue
-            if name not in source or (_vram_only(source[name]) and not _vram_only(p)):
+            if name not in source or (vram_only(source[name]) and not vram_only(p)):
                 source[name] = p
             if "instance" in labels:
                 instances[name].add(labels["instance"])

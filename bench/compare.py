@@ -34,9 +34,10 @@ from outside import phase_first, phase_live, phase_long, phase_once  # noqa: E40
 from peers import Tool, debian_tools, ensure_venv, peer_tools, version, write_btop_config  # noqa: E402
 from plan import FULL, PEERS_VENV, SHORT, Bench, Plan  # noqa: E402
 from report import Report, mib, ms, pct, table  # noqa: E402
+from scrape50 import phase_scrape50  # noqa: E402
 from term import Tmux  # noqa: E402
 
-PHASES = ("live", "once", "first", "inproc", "scale", "record", "long")
+PHASES = ("live", "once", "first", "inproc", "scale", "scrape50", "record", "long")
 
 # -- summary -------------------------------------------------------------------------------------
 
@@ -219,6 +220,7 @@ def main() -> int:
             "first": lambda: phase_first(b),
             "inproc": lambda: phase_inproc(b),
             "scale": lambda: phase_scale(b),
+            "scrape50": lambda: phase_scrape50(b),
             "record": lambda: phase_record(b, args.short),
             "long": lambda: phase_long(b),
         }

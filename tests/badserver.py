@@ -20,7 +20,7 @@ class BadServer:
     empty, huge, hugechunked, gzipbomb, echo, echotext, metrics (``text`` as /metrics).
     Records every request's headers so tests can check what reached the server."""
 
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self.mode = "ok"
         self.body: object = {}
         self.text: str | bytes = ""  # the body of "metrics"
@@ -72,9 +72,9 @@ class BadServer:
 
             do_GET = do_POST = _answer
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer((host, port), Handler)
         self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.url = f"http://{host}:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
 
     def close(self) -> None:
@@ -83,10 +83,10 @@ class BadServer:
         self.server.server_close()
 
 
-def closed_port() -> int:
+def closed_port(host: str = "127.0.0.1") -> int:
     """A port nothing listens on (bound then released)."""
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((host, 0))
         return s.getsockname()[1]
 
 

@@ -20,6 +20,7 @@ SECTIONS = (
     "## Collector cost per refresh",
     "## TUI render cost per frame",
     "## Scaling against the local Prometheus",
+    "## --scrape of 10 exporters without Prometheus",
     "## Recording size and replay",
     "## Targets",
 )

@@ -77,9 +77,9 @@ ALLOWED: dict[str, set[str]] = {
     "record": {"model"},  # the file format only
     "export": {"model", "clean", "units", "fleet"},
     "feeds": {"model", "history", "record", "clean", "redact", "worker"},
-    "demo": {"model", "profiles", "sources"},
+    "demo": {"model", "profiles", "sources", "serve"},  # the fleet hosts run vramtop exporters
     "wiring": {"config", "attribution", "collector", "demo", "durations", "profiles", "redact"}
-    | {"sources"},
+    | {"sources", "fleet"},
     # The screen consumes feeds of Frames: it never reaches a source, the collector or wiring.
     "tui": {"model", "config", "history", "export", "feeds", "record", "clean", "units"}
     | {"redact", "worker", "fleet"},

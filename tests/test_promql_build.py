@@ -177,3 +177,20 @@ def test_histogram_quantile_matches_prometheus():
 )
 def test_uuid_forms_normalise(raw, uuid):
     assert normalise_uuid(raw) == uuid
+
+
+def test_a_series_names_its_host_by_label_instance_or_as_this_machine():
+    from vramtop.sources.promreadings import Naming
+    from vramtop.wiring import prometheus_here
+
+    series = {"instance": "10.0.0.5:8000", "node": "gpu-a"}
+    assert Naming().of(series) == "10.0.0.5"
+    assert Naming("node").of(series) == "gpu-a"
+    assert Naming("rack").of(series) == "10.0.0.5", "a series without the label keeps its key"
+    # loopback is this machine only when Prometheus itself runs here
+    assert Naming(None, "box").of({"instance": "127.0.0.1:8000"}) == "box"
+    assert Naming(None, "box").of({"instance": "[::1]:9100"}) == "box"
+    assert Naming().of({"instance": "127.0.0.1:8000"}) == "127.0.0.1"
+    assert prometheus_here("http://127.0.0.1:9090", "box") == "box"
+    assert prometheus_here("http://box:9090/prom", "box") == "box"
+    assert prometheus_here("https://prom.example:9090", "box") is None

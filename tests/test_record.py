@@ -26,6 +26,7 @@ from vramtop.model import (
     Frame,
     GpuReading,
     HostReading,
+    InstanceFigures,
     ModelReading,
     ProcessReading,
     SourceStatus,
@@ -77,6 +78,7 @@ def varied() -> Frame:
         "vllm",
         freeze({"ttft_p95_seconds": 1e-9, "kv_cache_usage_ratio": 1.0}),
         freeze({"latency_p99_seconds": "no histogram"}),
+        (InstanceFigures("a", 2**40, 0.25, None, 1.5), InstanceFigures("b")),
     )
     alerts = (
         AlertReading("VRAMExhausted", "critical", "firing", samples.HOSTILE, freeze({"gpu": "3"})),
@@ -93,7 +95,10 @@ def varied() -> Frame:
             SourceStatus("prometheus", "error", "HTTP 503 from Prometheus"),
             SourceStatus("alerts", "disabled"),
         ),
-        hosts=(HostReading("node-2", 1.5, load_average=None), HostReading("node-3")),
+        hosts=(
+            HostReading("node-2", 1.5, load_average=None, instance="node-2", up=True),
+            HostReading("node-3", up=False, last_seen=T0 - 3.25, detail="refused \u202e"),
+        ),
         demo=True,
     )
 

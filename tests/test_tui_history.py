@@ -127,3 +127,27 @@ def test_history_does_not_import_textual():
     code = "import sys, vramtop.history; print('textual' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_fleet_gpus_are_kept_by_host_and_never_crowd_out_models():
+    from vramtop.model import GpuReading, HostReading, ModelReading
+
+    history = History(max_series=20)
+    for t in range(3):
+        gpus = tuple(
+            GpuReading(i, None, "H100", memory_used_bytes=h * 100 + i, host=f"h{h}")
+            for h in range(10)
+            for i in range(2)
+        )
+        local = GpuReading(0, None, "A100", memory_used_bytes=7)
+        model = ModelReading("llama", 5, latency_p95_seconds=0.2)
+        history.add(Frame(float(t), HostReading("box"), gpus=(local, *gpus), models=(model,)))
+    assert len(history) == 20
+    assert history.model("llama", "latency_p95_seconds", 60, 3) == [
+        (0.0, 0.2),
+        (1.0, 0.2),
+        (2.0, 0.2),
+    ]
+    assert history.gpu(0, "memory_used_bytes", 60, 3) == [(0.0, 7.0), (1.0, 7.0), (2.0, 7.0)]
+    assert history.gpu(1, "memory_used_bytes", 60, 3, host="h0")[-1] == (2.0, 1.0)
+    assert history.has_gpu(1, "h0") and not history.has_gpu(1, "h9")  # no room: not churned in

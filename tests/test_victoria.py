@@ -170,7 +170,11 @@ def test_cli_match_against_victoria_metrics(world, run_vramtop):
     assert {s["name"]: s["status"] for s in doc["sources"]}["prometheus"] == "ok"
     doc = frame("--match", "cluster=us", "--match", "job=vramtop")
     assert [g["host"] for g in doc["gpus"]] == ["us-gpu-1"]
-    assert [h["name"] for h in doc["hosts"]] == ["us-gpu-9"]
+    # the Hosts rows, worst first: the down host, then the GPU host
+    assert [(h["instance"], h["up"]) for h in doc["hosts"]] == [
+        ("us-gpu-9", False),
+        ("us-gpu-1", True),
+    ]
     assert [m["name"] for m in doc["models"]] == ["llama"]
 
 

@@ -430,6 +430,7 @@ _KEYS: dict[str, tuple[Callable[[Any], Any], str, str | None]] = {
         "VRAMTOP_MATCH",
     ),
     "host_label": (_label, 'a label name, like "node"', "VRAMTOP_HOST_LABEL"),
+    "hosts_file": (_path, "a file path", "VRAMTOP_HOSTS_FILE"),
     "profile": (_profile, 'auto or profile names like "vllm,dcgm"', "VRAMTOP_PROFILE"),
     "rate_window": (_window, 'a PromQL duration like "2m"', "VRAMTOP_RATE_WINDOW"),
     "bearer_token_file": (_path, "a file path", "VRAMTOP_BEARER_TOKEN_FILE"),

@@ -22,6 +22,7 @@ from vramtop.model import (
     ModelReading,
 )
 
+LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1", "ip6-localhost"})
 _PORT = re.compile(r"^(?P<host>\[[^\]]*\]|[^:]*):\d+$")
 
 
@@ -37,6 +38,12 @@ def host_key(instance: str | None) -> str | None:
     if m:
         text = m.group("host")
     return text.removeprefix("[").removesuffix("]") or None
+
+
+def this_machine(key: str | None, hostname: str) -> bool:
+    """A target on this machine (loopback or its own name) is this machine, not a fleet host:
+    ``--scrape http://127.0.0.1:8000/metrics`` on a GPU box is still one host."""
+    return key is not None and (key.lower() in LOOPBACK or key == hostname)
 
 
 def alert_host(alert: AlertReading, host_label: str | None = None) -> str | None:
@@ -85,6 +92,15 @@ class HostRow:
 DEFAULT_P95_TARGET = 0.1  # seconds: Targets.inference_p95_seconds's default
 
 
+@dataclass(frozen=True, slots=True)
+class Rules:
+    """What the user set that shapes host rows: the p95 target (Targets.inference_p95_seconds)
+    and the label naming a host (settings.host_label)."""
+
+    p95_target: float | None = DEFAULT_P95_TARGET
+    host_label: str | None = None
+
+
 def host_rows(
     frame: Frame, p95_target: float | None = DEFAULT_P95_TARGET, host_label: str | None = None
 ) -> list[HostRow]:
@@ -110,10 +126,13 @@ def host_rows(
     keys = set(readings) | set(gpus) | set(shares)
     if local in gpus or not keys:
         keys.add(local)
+    if local in readings:  # a target on this machine (a loopback --scrape): this machine
+        r = readings[local]
+        readings[local] = replace(frame.host, up=r.up, last_seen=r.last_seen, detail=r.detail)
     rows = [
         _row(
             key,
-            key == local and key not in readings,
+            key == local,
             frame,
             readings.get(key),
             gpus.get(key, []),

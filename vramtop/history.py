@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from vramtop.model import MODEL_FIGURES, Frame
 
 Point = tuple[float, float]
-SeriesKey = tuple[str, str, str]  # ("gpu", "0", field) or ("model", name, field)
+SeriesKey = tuple[str, str, str]  # ("gpu", "0" or "host/0", field) or ("model", name, field)
 
 GPU_FIELDS = ("memory_used_bytes", "utilization_percent")
 MODEL_FIELDS = MODEL_FIGURES
@@ -30,6 +30,11 @@ TIERS = ((10.0, 360), (120.0, 720))  # (bucket seconds, buckets kept): 1 h and 2
 LONGEST_WINDOW = 24 * 3600.0
 MAX_SERIES = 256
 FRAMES_KEPT = 8
+
+
+def gpu_key(index: int, host: str | None = None) -> str:
+    """This machine's GPU by its index; a fleet host's as ``host/index`` (indices repeat)."""
+    return str(index) if host is None else f"{host}/{index}"
 
 
 class Ring:
@@ -167,13 +172,18 @@ class History:
         t = frame.time
         self.frames.append(frame)
         self.frames_added += 1
-        for g in frame.gpus:
-            key = str(g.index)
-            for name in GPU_FIELDS:
-                self._put(("gpu", key, name), t, getattr(g, name))
         for m in frame.models:
             for name in MODEL_FIELDS:
                 self._put(("model", m.name, name), t, getattr(m, name))
+        for g in frame.gpus:
+            key = gpu_key(g.index, g.host)
+            # A fleet's GPUs join only while there is room: 8000 of them must not churn
+            # series in and out (each holds its rings preallocated) or push out the models.
+            full = len(self._series) >= self._max_series
+            if g.host is not None and full and ("gpu", key, GPU_FIELDS[0]) not in self._series:
+                continue
+            for name in GPU_FIELDS:
+                self._put(("gpu", key, name), t, getattr(g, name))
         self._evict(t)
 
     def _put(self, key: SeriesKey, t: float, value: float | None) -> None:
@@ -189,11 +199,16 @@ class History:
             now - s.updated > LONGEST_WINDOW for s in self._series.values()
         ):
             return
+        # Most recently updated first; at a tie, this host's series before a fleet GPU's.
         keep = sorted(
-            ((s.updated, k) for k, s in self._series.items() if now - s.updated <= LONGEST_WINDOW),
+            (
+                (s.updated, k[0] != "gpu" or "/" not in k[1], k)
+                for k, s in self._series.items()
+                if now - s.updated <= LONGEST_WINDOW
+            ),
             reverse=True,
         )[: self._max_series]
-        kept = {k for _, k in keep}
+        kept = {k for _, _, k in keep}
         for k in [k for k in self._series if k not in kept]:
             del self._series[k]
 
@@ -209,8 +224,13 @@ class History:
         series = self._series.get(key)
         return series.raw.last(n) if series else []
 
-    def gpu(self, index: int, field: str, seconds: float, now: float) -> list[Point]:
-        return self.window(("gpu", str(index), field), seconds, now)
+    def gpu(
+        self, index: int, field: str, seconds: float, now: float, host: str | None = None
+    ) -> list[Point]:
+        return self.window(("gpu", gpu_key(index, host), field), seconds, now)
+
+    def has_gpu(self, index: int, host: str | None = None) -> bool:
+        return ("gpu", gpu_key(index, host), GPU_FIELDS[0]) in self._series
 
     def model(self, name: str, field: str, seconds: float, now: float) -> list[Point]:
         return self.window(("model", name, field), seconds, now)

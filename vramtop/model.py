@@ -140,11 +140,11 @@ class ModelReading:
     error_ratio: float | None = None  # errors / requests over the rate window, 0..1
     queue_length: float | None = None
     instances: tuple[str, ...] = ()  # hosts (Prometheus instance labels) serving it
-    by_instance: tuple[InstanceFigures, ...] = ()  # per fleet host, sorted by instance
     profile: str | None = None  # the profile whose metrics filled it (vllm, triton, ...)
     # Server-specific figures, e.g. ttft_p95_seconds, kv_cache_usage_ratio, preemptions_per_second.
     extras: MappingProxyType[str, float] = field(default_factory=lambda: NOTHING_UNAVAILABLE)
     unavailable: MappingProxyType[str, str] = field(default_factory=lambda: NOTHING_UNAVAILABLE)
+    by_instance: tuple[InstanceFigures, ...] = ()  # per fleet host, sorted by instance
 
 
 # The numeric figures of a ModelReading: what history keeps and what two sources can fill in.

@@ -6,9 +6,10 @@ they stay out of shell history and ``ps``."""
 from __future__ import annotations
 
 import os
+import socket
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,12 +28,13 @@ if TYPE_CHECKING:
 def build_collector(
     settings: Settings,
     env: Mapping[str, str],
-    demo: bool = False,
+    demo: bool | str | None = False,
     password_file: str | None = None,
     clock: Callable[[], float] = time.time,
 ) -> Collector:
     """The one place that wires sources together: for --once, the live view, --headless, the
-    bench and the tests. ``clock`` moves the demo host (the real sources read the real time)."""
+    bench and the tests. ``demo``: True or "host" for the demo host, "fleet" for the demo fleet;
+    ``clock`` moves it (the real sources read the real time)."""
     from vramtop.attribution import Attributor
     from vramtop.collector import Collector
     from vramtop.sources.host import HostSource
@@ -44,7 +46,8 @@ def build_collector(
     elif "CUDA_VISIBLE_DEVICES" in env:
         selection = _selection(env["CUDA_VISIBLE_DEVICES"], "CUDA_VISIBLE_DEVICES")
     if demo:
-        return _demo(selection, Attributor(settings.attribution), settings.timeout, clock)
+        attributor = Attributor(settings.attribution)
+        return _demo(selection, attributor, settings.timeout, clock, fleet=demo == "fleet")
     return Collector(
         host=HostSource(),
         nvml=NvmlSource(selection=selection),
@@ -68,17 +71,33 @@ def _demo(
     attributor: Attributor,
     timeout: float,
     clock: Callable[[], float],
+    fleet: bool = False,
 ) -> Collector:
-    """The demo host: the real collector and sources over simulated GPUs, host and servers."""
+    """The demo host: the real collector and sources over simulated GPUs, host and servers. With
+    ``fleet``, also six simulated hosts whose vramtop exporters and servers the same scrape
+    source reads, each target named by its host (they all listen on 127.0.0.1)."""
     from vramtop.collector import Collector
-    from vramtop.demo.host import DemoHostSource, DemoInspector, DemoNvmlSource, DemoScrapeSource
+    from vramtop.demo.host import (
+        HOSTNAME,
+        DemoHostSource,
+        DemoInspector,
+        DemoNvmlSource,
+        DemoScrapeSource,
+    )
     from vramtop.demo.serving import DemoAlertSource, DemoServing
     from vramtop.profiles import load_all
     from vramtop.sources.http import Endpoint
 
     host, nvml = DemoHostSource(clock), DemoNvmlSource(selection, clock)
     serving = DemoServing(clock)  # its simulated servers start on the first urls()
-    servers = [Endpoint(url, timeout=2.0) for url in serving.urls()]
+    targets = [(HOSTNAME, url) for url in serving.urls()]
+    demo_fleet = None
+    if fleet:
+        from vramtop.demo.fleet_servers import DemoFleet
+
+        demo_fleet = DemoFleet(clock)
+        targets += demo_fleet.targets()  # its servers start here
+    servers = [Endpoint(url, timeout=2.0) for _, url in targets]
     return Collector(
         host=host,
         nvml=nvml,
@@ -88,8 +107,10 @@ def _demo(
         demo=True,
         clock=clock,
         remote=[
-            DemoScrapeSource(serving, servers, list(load_all().values())),
-            DemoAlertSource(clock),
+            DemoScrapeSource(
+                serving, servers, list(load_all().values()), [h for h, _ in targets], demo_fleet
+            ),
+            DemoAlertSource(clock, fleet=fleet),
         ],
     )
 
@@ -208,7 +229,8 @@ def remote_sources(
     settings: Settings, env: Mapping[str, str], password_file: str | None
 ) -> list[Source]:
     """Prometheus, alerts and direct scrapes, as the settings name them (none: an empty list)."""
-    if not (settings.prometheus_url or settings.alertmanager_url or settings.scrape):
+    targets = scrape_targets(settings)
+    if not (settings.prometheus_url or settings.alertmanager_url or targets):
         return []
     chosen, forced = profiles(settings, env)
     creds = credentials(settings, env, password_file)
@@ -228,6 +250,7 @@ def remote_sources(
                 max_series=settings.max_series,
                 match=settings.match,
                 host_label=settings.host_label,
+                this_host=prometheus_here(settings.prometheus_url, socket.gethostname()),
             )
         )
     if settings.alertmanager_url:
@@ -236,10 +259,56 @@ def remote_sources(
         from vramtop.sources.alerts import AlertSource
 
         out.append(AlertSource(prom, am, settings.instance, settings.match))
-    if settings.scrape:
+    if targets:
         from vramtop.sources.scrape import ScrapeSource
 
-        eps = [endpoint(u, settings, env, password_file, creds) for u in settings.scrape]
+        eps = [endpoint(u, settings, env, password_file, creds) for u in targets]
         window = durations.parse(settings.rate_window, durations.WINDOW)
-        out.append(ScrapeSource(eps, chosen, forced, window=window, max_series=settings.max_series))
+        out.append(
+            ScrapeSource(
+                eps,
+                chosen,
+                forced,
+                window=window,
+                max_series=settings.max_series,
+                hosts=scrape_hosts(targets, socket.gethostname()),
+            )
+        )
     return out
+
+
+def prometheus_here(url: str, hostname: str) -> str | None:
+    """This machine's name when Prometheus runs on it: then the targets it scrapes on loopback
+    are this machine too (a Prometheus elsewhere means its own box by 127.0.0.1)."""
+    from vramtop.fleet import host_key, this_machine
+
+    return hostname if this_machine(host_key(url), hostname) else None
+
+
+def scrape_hosts(urls: Sequence[str], hostname: str) -> list[str]:
+    """Each target's host key; one on this machine (loopback) is this machine's hostname."""
+    from vramtop.fleet import host_key, this_machine
+
+    keys = [host_key(u) or u for u in urls]
+    return [hostname if this_machine(k, hostname) else k for k in keys]
+
+
+def scrape_targets(settings: Settings) -> tuple[str, ...]:
+    """``--scrape`` URLs, then the hosts file's, each once; a bad file is one sentence."""
+    from vramtop.sources.targets import TargetError, combined, parse_hosts
+
+    if not settings.hosts_file:
+        return combined(settings.scrape)
+    from vramtop.credentials import read_regular
+
+    path = settings.hosts_file
+    data = read_regular(path, "hosts file")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        where = f"bad byte at offset {err.start}"
+        raise ConfigError(f"{path}: hosts file is not UTF-8 text ({where})") from None
+    try:
+        return combined(settings.scrape, parse_hosts(text, path))
+    except TargetError as err:
+        raise ConfigError(str(err)) from None

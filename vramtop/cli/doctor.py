@@ -45,7 +45,8 @@ def run_doctor(argv: Sequence[str], env: Mapping[str, str]) -> int:
     args.format = None
     settings = settings_from(args, env)
     password_file = args.basic_auth_password_file
-    remote = settings.prometheus_url or settings.scrape or settings.alertmanager_url
+    targets = wiring.scrape_targets(settings)
+    remote = settings.prometheus_url or targets or settings.alertmanager_url
     report = Report()
     check_nvml(report, required=not remote)
     if remote:
@@ -66,7 +67,7 @@ def run_doctor(argv: Sequence[str], env: Mapping[str, str]) -> int:
             )
         if settings.alertmanager_url:
             check_alertmanager(report, ep(settings.alertmanager_url))
-        for url in settings.scrape or ():
+        for url in targets:
             check_scrape(report, ep(url), chosen, forced)
     if write_stdout(report.json() if fmt == "json" else report.text()):
         return 2

@@ -60,7 +60,14 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--interval", metavar="SECONDS", help="refresh interval, e.g. 2 or 2s")
     p.add_argument("--timeout", metavar="SECONDS", help="how long a source may take (default 5s)")
-    p.add_argument("--demo", action="store_true", help="show the embedded simulated demo host")
+    p.add_argument(
+        "--demo",
+        nargs="?",
+        const="host",
+        choices=("host", "fleet"),
+        help="show the embedded simulated demo: its host (default), or fleet: the host and "
+        "six simulated GPU hosts read through their vramtop exporters",
+    )
     p.add_argument(
         "--theme",
         metavar="NAME",
@@ -117,6 +124,11 @@ def _remote_flags(p: argparse.ArgumentParser) -> None:
         metavar="URL",
         action="append",
         help="an inference server's /metrics URL to read directly, without Prometheus (repeatable)",
+    )
+    g.add_argument(
+        "--hosts-file",
+        metavar="FILE",
+        help="more /metrics to read directly: one URL or host:port a line, # comments",
     )
     g.add_argument("--instance", metavar="REGEX", help="only hosts whose instance label matches")
     g.add_argument(
@@ -218,6 +230,7 @@ def _remote_settings(args: argparse.Namespace) -> dict[str, Any]:
         ("prometheus_url", "--prometheus", args.prometheus),
         ("alertmanager_url", "--alertmanager", args.alertmanager),
         ("scrape", "--scrape", args.scrape),
+        ("hosts_file", "--hosts-file", args.hosts_file),
         ("instance", "--instance", args.instance),
         ("match", "--match", args.match),
         ("host_label", "--host-label", args.host_label),

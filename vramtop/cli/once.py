@@ -27,17 +27,19 @@ def run_once(settings: Settings, args: argparse.Namespace, env: Mapping[str, str
 def write_frame(frame: Frame, settings: Settings, args: argparse.Namespace) -> int:
     """One frame to -o FILE or stdout in the chosen format: --once and --replay --once."""
     from vramtop.export import render
+    from vramtop.fleet import Rules
 
+    rules = Rules(settings.targets.inference_p95_seconds, settings.host_label)
     if args.output:
         try:
-            write_file(args.output, render(frame, settings.format, color=False))
+            write_file(args.output, render(frame, settings.format, color=False, rules=rules))
         except OSError as err:
             print(f"vramtop: cannot write {args.output}: {err.strerror}", file=sys.stderr)
             return EXIT_USAGE
         return 0
     tty = sys.stdout is not None and sys.stdout.isatty()
     color = settings.format == "text" and not settings.no_color and tty
-    return write_stdout(render(frame, settings.format, color=color))
+    return write_stdout(render(frame, settings.format, color=color, rules=rules))
 
 
 def write_file(path: str, text: str) -> None:

@@ -50,6 +50,7 @@ def check_flags(args: argparse.Namespace) -> None:
             ("--prometheus", args.prometheus),
             ("--alertmanager", args.alertmanager),
             ("--scrape", args.scrape),
+            ("--hosts-file", args.hosts_file),
             ("--headless", args.headless),
             ("--duration", args.duration),
         ]

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from vramtop.demo.exporter import GIB, ModelLoad, SimulatedExporter
+from vramtop.demo.fleet import alerts_at as fleet_alerts
 from vramtop.model import AlertReading
 from vramtop.sources.alerts import AlertsReading
 
@@ -126,8 +127,9 @@ class DemoAlertSource:
 
     name = "alerts"
 
-    def __init__(self, clock: Callable[[], float]) -> None:
+    def __init__(self, clock: Callable[[], float], fleet: bool = False) -> None:
         self._clock = clock
+        self._fleet = fleet  # also the demo fleet's alerts
 
     def poll(self) -> AlertsReading:
         t = self._clock()
@@ -149,4 +151,6 @@ class DemoAlertSource:
                     source="demo",
                 )
             )
+        if self._fleet:
+            alerts.extend(fleet_alerts(t))
         return AlertsReading(tuple(alerts))

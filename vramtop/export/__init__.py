@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+from vramtop.fleet import Rules
 from vramtop.model import Frame
 
 
-def render(frame: Frame, fmt: str, color: bool = False) -> str:
+def render(frame: Frame, fmt: str, color: bool = False, rules: Rules | None = None) -> str:
+    """``rules``: the user's p95 target and host label, for the Hosts table (default: none)."""
     if fmt == "json":
         from vramtop.export import jsonout
 
-        return jsonout.render(frame)
+        return jsonout.render(frame, rules)
     if fmt == "markdown":
         from vramtop.export import markdown
 
-        return markdown.render(frame)
+        return markdown.render(frame, rules)
     from vramtop.export import text
 
-    return text.render(frame, color=color)
+    return text.render(frame, color=color, rules=rules)

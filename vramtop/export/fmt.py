@@ -22,5 +22,8 @@ def mig(mode: bool | None) -> str:
     return NA if mode is None else ("on" if mode else "off")
 
 
-def time_of_day(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, UTC).strftime("%H:%M:%SZ")
+def time_of_day(epoch: float | None) -> str:
+    try:  # a NaN or far-off time from a server is n/a, not a crash
+        return datetime.fromtimestamp(epoch, UTC).strftime("%H:%M:%SZ")  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError, OSError):
+        return NA

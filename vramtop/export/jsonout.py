@@ -10,20 +10,30 @@ import json
 import math
 from typing import Any
 
-from vramtop.model import Frame, GpuReading, HostReading, ProcessReading, iso_utc
+from vramtop.export.hosts import shown
+from vramtop.fleet import HostRow, Rules
+from vramtop.model import (
+    Frame,
+    GpuReading,
+    HostReading,
+    InstanceFigures,
+    ModelReading,
+    ProcessReading,
+    iso_utc,
+)
 
 SCHEMA = "vramtop/1"
 MAX_INT = 2**63 - 1
-_COUNTS = {"error_ratio", "cpu_count"}  # never below zero, as *_bytes
+_COUNTS = {"error_ratio", "cpu_count", "gpu_count", "alerts_firing"}  # never below zero, as *_bytes
 
 
-def document(frame: Frame) -> dict[str, Any]:
+def document(frame: Frame, rules: Rules | None = None) -> dict[str, Any]:
     return {
         "schema": SCHEMA,
         "time": frame.iso_time,
         "demo": frame.demo,
         "host": _host(frame.host),
-        "hosts": [_host(h) for h in frame.hosts],
+        "hosts": [_fleet_host(r) for r in shown(frame, rules)],
         "driver_version": frame.driver_version,
         "gpus": [_gpu(g) for g in frame.gpus],
         "models": [
@@ -40,6 +50,7 @@ def document(frame: Frame) -> dict[str, Any]:
                 "error_ratio": m.error_ratio,
                 "queue_length": m.queue_length,
                 "instances": list(m.instances),
+                "by_instance": [_replica(m, f) for f in m.by_instance],
                 "profile": m.profile,
                 "extras": dict(m.extras),
                 "unavailable": dict(m.unavailable),
@@ -84,6 +95,44 @@ def _host(h: HostReading) -> dict[str, Any]:
         "disk_total_bytes": h.disk_total_bytes,
         "unavailable": dict(h.unavailable),
     }
+
+
+def _fleet_host(r: HostRow) -> dict[str, Any]:
+    """A host row: its reading (CPU, memory, disk) where one is known, then its fleet figures."""
+    reading = r.reading or HostReading(hostname=r.instance, instance=r.instance)
+    return {
+        **_host(reading),
+        "instance": r.instance,
+        "up": r.up,
+        "last_seen": _iso(r.last_seen),
+        "detail": r.detail,
+        "gpu_count": r.gpu_count,
+        "gpu_memory_used_bytes": r.gpu_memory_used_bytes,
+        "gpu_memory_total_bytes": r.gpu_memory_total_bytes,
+        "utilization_mean_percent": r.utilization_mean_percent,
+        "utilization_max_percent": r.utilization_max_percent,
+        "models": list(r.models),
+        "alerts_firing": r.alerts_firing,
+    }
+
+
+_REPLICA_FIGURES = ("vram_bytes", "latency_p95_seconds", "queue_length", "requests_per_second")
+
+
+def _replica(m: ModelReading, f: InstanceFigures) -> dict[str, Any]:
+    """One host's share of a model; a figure it lacks is null with the model's reason for it."""
+    figures = {k: getattr(f, k) for k in _REPLICA_FIGURES}
+    reasons = {k: m.unavailable[k] for k, v in figures.items() if v is None and k in m.unavailable}
+    return {"instance": f.instance, **figures, "unavailable": reasons}
+
+
+def _iso(epoch: float | None) -> str | None:
+    if epoch is None or not math.isfinite(epoch):
+        return None
+    try:
+        return iso_utc(epoch)
+    except (ValueError, OverflowError, OSError):  # a time no calendar holds
+        return None
 
 
 def _gpu(g: GpuReading) -> dict[str, Any]:
@@ -131,10 +180,10 @@ def _process(p: ProcessReading) -> dict[str, Any]:
     }
 
 
-def render(frame: Frame) -> str:
+def render(frame: Frame, rules: Rules | None = None) -> str:
     # ASCII-only: a C1 control in a label cannot reach a terminal that cats the file.
     # Strict JSON: allow_nan=False is the proof that _strict left no NaN or Infinity.
-    return json.dumps(_strict(document(frame)), indent=2, allow_nan=False) + "\n"
+    return json.dumps(_strict(document(frame, rules)), indent=2, allow_nan=False) + "\n"
 
 
 def _strict(value: Any, reasons: dict[str, str] | None = None, key: str = "") -> Any:

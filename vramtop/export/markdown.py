@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from vramtop.export.tables import Table, tables, title_of
+from vramtop.export.layout import Table
+from vramtop.export.tables import tables, title_of
+from vramtop.fleet import Rules
 from vramtop.model import Frame
 
 _SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_[]<>|#&"})
@@ -16,9 +18,9 @@ def escape(text: str) -> str:
     return text.translate(_SPECIAL)
 
 
-def render(frame: Frame) -> str:
+def render(frame: Frame, rules: Rules | None = None) -> str:
     out = [f"## {escape(title_of(frame))}", ""]
-    for table in tables(frame):
+    for table in tables(frame, rules):
         out += _table(table)
         out.append("")
     return "\n".join(out).rstrip() + "\n"

@@ -2,41 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from vramtop import clean
-from vramtop.export import fmt
+from vramtop.export import fmt, hosts
+from vramtop.export.layout import (
+    COMMAND_WIDTH,
+    DETAIL_WIDTH,
+    MODEL_WIDTH,
+    NAME_WIDTH,
+    VRAM_CRITICAL,
+    Cell,
+    Table,
+    c,
+    note,
+)
+from vramtop.fleet import Rules
 from vramtop.model import Frame, GpuReading, HostReading
-
-COMMAND_WIDTH = 60
-CELL_WIDTH = 80  # any cell: a 10,000-character label must not make a 10,000-column table
-NAME_WIDTH = 48  # host and GPU names
-MODEL_WIDTH = 72  # Hugging Face names run long: org/Model-70B-Instruct-FP8-dynamic
-DETAIL_WIDTH = 200  # a source's sentence, and notes
-VRAM_CRITICAL = 0.95  # the monitoring overview's VRAMExhausted threshold
-
-
-@dataclass(frozen=True, slots=True)
-class Cell:
-    text: str
-    style: str | None = None  # "bad", "warn", "good" or "dim": a hint, colour is optional
-
-
-@dataclass(slots=True)
-class Table:
-    title: str
-    headers: tuple[str, ...]
-    rows: list[tuple[Cell, ...]] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    empty: str = "none"
-
-
-def c(text: object, style: str | None = None, columns: int = CELL_WIDTH) -> Cell:
-    return Cell(clean.cut(str(text), columns), style)
-
-
-def note(text: str) -> str:
-    return clean.cut(text, DETAIL_WIDTH)
 
 
 def title_of(frame: Frame) -> str:
@@ -48,12 +28,14 @@ def title_of(frame: Frame) -> str:
     return " · ".join(parts)
 
 
-def tables(frame: Frame) -> list[Table]:
+def tables(frame: Frame, rules: Rules | None = None) -> list[Table]:
     out = [_host(frame)]
-    if frame.hosts:
-        out.append(_hosts(frame))
-    out += [_gpus(frame), _processes(frame), _models(frame), _alerts(frame), _sources(frame)]
-    return out
+    if fleet := hosts.shown(frame, rules):
+        out.append(hosts.hosts_table(fleet))
+    out += [_gpus(frame), _processes(frame), _models(frame)]
+    if replicated := hosts.replicated(frame):
+        out.append(hosts.replicas_table(replicated, rules))
+    return [*out, _alerts(frame), _sources(frame)]
 
 
 def _host_cells(h: HostReading) -> tuple[Cell, ...]:
@@ -76,12 +58,6 @@ def _host(frame: Frame) -> Table:
     table = Table("Host", (*_HOST_HEADERS, f"Disk {clean.shorten(h.disk_path, 40)}"))
     table.rows.append(_host_cells(h))
     table.notes += [note(f"{k}: {clean.literal(v)}") for k, v in h.unavailable.items()]
-    return table
-
-
-def _hosts(frame: Frame) -> Table:
-    table = Table("Hosts (Prometheus)", (*_HOST_HEADERS, "Disk /"))
-    table.rows += [_host_cells(h) for h in frame.hosts]
     return table
 
 

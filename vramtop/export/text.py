@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from vramtop import clean
-from vramtop.export.tables import Cell, Table, tables, title_of
+from vramtop.export.layout import Cell, Table
+from vramtop.export.tables import tables, title_of
+from vramtop.fleet import Rules
 from vramtop.model import Frame
 
 _ANSI = {
@@ -16,10 +18,10 @@ _ANSI = {
 _RESET = "\x1b[0m"
 
 
-def render(frame: Frame, color: bool = False) -> str:
+def render(frame: Frame, color: bool = False, rules: Rules | None = None) -> str:
     paint = _painter(color)
     out = [paint(title_of(frame), "head"), ""]
-    for table in tables(frame):
+    for table in tables(frame, rules):
         out += _table(table, paint)
         out.append("")
     return "\n".join(out).rstrip() + "\n"

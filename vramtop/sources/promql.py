@@ -63,15 +63,19 @@ class PromSource:
         max_series: int = 200_000,
         match: tuple[tuple[str, str, str], ...] = (),
         host_label: str | None = None,
+        this_host: str | None = None,
     ) -> None:
         """``match``: (label, op, value) matchers every query carries beside ``instance``;
-        ``host_label``: the label naming a host (else the instance without its port)."""
+        ``host_label``: the label naming a host (else the instance without its port);
+        ``this_host``: this machine's name, when Prometheus runs here and a target on loopback
+        is this machine."""
         self.endpoint = endpoint
         self._max_series = max_series  # per query; more is an error naming the cap
         self._profiles = list(profiles)
         self._forced = forced
         self._sel = instance_selector(instance, match)
         self._host_label = host_label
+        self._naming = read.Naming(host_label, this_host)
         # When each host last had a target up (this session's refreshes, or asked once when
         # a host is first seen down), and why it is unknown for the others.
         self._last_up: dict[str, float] = {}
@@ -143,10 +147,10 @@ class PromSource:
         elif not self._active:
             note = "no known inference-server or GPU metrics found (see --profile)"
         by_profile = {p.name: p for p in self._active}
-        label = self._host_label
-        models = read.models(answers, by_profile, label)
+        naming = self._naming
+        models = read.models(answers, by_profile, naming)
         self._profile_of = {m.name: by_profile[m.profile] for m in models if m.profile}
-        gpus = read.gpus(answers, by_profile, label)
+        gpus = read.gpus(answers, by_profile, naming)
         known = {g.host for g in gpus} | {f.instance for m in models for f in m.by_instance}
         # The look-back is one more request after the others: only while time is left for it.
         spare = time.monotonic() - started < self.endpoint.timeout / 2
@@ -163,7 +167,7 @@ class PromSource:
         self, answers: list[_Answer], at: float, known: set[str | None], spare: bool
     ) -> tuple[HostReading, ...]:
         """node_exporter's hosts and what ``up`` says of every host: see read.with_health."""
-        by_host = read.targets(answers, self._host_label)
+        by_host = read.targets(answers, self._naming)
         for key, targets in by_host.items():
             if any(t.up for t in targets):
                 self._last_up[key] = at
@@ -175,7 +179,7 @@ class PromSource:
         }
         if gone and spare:
             self._ask_last_up(gone, at)
-        found = read.hosts(answers, self._host_label)
+        found = read.hosts(answers, self._naming)
         return read.with_health(found, by_host, known, self._last_up, self._unknown_up)
 
     def _ask_last_up(self, gone: dict[str, list[str]], at: float) -> None:
@@ -190,7 +194,7 @@ class PromSource:
                 self._unknown_up[key] = f"Prometheus could not say when it was up: {err.reason}"
             return
         for labels, value in samples:
-            key = read.host_of(labels, self._host_label)
+            key = self._naming.of(labels)
             if key in gone and value is not None:
                 self._last_up[key] = max(value, self._last_up.get(key, value))
         for key in gone:

@@ -1,6 +1,6 @@
 """PromQL answers -> readings: models (with each replica's share), GPUs merged by UUID across
 exporters, hosts, and which hosts are down. Every host is known by its fleet key
-(vramtop.fleet.host_key, or the ``host_label`` the user names)."""
+(vramtop.fleet.host_key, or the ``host_label`` the user names): see Naming."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from vramtop.clean import shorten
-from vramtop.fleet import host_key
+from vramtop.fleet import host_key, this_machine
 from vramtop.model import (
     GpuReading,
     HostReading,
@@ -37,11 +37,23 @@ class Answer:
     error: str | None = None
 
 
-def host_of(labels: dict[str, str], host_label: str | None = None) -> str | None:
-    """The fleet key of the host a series comes from."""
-    if host_label and labels.get(host_label):
-        return labels[host_label]
-    return host_key(labels.get("instance"))
+@dataclass(frozen=True, slots=True)
+class Naming:
+    """How a series names its host: the value of ``label`` where the user named one and the
+    series carries it, else its instance without the port. With ``local`` (this machine's name,
+    given when Prometheus runs here too), a target on loopback is this machine."""
+
+    label: str | None = None
+    local: str | None = None
+
+    def of(self, labels: dict[str, str]) -> str | None:
+        if self.label and labels.get(self.label):
+            return labels[self.label]
+        key = host_key(labels.get("instance"))
+        return self.local if self.local and this_machine(key, self.local) else key
+
+
+BY_INSTANCE = Naming()
 
 
 def vram_only(p: Profile) -> bool:
@@ -63,7 +75,7 @@ class _Best:
 
 
 def models(
-    answers: Iterable[Answer], profiles: dict[str, Profile], host_label: str | None = None
+    answers: Iterable[Answer], profiles: dict[str, Profile], naming: Naming = BY_INSTANCE
 ) -> tuple[ModelReading, ...]:
     figures: dict[str, _Best] = defaultdict(_Best)
     shares: dict[tuple[str, str], _Best] = defaultdict(_Best)
@@ -88,7 +100,7 @@ def models(
                 instances[name].add(labels["instance"])
             if value is None or math.isinf(value):
                 continue
-            host = host_of(labels, host_label)
+            host = naming.of(labels)
             if host and q.key in _SHARE_KEYS:
                 per_host[(name, host)].append(value * q.scale)
             if q.key == INSTANCE_P95:
@@ -146,14 +158,14 @@ def normalise_uuid(uuid: str | None) -> str | None:
     return "GPU-" + text
 
 
-def _gpu_host(labels: dict[str, str], p: Profile, host_label: str | None) -> str:
+def _gpu_host(labels: dict[str, str], p: Profile, naming: Naming) -> str:
     """The host key; an exporter's own host label only where a series has no instance."""
-    key = host_of(labels, host_label)
+    key = naming.of(labels)
     return key or next((labels[k] for k in p.host_labels if labels.get(k)), "?")
 
 
 def gpus(
-    answers: Iterable[Answer], profiles: dict[str, Profile], host_label: str | None = None
+    answers: Iterable[Answer], profiles: dict[str, Profile], naming: Naming = BY_INSTANCE
 ) -> tuple[GpuReading, ...]:
     """One GpuReading per GPU UUID, whichever exporters see it (vramtop's, DCGM,
     nvidia_gpu_exporter): each field from the first profile that has it."""
@@ -169,7 +181,7 @@ def gpus(
             if uuid is None:
                 continue
             g = seen.setdefault(uuid, {}).setdefault(p.name, {"profile": p.name})
-            g.setdefault("host", _gpu_host(labels, p, host_label))
+            g.setdefault("host", _gpu_host(labels, p, naming))
             if p.name_label and labels.get(p.name_label):
                 g["name"] = labels[p.name_label]
             if p.index_label and labels.get(p.index_label, "").isdigit():
@@ -238,34 +250,36 @@ def _gpu(uuid: str, g: dict[str, Any], procs: list[ProcessReading]) -> GpuReadin
 # -- hosts ----------------------------------------------------------------------------------------
 
 
-def hosts(answers: Iterable[Answer], host_label: str | None = None) -> dict[str, HostReading]:
+def hosts(answers: Iterable[Answer], naming: Naming = BY_INSTANCE) -> dict[str, HostReading]:
     """node_exporter's hosts by key. Derived figures (``avg by (instance)``) lose the host label:
     the plain fields' series say which key their instance has."""
     host_answers = [a for a in answers if a.query.key.startswith("host")]
     alias: dict[str, str] = {}
-    if host_label:
+    if naming.label:
         for a in host_answers:
             for labels, _ in a.samples:
-                if labels.get(host_label) and "instance" in labels:
-                    alias[labels["instance"]] = labels[host_label]
+                if labels.get(naming.label) and "instance" in labels:
+                    alias[labels["instance"]] = labels[naming.label]
     found: dict[str, dict[str, float]] = defaultdict(dict)
+    names: dict[str, str] = {}  # the exporter's own instance: what the host is called
     for a in host_answers:
         for labels, value in a.samples:
             if value is None:
                 continue
-            key = alias.get(labels.get("instance", "")) or host_of(labels, host_label) or "?"
+            key = alias.get(labels.get("instance", "")) or naming.of(labels) or "?"
             name = a.query.key.partition(".")[2] or labels.get("__name__", "")
             found[key][name] = value
-    return {key: _host(key, h) for key, h in sorted(found.items())}
+            names.setdefault(key, labels.get("instance") or key)
+    return {key: _host(key, names[key], h) for key, h in sorted(found.items())}
 
 
-def _host(key: str, h: dict[str, float]) -> HostReading:
+def _host(key: str, name: str, h: dict[str, float]) -> HostReading:
     total = h.get("node_memory_MemTotal_bytes")
     avail = h.get("node_memory_MemAvailable_bytes")
     loads = [h.get(f"node_load{n}") for n in (1, 5, 15)]
     disk_total, disk_avail = h.get("disk_total_bytes"), h.get("disk_available_bytes")
     return HostReading(
-        hostname=key,
+        hostname=name,
         instance=key,
         up=True,
         cpu_percent=h.get("cpu_percent"),
@@ -290,14 +304,14 @@ class Target:
         return f"{shorten(self.instance, 40)} (job {shorten(self.job, 30)})"
 
 
-def targets(answers: Iterable[Answer], host_label: str | None = None) -> dict[str, list[Target]]:
+def targets(answers: Iterable[Answer], naming: Naming = BY_INSTANCE) -> dict[str, list[Target]]:
     """Every target of the ``up`` query by host key; empty when the query failed."""
     out: dict[str, list[Target]] = defaultdict(list)
     for a in answers:
         if a.query.key != UP:
             continue
         for labels, value in a.samples:
-            key = host_of(labels, host_label)
+            key = naming.of(labels)
             if key and value is not None:
                 out[key].append(
                     Target(labels.get("instance", "?"), labels.get("job", "?"), value == 1)

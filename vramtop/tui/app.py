@@ -20,6 +20,7 @@ from textual.screen import Screen
 
 from vramtop.config import Settings
 from vramtop.feeds import Arrived, Feed, Message, Trouble
+from vramtop.fleet import Rules, is_fleet
 from vramtop.history import History
 from vramtop.model import Frame
 from vramtop.tui import commands, keys
@@ -29,6 +30,7 @@ from vramtop.tui.messages import (
     FeedTrouble,
     FrameCollected,
     OpenGpu,
+    OpenHost,
     OpenModel,
     RedrawWanted,
     SnapshotWritten,
@@ -37,6 +39,8 @@ from vramtop.tui.palette import Palette
 from vramtop.tui.screens.base import LiveScreen
 from vramtop.tui.screens.gpu import GpuScreen
 from vramtop.tui.screens.help import HelpScreen
+from vramtop.tui.screens.host import HostScreen
+from vramtop.tui.screens.hosts import HostsScreen
 from vramtop.tui.screens.model import ModelScreen
 from vramtop.tui.screens.overview import OverviewScreen
 from vramtop.tui.themes import NO_COLOR_THEME, LoadedThemes
@@ -54,6 +58,7 @@ class VramtopApp(App[None]):
         *keys.LIVE_KEYS,
         *keys.LAST_KEYS,
         *keys.REPLAY_KEYS,
+        *keys.FLEET_KEYS,
     ]
 
     def __init__(
@@ -82,6 +87,7 @@ class VramtopApp(App[None]):
         self.problem: str | None = None  # the last collection failure
         self.record_problem: str | None = None
         self.frames_received = 0
+        self.fleet_start: bool | None = None  # the first frame held several hosts
         self._notes = list(notes)
         if settings.no_color and not self.no_color:
             self._monochrome()
@@ -116,6 +122,10 @@ class VramtopApp(App[None]):
         self.latest = message.frame
         self.problem = None
         self.frames_received += 1
+        if self.fleet_start is None:  # decided once: screens never flip under the user
+            self.fleet_start = is_fleet(message.frame)
+            if self.fleet_start and type(self.screen) is OverviewScreen:
+                self.push_screen(HostsScreen())
         if not self.paused:
             self.shown = message.frame
             self.redraw()
@@ -146,6 +156,8 @@ class VramtopApp(App[None]):
         self.redraw_status()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "hosts":  # not from under the help or the palette
+            return isinstance(self.screen, LiveScreen)
         if action == "feed":
             return parameters[0] in self.feed.commands
         if action == "pause":  # the screen freezes only where the feed cannot pause itself
@@ -171,7 +183,14 @@ class VramtopApp(App[None]):
             return None
         # A replay's ages (of alerts) are as they were at the frame's own time.
         now = self.shown.time if self.replay else self.clock()
-        return View(self.shown, self.history, self.settings.targets, self.palette, now)
+        return View(
+            self.shown,
+            self.history,
+            self.settings.targets,
+            self.palette,
+            now,
+            host_label=self.settings.host_label,
+        )
 
     def live_screen(self) -> LiveScreen | None:
         for screen in reversed(self.screen_stack):
@@ -195,7 +214,8 @@ class VramtopApp(App[None]):
 
     def _drawable(self, screen: Screen) -> bool:
         # A Frame can arrive while the app or the screen is being torn down.
-        return not self._exit and screen.is_attached and not screen._closing
+        # A screen just pushed has no widgets until mounted; it asks itself (RedrawWanted).
+        return not self._exit and screen.is_attached and screen.is_mounted and not screen._closing
 
     def status(self) -> Status:
         feed = self.feed.status()
@@ -255,7 +275,8 @@ class VramtopApp(App[None]):
             self.notify("Nothing to snapshot yet: no data has arrived", severity="warning")
             return
         directory = self.snapshot_dir or Path.cwd()
-        run_job(snapshot_job(frame, directory, self.post_message), "vramtop-snapshot")
+        rules = Rules(self.settings.targets.inference_p95_seconds, self.settings.host_label)
+        run_job(snapshot_job(frame, directory, self.post_message, rules), "vramtop-snapshot")
 
     def on_snapshot_written(self, message: SnapshotWritten) -> None:
         if message.error:
@@ -269,10 +290,28 @@ class VramtopApp(App[None]):
     # -- drill-downs -------------------------------------------------------------------------
 
     def on_open_gpu(self, message: OpenGpu) -> None:
-        self.push_screen(GpuScreen(message.index))
+        self.push_screen(GpuScreen(message.index, message.host))
 
     def on_open_model(self, message: OpenModel) -> None:
-        self.push_screen(ModelScreen(message.name, self.feed.backfill is not None))
+        backfills = self.feed.backfill is not None
+        self.push_screen(ModelScreen(message.name, backfills, message.host))
+
+    def on_open_host(self, message: OpenHost) -> None:
+        # That host already open underneath (a replica of a model opened from it): back to it.
+        if any(isinstance(s, HostScreen) and s.host == message.key for s in self.screen_stack):
+            while not (isinstance(self.screen, HostScreen) and self.screen.host == message.key):
+                self.pop_screen()
+        else:
+            self.push_screen(HostScreen(message.key))
+
+    def action_hosts(self) -> None:
+        """The Hosts screen: back to it where it is open underneath, else on top."""
+        stack = self.screen_stack
+        if any(isinstance(s, HostsScreen) for s in stack):
+            while not isinstance(self.screen, HostsScreen):
+                self.pop_screen()
+        else:
+            self.push_screen(HostsScreen())
 
     def on_redraw_wanted(self, message: RedrawWanted) -> None:
         self.redraw(message.screen)  # type: ignore[arg-type]

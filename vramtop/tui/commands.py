@@ -20,6 +20,7 @@ def own(app: VramtopApp) -> Iterable[SystemCommand]:
         yield SystemCommand("Pause / resume", "Freeze the screen (p)", app.action_pause)
         yield SystemCommand("Refresh now", "Collect a frame now (r)", app.command("refresh"))
     yield SystemCommand("Snapshot", "Write the frame as text and Markdown (x)", app.action_snapshot)
+    yield SystemCommand("Hosts", "Every fleet host, worst first (h)", app.action_hosts)
     if not app.replay:
         yield SystemCommand("Refresh slower", "Longer interval (+)", app.command("slower"))
         yield SystemCommand("Refresh faster", "Shorter interval (-)", app.command("faster"))

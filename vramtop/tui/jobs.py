@@ -12,6 +12,7 @@ from textual.message import Message
 
 from vramtop.clean import one_line
 from vramtop.feeds import Backfill
+from vramtop.fleet import Rules
 from vramtop.history import Point
 from vramtop.model import Frame
 from vramtop.tui.messages import BackfillReady, SnapshotWritten
@@ -26,10 +27,12 @@ def run_job(job: Callable[[], None], name: str) -> None:
     Worker(lambda _: job(), name).submit()
 
 
-def snapshot_job(frame: Frame, directory: Path, post: Post) -> Callable[[], None]:
+def snapshot_job(
+    frame: Frame, directory: Path, post: Post, rules: Rules | None = None
+) -> Callable[[], None]:
     def job() -> None:
         try:
-            paths = write_snapshot(frame, directory)
+            paths = write_snapshot(frame, directory, rules)
         except OSError as err:
             post(
                 SnapshotWritten(

@@ -75,6 +75,8 @@ REPLAY_KEYS: list[BindingType] = [
     Binding("less_than_sign", "feed('speed', -1)", "Slower", key_display="<", group=_SPEED),
     Binding("greater_than_sign", "feed('speed', 1)", "Faster", key_display=">", group=_SPEED),
 ]
+# The fleet: open it from anywhere (it is the first screen when the first frame holds hosts).
+FLEET_KEYS: list[BindingType] = [Binding("h", "hosts", "Hosts", show=False)]
 # The live view's own keys, in the order the footer shows them.
 LIVE_VIEW_KEYS: list[BindingType] = [*COMMON_KEYS, *LIVE_KEYS, *LAST_KEYS]
 REPLAY_VIEW_KEYS: list[BindingType] = [*COMMON_KEYS, *LAST_KEYS, *REPLAY_KEYS]
@@ -89,6 +91,15 @@ def help_sections(app: App, kind: str = "live") -> list[tuple[str, list[Entry]]]
         ("Overview", entries(app, OverviewScreen.BINDINGS)),
         ("Model and GPU drill-downs", entries(app, DrillScreen.BINDINGS)),
         ("Filter line", [("enter", "Keep the filter"), ("escape", "Clear the filter")]),
+        (
+            "Fleet (Hosts screen, worst host first)",
+            [
+                *entries(app, FLEET_KEYS),
+                ("⏎", "Open the host: its overview, GPUs and models"),
+                ("⏎ on a replica", "Model drill-down: open that replica's host"),
+                ("esc", "Back: a host to Hosts, Hosts to the overview of every host"),
+            ],
+        ),
         ("This help", entries(app, HelpScreen.BINDINGS)),
     ]
     if kind == "replay":

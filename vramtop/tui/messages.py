@@ -61,16 +61,26 @@ class SnapshotWritten(Message):
 
 @dataclass
 class OpenGpu(Message):
-    """Open a GPU's drill-down."""
+    """Open a GPU's drill-down. ``host``: the fleet host it is on (an index repeats across
+    hosts); None: this machine, or a Frame of one host."""
 
     index: int
+    host: str | None = None
 
 
 @dataclass
 class OpenModel(Message):
-    """Open a model's drill-down."""
+    """Open a model's drill-down; ``host``: as that host's replica."""
 
     name: str
+    host: str | None = None
+
+
+@dataclass
+class OpenHost(Message):
+    """Open one fleet host: the overview scoped to it."""
+
+    key: str
 
 
 @dataclass

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from vramtop.export import render
+from vramtop.fleet import Rules
 from vramtop.model import Frame
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -19,7 +20,7 @@ def base_name(frame: Frame) -> str:
     return f"vramtop-{host[:64]}-{stamp}"
 
 
-def write_snapshot(frame: Frame, directory: Path) -> tuple[Path, Path]:
+def write_snapshot(frame: Frame, directory: Path, rules: Rules | None = None) -> tuple[Path, Path]:
     """``vramtop-<host>-<YYYYmmddTHHMMSSZ>.txt`` and ``.md``; never overwrites: a second
     snapshot of the same second gets ``-2``, ``-3``... OSError if the files cannot be written."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -29,8 +30,8 @@ def write_snapshot(frame: Frame, directory: Path) -> tuple[Path, Path]:
         txt, md = directory / f"{name}.txt", directory / f"{name}.md"
         if txt.exists() or md.exists():
             continue
-        _write_new(txt, render(frame, "text"))
-        _write_new(md, render(frame, "markdown"))
+        _write_new(txt, render(frame, "text", rules=rules))
+        _write_new(md, render(frame, "markdown", rules=rules))
         return txt, md
     raise FileExistsError(f"too many snapshots named {stem} in {directory}")
 

@@ -49,8 +49,11 @@ class LiveScreen(Screen[None]):
     FILTER_TABLE: ClassVar[str] = ""  # id of the table that / filters
 
     view: View | None = None
+    host: str | None = None  # a fleet host: every View is scoped to it before drawing
 
     def show_view(self, view: View) -> None:
+        if self.host is not None and view.host != self.host:
+            view = view.scoped(self.host)
         self.view = view
         self.draw(view)
 

@@ -6,6 +6,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Footer
 
+from vramtop.history import MAX_SERIES
 from vramtop.tui.cells import GIB, gib_axis
 from vramtop.tui.plot import ChartSpec, Line
 from vramtop.tui.screens.base import set_title, table_title
@@ -14,6 +15,7 @@ from vramtop.tui.view import View
 from vramtop.tui.widgets.chart import Chart
 from vramtop.tui.widgets.filter_bar import FilterBar
 from vramtop.tui.widgets.gpu_info import GpuInfo
+from vramtop.tui.widgets.gpu_table import find_gpu
 from vramtop.tui.widgets.process_table import ProcessTable
 from vramtop.tui.widgets.status_bar import StatusBar
 from vramtop.tui.widgets.window_picker import WindowPicker
@@ -24,13 +26,16 @@ def _pct(v: float) -> str:
 
 
 class GpuScreen(DrillScreen):
-    def __init__(self, index: int) -> None:
+    def __init__(self, index: int, host: str | None = None) -> None:
+        """``host``: the fleet host the GPU is on (indices repeat across hosts); the screen
+        then draws that host's share of every Frame."""
         super().__init__()
         self.index = index
+        self.host = host
 
     def compose(self) -> ComposeResult:
         yield StatusBar()
-        yield GpuInfo(self.index, id="info")
+        yield GpuInfo(self.index, host=self.host, id="info")
         yield WindowPicker()
         with Horizontal(id="gpu-charts"):
             yield Chart("VRAM used", id="mem")
@@ -47,15 +52,22 @@ class GpuScreen(DrillScreen):
         frame = view.frame
         self.query_one(GpuInfo).show(view)
         self.picker.show(p)
-        gpu = next((g for g in frame.gpus if g.index == self.index), None)
+        gpu = find_gpu(frame.gpus, self.index)
         window = self.picker.seconds
         now = frame.time
         t0 = now - window
+        host = gpu.host if gpu else self.host
+        kept = view.history.has_gpu(self.index, host) or host is None
+        note = "" if kept else f"no history kept: at most {MAX_SERIES} series, fleet GPUs last"
         used = [
-            (x, v / GIB) for x, v in view.history.gpu(self.index, "memory_used_bytes", window, now)
+            (x, v / GIB)
+            for x, v in view.history.gpu(self.index, "memory_used_bytes", window, now, host)
         ]
         total = gpu.memory_total_bytes / GIB if gpu and gpu.memory_total_bytes else None
         mem = self.query_one("#mem", Chart)
+        util = view.history.gpu(self.index, "utilization_percent", window, now, host)
+        for chart in self.query(Chart):
+            chart.empty_note = note or "no data yet"
         mem.plot(
             ChartSpec(
                 (Line("used", used, p.series[0]),),
@@ -68,7 +80,6 @@ class GpuScreen(DrillScreen):
                 y_fixed=total,
             )
         )
-        util = view.history.gpu(self.index, "utilization_percent", window, now)
         self.query_one("#util", Chart).plot(
             ChartSpec((Line("util", util, p.series[1]),), t0, now, _pct, p.dim, y_fixed=100.0)
         )

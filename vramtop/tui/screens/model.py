@@ -11,7 +11,7 @@ from textual.widgets import Footer
 from vramtop import clean
 from vramtop.history import Point, combine_all
 from vramtop.tui import cells
-from vramtop.tui.messages import BackfillReady, BackfillWanted
+from vramtop.tui.messages import BackfillReady, BackfillWanted, OpenHost
 from vramtop.tui.plot import ChartSpec, Line
 from vramtop.tui.screens.base import set_title, table_title
 from vramtop.tui.screens.drill import DrillScreen
@@ -19,8 +19,10 @@ from vramtop.tui.view import View
 from vramtop.tui.widgets.alert_table import AlertTable, for_model
 from vramtop.tui.widgets.chart import Chart
 from vramtop.tui.widgets.filter_bar import FilterBar
+from vramtop.tui.widgets.frame_table import FrameTable
 from vramtop.tui.widgets.model_info import ModelInfo
 from vramtop.tui.widgets.process_table import ProcessTable
+from vramtop.tui.widgets.replica_table import ReplicaTable
 from vramtop.tui.widgets.status_bar import StatusBar
 from vramtop.tui.widgets.window_picker import WindowPicker
 
@@ -33,11 +35,14 @@ def _rate(v: float) -> str:
 
 
 class ModelScreen(DrillScreen):
-    def __init__(self, name: str, backfills: bool = False) -> None:
-        """``backfills``: the feed keeps history to fill the charts with at once."""
+    def __init__(self, name: str, backfills: bool = False, host: str | None = None) -> None:
+        """``backfills``: the feed keeps history to fill the charts with at once. ``host``: the
+        model as that fleet host's replica (the charts stay fleet-wide)."""
         super().__init__()
         self.model_name = name
         self.backfills = backfills
+        self.host = host
+        self._replicas_focused = False
         self.backfill: dict[float, dict[str, list[Point]]] = {}
         self.backfill_note: dict[float, str] = {}
 
@@ -52,6 +57,7 @@ class ModelScreen(DrillScreen):
             yield Chart("Queue", id="queue")
             yield Chart("VRAM", id="vram")
         with Horizontal(id="lower"):
+            yield ReplicaTable(self.model_name, id="replicas")
             yield ProcessTable(pids=(), hide=("model",), id="procs")
             yield AlertTable(only=for_model(self.model_name), id="model-alerts")
         yield FilterBar("processes", id="filter")
@@ -87,7 +93,10 @@ class ModelScreen(DrillScreen):
         self.query_one(ModelInfo).show(view)
         model = next((m for m in frame.models if m.name == self.model_name), None)
         window = self.picker.seconds
-        self.picker.show(p, self.backfill_note.get(window, ""))
+        note = self.backfill_note.get(window, "")
+        if self.host is not None:
+            note = "  ".join(x for x in ("charts fleet-wide", note) if x)
+        self.picker.show(p, note)
         now = frame.time
         local = view.history.model_window(self.model_name, window, now, SERIES)
         data = combine_all(self.backfill.get(window), local)
@@ -116,13 +125,16 @@ class ModelScreen(DrillScreen):
                 None,
             ),
         }
+        # The charts are the model's across the fleet, also on a host's replica.
+        whole = next((m for m in view.fleet_frame.models if m.name == self.model_name), None)
         for chart_id, (lines, y_format, target) in charts.items():
             chart = self.query_one(f"#{chart_id}", Chart)
-            chart.empty_note = _empty_note(model, chart_id)
+            chart.empty_note = _empty_note(whole, chart_id)
             chart.plot(ChartSpec(tuple(lines), t0, now, y_format, axis, target, p.warn))
         procs = self.query_one("#procs", ProcessTable)
         procs.pids = set(model.processes) if model else set()
         procs.show(view)
+        self._replicas(view, bool(procs.keys))
         ptitle = table_title("Processes", procs)
         if model and model.gpus:
             ptitle.append(" · GPU " + ",".join(str(i) for i in model.gpus))
@@ -132,6 +144,30 @@ class ModelScreen(DrillScreen):
         set_title(
             alerts, Text(f"Alerts ({len(alerts.keys)})"), None if alerts.keys else Text("none")
         )
+
+    def _replicas(self, view: View, has_procs: bool) -> None:
+        """Served on fleet hosts: a row per host, the slowest first; Enter opens the host.
+        It takes the processes' place when there are none (a model seen through Prometheus)."""
+        replicas = self.query_one("#replicas", ReplicaTable)
+        replicas.show(view)
+        shown = bool(replicas.total)
+        replicas.display = shown
+        self.query_one("#procs").display = has_procs or not shown
+        if not shown:
+            return
+        set_title(replicas, table_title("Replicas", replicas))
+        if not self._replicas_focused:  # once: "which replica is slow" is then one Enter
+            self._replicas_focused = True
+            replicas.focus()
+
+    def filter_table(self) -> FrameTable | None:
+        replicas = self.query_one("#replicas", ReplicaTable)
+        alone = replicas.display and not self.query_one("#procs").display
+        return replicas if alone else super().filter_table()
+
+    def on_frame_table_chosen(self, event: FrameTable.Chosen) -> None:
+        if event.table.id == "replicas":
+            self.post_message(OpenHost(event.key))
 
 
 def _in_gib(points: list[Point]) -> list[Point]:

@@ -36,6 +36,7 @@ class OverviewScreen(LiveScreen):
 
     def compose(self) -> ComposeResult:
         yield StatusBar()
+        yield from self.header()
         yield GpuTable(id="gpus")
         yield ModelTable(id="models")
         yield ProcessTable(id="procs")
@@ -44,6 +45,10 @@ class OverviewScreen(LiveScreen):
             yield HostPanel(id="host")
         yield FilterBar("models", id="filter")
         yield Footer(compact=True, show_command_palette=False)
+
+    def header(self) -> ComposeResult:
+        """Lines above the GPUs (a fleet host's name and state)."""
+        yield from ()
 
     def on_mount(self) -> None:
         self.query_one("#gpus").focus()
@@ -92,13 +97,16 @@ class OverviewScreen(LiveScreen):
         set_title(host, Text("Host & sources"))
 
     def on_frame_table_chosen(self, event: FrameTable.Chosen) -> None:
-        if event.table.id == "gpus":
-            self.post_message(OpenGpu(int(event.key)))
+        host = self.host
+        if event.table.id == "gpus" and isinstance(event.table, GpuTable):
+            gpu = event.table.gpu_of(event.key)
+            if gpu is not None:
+                self.post_message(OpenGpu(gpu.index, host or gpu.host))
         elif event.table.id == "procs":
-            self.post_message(OpenGpu(int(event.key.split(":")[0])))
+            self.post_message(OpenGpu(int(event.key.split(":")[0]), host))
         elif event.table.id == "alerts" and isinstance(event.table, AlertTable):
             model = event.table.model_of(event.key)
             if model is not None:
-                self.post_message(OpenModel(model))
+                self.post_message(OpenModel(model, host))
         elif event.table.id == "models":
-            self.post_message(OpenModel(event.key))
+            self.post_message(OpenModel(event.key, host))

@@ -10,6 +10,7 @@ several times nvitop's CPU at 1 s with 64 processes).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -40,10 +41,21 @@ class Col:
 
 @dataclass
 class Item:
+    """One row. Its cells are given, or made when first drawn (``make``): with ``sig``, what
+    the cells show, a row is compared by that alone, so a list of a thousand rows builds
+    cells only for the rows on screen."""
+
     key: str
-    cells: dict[str, Text]
+    cells: dict[str, Text] | None = None
     sort: dict[str, Any] = field(default_factory=dict)
     search: str = ""  # what the filter matches against (lower case)
+    make: Callable[[], dict[str, Text]] | None = None
+    sig: Any = None
+
+    def texts(self) -> dict[str, Text]:
+        if self.cells is None:
+            self.cells = self.make() if self.make is not None else {}
+        return self.cells
 
 
 MIN_FLEX = 6
@@ -139,6 +151,13 @@ class FrameTable(ScrollView, can_focus=True):
             super().__init__()
             self.table = table
 
+    class CursorMoved(Message):
+        """The cursor is on another row (a screen may say more about that row)."""
+
+        def __init__(self, table: FrameTable) -> None:
+            super().__init__()
+            self.table = table
+
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self.spec: tuple[Col, ...] = self.COLUMNS  # the columns this instance may show
@@ -166,6 +185,13 @@ class FrameTable(ScrollView, can_focus=True):
         self.view = view
         self.show_items(self.items_for(view))
 
+    def set_spec(self, spec: tuple[Col, ...]) -> None:
+        """Other columns (a GPU list that spans hosts gains a Host column)."""
+        if spec != self.spec:
+            self.spec = spec
+            self._layout = []
+            self._relayout()
+
     def show_items(self, items: list[Item]) -> None:
         self._items = items
         self.total = len(items)
@@ -189,7 +215,7 @@ class FrameTable(ScrollView, can_focus=True):
         return self._shown[row].key if 0 <= row < len(self._shown) else None
 
     def get_cell(self, row: int | str, column: str) -> Text:
-        return self._shown[int(row)].cells.get(column, Text())
+        return self._shown[int(row)].texts().get(column, Text())
 
     def width_of(self, key: str, default: int = 10) -> int:
         return next((w for c, w in self._layout if c.key == key), default)
@@ -240,14 +266,15 @@ class FrameTable(ScrollView, can_focus=True):
         if not width:
             return
         layout = fit_columns(self.spec, max(10, width - 1))  # one cell for the scrollbar
-        self.virtual_size = Size(width, len(self._shown) + 1)
         if layout == self._layout and width == self._width:
+            self.virtual_size = Size(width, len(self._shown) + 1)
             return
         self._layout, self._width = layout, width
         self._forget()
         if self.view is not None:  # bars and sparklines follow the column widths
             self._items = self.items_for(self.view)
             self._shown = self._ordered()
+        self.virtual_size = Size(width, len(self._shown) + 1)
         self.refresh()
 
     def _forget(self) -> None:
@@ -296,7 +323,7 @@ class FrameTable(ScrollView, can_focus=True):
         return strip
 
     def _row_cells(self, row: int, style: Style) -> Strip:
-        cells = self._shown[row].cells
+        cells = self._shown[row].texts()
         return self._render_row([cells.get(col.key, Text()) for col, _ in self._layout], style)
 
     def _render_row(self, cells: list[Text], style: Style) -> Strip:
@@ -323,6 +350,7 @@ class FrameTable(ScrollView, can_focus=True):
             self.refresh_line(self.cursor_row + 1)
             self.cursor_row = row
             self.refresh_line(row + 1)
+            self.post_message(self.CursorMoved(self))
         visible = max(1, self.size.height - 1)
         top = int(self.scroll_y)
         if row < top:
@@ -412,7 +440,10 @@ class FrameTable(ScrollView, can_focus=True):
 
 
 def _same_row(a: Item, b: Item, columns: list[str]) -> bool:
-    return all(same(a.cells.get(c), b.cells.get(c)) for c in columns)
+    if a.sig is not None and b.sig is not None:
+        return a.sig == b.sig
+    ta, tb = a.texts(), b.texts()
+    return all(same(ta.get(c), tb.get(c)) for c in columns)
 
 
 def _fit(text: Text, width: int, justify: str, console: Any, style: Style) -> list[Segment]:

@@ -9,18 +9,20 @@ from vramtop.export import fmt
 from vramtop.model import GpuReading
 from vramtop.tui import cells
 from vramtop.tui.view import View
+from vramtop.tui.widgets.gpu_table import find_gpu
 from vramtop.tui.widgets.text_panel import TextPanel
 
 
 class GpuInfo(TextPanel):
     DEFAULT_CSS = "GpuInfo { height: auto; }"
 
-    def __init__(self, index: int, *, id: str | None = None) -> None:
+    def __init__(self, index: int, host: str | None = None, *, id: str | None = None) -> None:
         super().__init__(Text(f"GPU {index}"), id=id)
         self.index = index
+        self.host = host
 
     def show(self, view: View) -> None:
-        gpu = next((g for g in view.frame.gpus if g.index == self.index), None)
+        gpu = find_gpu(view.frame.gpus, self.index)
         text = self.compose_text(view, gpu)
         self.set_text(text)
 
@@ -28,6 +30,9 @@ class GpuInfo(TextPanel):
         p = view.palette
         out = Text()
         out.append(f"GPU {self.index} ", p.accent)
+        if self.host is not None:
+            out.append("on ", p.dim)
+            out.append(clean.literal(self.host) + " ", p.accent)
         if g is None:
             out.append("is not in the latest frame (not selected, or gone)", p.bad)
             return out

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import ClassVar
 
 from rich.text import Text
 
 from vramtop import clean
 from vramtop.export import fmt
+from vramtop.history import gpu_key as series_key
 from vramtop.model import GpuReading
 from vramtop.tui import cells
 from vramtop.tui.view import View
@@ -33,12 +35,29 @@ class GpuTable(FrameTable):
         Col("spark", "History", 8, priority=1, flex=True, sortable=False),
         Col("procs", "Procs", 5, priority=3, justify="right"),
     )
+    HOST = Col("host", "Host", 12, priority=2, flex=True, max_width=32)
     DEFAULT_SORT = "index"
     DESCENDING_FIRST = frozenset({"bar", "used", "share", "util", "temp", "power", "procs"})
     NOUN = "GPUs"
 
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.by_key: dict[str, GpuReading] = {}
+
+    def show(self, view: View) -> None:
+        # GPUs of several hosts (the whole fleet on one overview): say whose each one is.
+        spans = len({g.host for g in view.frame.gpus}) > 1
+        self.view = view
+        self.set_spec((self.COLUMNS[0], self.HOST, *self.COLUMNS[1:]) if spans else self.COLUMNS)
+        super().show(view)
+
     def items_for(self, view: View) -> list[Item]:
-        return [self._item(view, g) for g in view.frame.gpus]
+        items = [self._item(view, g) for g in view.frame.gpus]
+        self.by_key = {item.key: g for item, g in zip(items, view.frame.gpus, strict=True)}
+        return items
+
+    def gpu_of(self, key: str) -> GpuReading | None:
+        return self.by_key.get(key)
 
     def _item(self, view: View, g: GpuReading) -> Item:
         p = view.palette
@@ -48,7 +67,9 @@ class GpuTable(FrameTable):
         bar_w = self.width_of("bar")
         spark_w = self.width_of("spark")
         total = g.memory_total_bytes
-        recent = view.history.last(("gpu", str(g.index), "memory_used_bytes"), spark_w)
+        recent = view.history.last(
+            ("gpu", series_key(g.index, g.host), "memory_used_bytes"), spark_w
+        )
         spark = (
             cells.spark([v / total for v in recent], spark_w, p.primary)
             if total
@@ -59,6 +80,7 @@ class GpuTable(FrameTable):
             "index": cells.plain(str(g.index), p.bad if lost else p.text, "right"),
             "name": cells.lit(short_name(g.name)),
             "spark": spark,
+            "host": cells.lit(g.host, p.dim) if g.host else cells.dash(p, "left"),
         }
         if lost:
             reason = g.unavailable.get("state", "GPU lost")
@@ -80,10 +102,11 @@ class GpuTable(FrameTable):
             c["power"] = cells.number(_power(g), p)
             c["procs"] = cells.number(str(len(g.processes)), p)
         return Item(
-            key=str(g.index),
+            key=gpu_key(g),
             cells=c,
             sort={
-                "index": g.index,
+                "index": (g.host or "", g.index),
+                "host": g.host or "",
                 "name": g.name or "",
                 "bar": share,
                 "used": g.memory_used_bytes,
@@ -93,9 +116,21 @@ class GpuTable(FrameTable):
                 "power": g.power_watts,
                 "procs": len(g.processes),
             },
-            search=f"{g.index} {g.name or ''} {g.uuid or ''}".lower(),
+            search=f"{g.index} {g.name or ''} {g.uuid or ''} {g.host or ''}".lower(),
         )
+
+
+def gpu_key(g: GpuReading) -> str:
+    """A row's key: the index, and the host where indices repeat across a fleet."""
+    return str(g.index) if g.host is None else f"{g.index}@{g.host}"
 
 
 def _power(g: GpuReading) -> str:
     return cells.power(g.power_watts, g.power_limit_watts)
+
+
+def find_gpu(gpus: Iterable[GpuReading], index: int) -> GpuReading | None:
+    """The GPU with that index; this machine's first where a fleet repeats the index (a
+    screen for a fleet host's GPU draws a Frame scoped to that host)."""
+    found = [g for g in gpus if g.index == index]
+    return next((g for g in found if g.host is None), found[0] if found else None)

@@ -76,7 +76,11 @@ class ModelInfo(TextPanel):
         for i, (label, value, role) in enumerate(figures):
             out.append(("  " if i else "") + label + " ", p.dim)
             out.append(value, p.dim if value == fmt.NA else p.role(role))
+        # One line per reason: a host's replica lacks several figures for the same one.
+        by_reason: dict[str, list[str]] = {}
         for key, reason in m.unavailable.items():
-            out.append(f"\n{key}: ", p.dim)
+            by_reason.setdefault(reason, []).append(key)
+        for reason, keys in by_reason.items():
+            out.append(f"\n{', '.join(keys)}: ", p.dim)
             out.append(clean.literal(reason), p.dim)
         return out

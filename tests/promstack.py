@@ -20,10 +20,12 @@ import os
 import shutil
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -166,10 +168,16 @@ class Target:
 
 
 class Prometheus:
-    def __init__(self, server: _Server, sd_dir: Path) -> None:
-        self._server, self._sd_dir = server, sd_dir
+    """A Prometheus (or any server with its query API: VictoriaMetrics) and what tests ask it."""
+
+    def __init__(self, server: _Server, sd_dir: Path | None = None) -> None:
+        self._server, self._sd_dir = server, sd_dir or server.workdir / "sd"
         self.url = server.url
         self._http = httpx.Client(base_url=self.url, timeout=10)
+
+    def stop(self) -> None:
+        self._http.close()
+        self._server.stop()
 
     def add_target(
         self,
@@ -402,6 +410,78 @@ def prometheus(
     server.start()
     yield Prometheus(server, sd_dir)
     server.stop()
+
+
+class StaticExposition:
+    """A /metrics on 127.0.0.1 that always says the same (gauges of a quiet host)."""
+
+    def __init__(self, text: str) -> None:
+        body = text.encode()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain; version=0.0.4")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self.address = f"127.0.0.1:{self._server.server_address[1]}"
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def start_prometheus(workdir: Path, config: dict, name: str = "prometheus") -> Prometheus:
+    """One more Prometheus with its own configuration (static targets, ``external_labels``,
+    ``remote_write``), beside the session's: the caller stops it."""
+    binary = require_binary("prometheus", "prometheus")
+    workdir.mkdir(parents=True, exist_ok=True)
+    path = workdir / "prometheus.yml"
+    path.write_text(json.dumps(config))  # JSON is YAML
+    server = _Server(
+        name,
+        lambda port: [
+            binary,
+            f"--config.file={path}",
+            f"--storage.tsdb.path={workdir / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        workdir,
+        "/-/ready",
+    )
+    server.start()
+    return Prometheus(server)
+
+
+def start_victoria_metrics(workdir: Path) -> Prometheus:
+    """A single-node VictoriaMetrics (Debian ``victoria-metrics``): remote write at
+    ``/api/v1/write``, Prometheus's query API at ``/api/v1/query``. Its defaults hide samples
+    younger than 30 s (``-search.latencyOffset``) and cache answers: both off for tests."""
+    binary = require_binary("victoria-metrics", "victoria-metrics")
+    workdir.mkdir(parents=True, exist_ok=True)
+    server = _Server(
+        "victoria-metrics",
+        lambda port: [
+            binary,
+            f"-httpListenAddr=127.0.0.1:{port}",
+            f"-storageDataPath={workdir / 'data'}",
+            "-retentionPeriod=1d",
+            "-search.latencyOffset=0s",
+            "-search.disableCache",
+        ],
+        workdir,
+        "/health",
+    )
+    server.start()
+    return Prometheus(server)
 
 
 @dataclass(frozen=True, slots=True)

@@ -89,3 +89,41 @@ def test_a_fleet_model_also_run_here_keeps_its_fleet_total():
     ]
     (alone,) = merge_models([here], [ModelReading("llama", None, latency_p95_seconds=0.1)], "box")
     assert alone.vram_bytes == 15 * gib and alone.by_instance == ()
+
+
+def test_one_model_from_two_readings_merges_its_replicas():
+    from vramtop.collector import merge_models
+    from vramtop.model import InstanceFigures, ModelReading
+
+    def model(vram, p95, queue, *shares, rps=None, err=None):
+        return ModelReading(
+            "llama",
+            vram,
+            latency_p95_seconds=p95,
+            queue_length=queue,
+            requests_per_second=rps,
+            error_ratio=err,
+            by_instance=shares,
+        )
+
+    a = InstanceFigures("gpu-a", vram_bytes=30, latency_p95_seconds=1.5)
+    b = InstanceFigures("gpu-b", vram_bytes=7, queue_length=2)
+    # the same host from two profiles or sources: one replica, gaps filled, nothing added twice
+    (same,) = merge_models(
+        [], [model(30, 1.5, None, a), model(30, None, 4, InstanceFigures("gpu-a", queue_length=4))]
+    )
+    assert same.by_instance == (InstanceFigures("gpu-a", 30, 1.5, 4),)
+    assert (same.vram_bytes, same.latency_p95_seconds, same.queue_length) == (30, 1.5, 4)
+    # two parts of the fleet (disjoint hosts): sums, the worst latency, errors by rate
+    (both,) = merge_models(
+        [], [model(30, 1.5, 1, a, rps=9, err=0.1), model(7, 3.0, 2, b, rps=1, err=0.0)]
+    )
+    assert both.by_instance == (a, b)
+    assert (both.vram_bytes, both.latency_p95_seconds, both.queue_length) == (37, 3.0, 3)
+    assert both.requests_per_second == 10 and both.error_ratio == 0.09
+    # this machine runs a share of it: NVML's processes join, the fleet's VRAM stays
+    local = ModelReading("llama", 5, processes=(42,), gpus=(0,))
+    (mixed,) = merge_models([local], [both])
+    assert mixed.vram_bytes == 37 and mixed.processes == (42,)
+    (alone,) = merge_models([local], [model(30, 1.5, None, a)])
+    assert alone.vram_bytes == 5, "one host: NVML's exact figure for this machine wins"

@@ -354,23 +354,33 @@ def test_alerts_on_a_host_count_by_its_key_whatever_the_port():
 
 
 def test_once_lists_this_box_and_a_node_exporter_host(run_vramtop, prometheus, node_exporter):
-    prometheus.wait_until_scraped(node_exporter.target)
-    node = node_exporter.target.address  # 127.0.0.1:<port>: the host's key drops the port
+    # A Prometheus on this machine scraping 127.0.0.1 scrapes this machine: the node_exporter is
+    # scraped once more under another host's name (the host's key drops the port).
+    node = "node-1:9100"
+    target = prometheus.add_target(node_exporter.url, job="node-e2e", labels={"instance": node})
+    try:
+        prometheus.wait_for(f'up{{instance="{node}"}} == 1', timeout=40)
+        _once_lists_this_box_and_a_node_exporter_host(run_vramtop, prometheus, node)
+    finally:
+        target.remove()
+
+
+def _once_lists_this_box_and_a_node_exporter_host(run_vramtop, prometheus, node: str) -> None:
     args = ("--prometheus", prometheus.url, "--profile", "node_exporter", "--instance", node)
     box = Scenario(gpus=(Gpu(uuid="GPU-aaaa-1111", memory_used=40 * GIB),))
     out = run_vramtop("--once", *args, scenario=box)
     assert out.returncode == 0, out.stderr
     rows = section(out.stdout, "Hosts")[1:]
     assert len(rows) == 2, out.stdout
-    remote = next(r for r in rows if r.split()[0] == "127.0.0.1")
+    remote = next(r for r in rows if r.split()[0] == "node-1")
     assert remote.split()[1:3] == ["up", "0"] and re.search(r"\d+\.\d / \d+\.\d GiB", remote)
     here = next(r for r in rows if r is not remote)
     assert "40.0 / 80.0 GiB (50%)" in here and here.split()[1:3] == ["up", "1"]
     doc = json.loads(run_vramtop("--json", *args, scenario=box).stdout)
     jsonschema.validate(doc, SCHEMA)
     by_key = {h["instance"]: h for h in doc["hosts"]}
-    assert set(by_key) == {"127.0.0.1", doc["host"]["name"]}
-    assert by_key["127.0.0.1"]["name"] == node and by_key["127.0.0.1"]["memory_total_bytes"] > 0
+    assert set(by_key) == {"node-1", doc["host"]["name"]}
+    assert by_key["node-1"]["name"] == node and by_key["node-1"]["memory_total_bytes"] > 0
     assert by_key[doc["host"]["name"]]["gpu_memory_used_bytes"] == 40 * GIB
 
 

@@ -222,10 +222,14 @@ def test_queries_per_refresh_do_not_grow_with_models_or_hosts(fleet):
 
 def test_gpus_through_dcgm_and_nvidia_gpu_exporter(fleet):
     dcgm = fleet.poll("dcgm").gpus
+    # a GPU's host is the fleet key (the instance without its port) unless --host-label names
+    # another label, such as DCGM's Hostname
     assert [(g.host, g.index, g.uuid) for g in dcgm] == [
-        ("dcgm-host", 0, "GPU-aaaa-0000"),
-        ("dcgm-host", 1, "GPU-aaaa-0001"),
+        ("127.0.0.1", 0, "GPU-aaaa-0000"),
+        ("127.0.0.1", 1, "GPU-aaaa-0001"),
     ]
+    named = fleet.poll("dcgm", host_label="Hostname").gpus
+    assert [g.host for g in named] == ["dcgm-host", "dcgm-host"]
     g = dcgm[0]
     assert g.memory_used_bytes == 70 * GIB and g.memory_reserved_bytes == GIB
     assert g.memory_total_bytes == 80 * GIB and g.utilization_percent == pytest.approx(90)
@@ -242,7 +246,8 @@ def test_host_through_node_exporter(fleet, node_exporter):
     prom.wait_for('count_over_time(up{job="node"}[6s]) >= 6')
     r = fleet.poll("node", profile="node_exporter", instance=node_exporter.target.address)
     (h,) = r.hosts
-    assert h.hostname == node_exporter.target.address and 0 <= h.cpu_percent <= 100
+    assert (h.hostname, h.instance, h.up) == (node_exporter.target.address, "127.0.0.1", True)
+    assert 0 <= h.cpu_percent <= 100
     assert h.cpu_count >= 1 and h.memory_total_bytes > h.memory_used_bytes > 0
     assert len(h.load_average) == 3 and h.disk_total_bytes > 0
 
@@ -274,7 +279,8 @@ def test_rejected_query_is_reported_and_the_rest_still_works(fleet, tmp_path):
         r = src.poll()
     finally:
         src.close()
-    assert r.note.startswith("1 of 2 queries failed: Prometheus at ")
+    # the profile's two queries and the fleet's `up`, in one request
+    assert r.note.startswith("1 of 3 queries failed: Prometheus at ")
     assert "rejected a query" in r.note
     assert by_name(r)["yolov10n"].queue_length == 60
 

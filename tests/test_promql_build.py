@@ -11,7 +11,14 @@ from vramtop.profiles import ProfileError, load, load_all
 from vramtop.sources.exposition import ExpositionError, histogram_quantile, increase, parse
 from vramtop.sources.promql import normalise_uuid
 from vramtop.sources.promql_syntax import counter_names, instance_selector, quote, regex_literal
-from vramtop.sources.queries import detect_query, field_queries, model_queries
+from vramtop.sources.queries import (
+    INSTANCE_P95,
+    detect_query,
+    field_queries,
+    last_up_query,
+    model_queries,
+    up_query,
+)
 
 
 @pytest.mark.parametrize(
@@ -62,7 +69,39 @@ def test_counters_accept_both_suffixes_and_fallbacks_use_or():
 
 def test_query_count_is_fixed_per_profile():
     vllm = load_all()["vllm"]
-    assert len(model_queries(vllm, "s", "2m")) == 12
+    # 12 fleet-wide figures and one p95 per replica: none grows with models or hosts
+    assert len(model_queries(vllm, "s", "2m")) == 13
+
+
+def test_each_replica_has_its_p95_and_the_host_label_joins_every_instance_grouping():
+    profiles = load_all()
+    (p95,) = [q for q in model_queries(profiles["vllm"], "s", "2m") if q.key == INSTANCE_P95]
+    assert p95.expr == (
+        "histogram_quantile(0.95, sum by (le, model_name, instance) "
+        "(rate(vllm:e2e_request_latency_seconds_bucket{s}[2m])))"
+    )
+    (summary,) = [q for q in model_queries(profiles["triton"], "s", "2m") if q.key == INSTANCE_P95]
+    assert summary.expr == (
+        'max by (model, instance) (nv_inference_request_summary_us{quantile="0.95",s})'
+    )
+    assert summary.scale == 1e-6
+    # llama.cpp has no latency at all: no p95 of a replica either
+    assert not [q for q in model_queries(profiles["llamacpp"], "s", "2m") if q.key == INSTANCE_P95]
+    queries = model_queries(profiles["vllm"], "s", "2m", host_label="node")
+    by_instance = [q.expr for q in queries if "instance" in q.expr]
+    assert len(by_instance) == 7 and all("instance, node)" in e for e in by_instance)
+    # the tgi profile names the model by job: the grouping holds each label once
+    tgi = model_queries(profiles["tgi"], "s", "2m")
+    assert "sum by (job, instance) (tgi_queue_size{s})" in [q.expr for q in tgi]
+
+
+def test_match_joins_the_instance_selector_quoted():
+    sel = instance_selector("gpu-.*", (("cluster", "=~", "eu-.*"), ("team", "!=", 'a"b')))
+    assert sel == 'instance=~"gpu-.*",cluster=~"eu-.*",team!="a\\"b"'
+    assert up_query(sel).expr == f"up{{{sel}}}"
+    assert last_up_query(["a:1", "b.c:2"], sel) == (
+        f'max_over_time(timestamp(up{{instance=~"a:1|b\\\\.c:2",{sel}}} == 1)[1h:10s])'
+    )
 
 
 @pytest.mark.parametrize(
@@ -138,3 +177,20 @@ def test_histogram_quantile_matches_prometheus():
 )
 def test_uuid_forms_normalise(raw, uuid):
     assert normalise_uuid(raw) == uuid
+
+
+def test_a_series_names_its_host_by_label_instance_or_as_this_machine():
+    from vramtop.sources.promreadings import Naming
+    from vramtop.wiring import prometheus_here
+
+    series = {"instance": "10.0.0.5:8000", "node": "gpu-a"}
+    assert Naming().of(series) == "10.0.0.5"
+    assert Naming("node").of(series) == "gpu-a"
+    assert Naming("rack").of(series) == "10.0.0.5", "a series without the label keeps its key"
+    # loopback is this machine only when Prometheus itself runs here
+    assert Naming(None, "box").of({"instance": "127.0.0.1:8000"}) == "box"
+    assert Naming(None, "box").of({"instance": "[::1]:9100"}) == "box"
+    assert Naming().of({"instance": "127.0.0.1:8000"}) == "127.0.0.1"
+    assert prometheus_here("http://127.0.0.1:9090", "box") == "box"
+    assert prometheus_here("http://box:9090/prom", "box") == "box"
+    assert prometheus_here("https://prom.example:9090", "box") is None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from types import MappingProxyType
 from typing import Any, Protocol
 
@@ -138,10 +138,13 @@ class Collector:
         nvml: NvmlReading | None = results.get("nvml")
         local = nvml.gpus if nvml else ()
         remote = [r for name, r in results.items() if name not in ("host", "nvml") and r]
+        # A GPU seen by NVML and by exporters, or by two remote sources, is listed once.
         known = {g.uuid for g in local if g.uuid}
-        gpus = local + tuple(
-            g for r in remote for g in getattr(r, "gpus", ()) if not g.uuid or g.uuid not in known
-        )
+        gpus = list(local)
+        for g in (g for r in remote for g in getattr(r, "gpus", ())):
+            if not g.uuid or g.uuid not in known:
+                gpus.append(g)
+                known.add(g.uuid)
         served = [m for r in remote for m in getattr(r, "models", ())]
         alerts = tuple(
             sorted((a for r in remote for a in getattr(r, "alerts", ())), key=alert_order)
@@ -149,7 +152,7 @@ class Collector:
         frame = Frame(
             time=now,
             host=host,
-            gpus=gpus,
+            gpus=tuple(gpus),
             models=merge_models(models_of(local), served, host.hostname),
             alerts=alerts,
             sources=tuple(statuses),
@@ -237,8 +240,9 @@ def merge_models(
         if s is None:
             merged[m.name] = m
         else:
-            vram, shares = m.vram_bytes if m.vram_bytes is not None else s.vram_bytes, ()
-            if s.by_instance and hostname is not None:
+            fleet = len(s.by_instance) > 1 and s.vram_bytes is not None
+            vram, shares = s.vram_bytes if m.vram_bytes is None or fleet else m.vram_bytes, ()
+            if s.by_instance and hostname is not None and m.vram_bytes is not None:
                 shares = _with_local_vram(s.by_instance, hostname, m.vram_bytes)
                 known = [f.vram_bytes for f in shares if f.vram_bytes is not None]
                 vram = sum(known) if known else None
@@ -266,36 +270,45 @@ def _with_local_vram(
 
 
 def _combine_served(a: ModelReading, b: ModelReading) -> ModelReading:
-    """The same model reported by two sources (e.g. two profiles): fill gaps, never add twice."""
+    """The same model reported twice (two profiles, two sources). Replicas on the same host are
+    one InstanceFigures, gaps filled; on other hosts they are listed side by side. Two readings
+    of disjoint hosts are two parts of the fleet: VRAM, rate and queue add up, latency is the
+    worst. Otherwise they saw the same servers: fill gaps, never add twice."""
+    shares = {f.instance: f for f in a.by_instance}
+    for f in b.by_instance:
+        shares[f.instance] = _fill(shares[f.instance], f) if f.instance in shares else f
+    sizes = len(a.by_instance), len(b.by_instance)
+    apart = all(sizes) and len(shares) == sum(sizes)
     values = {}
     for name in MODEL_FIGURES:
-        values[name] = getattr(a, name) if getattr(a, name) is not None else getattr(b, name)
+        x, y = getattr(a, name), getattr(b, name)
+        values[name] = _add(name, x, y, a, b) if apart and None not in (x, y) else _first(x, y)
     return replace(
         a,
         **values,
         instances=tuple(sorted(set(a.instances) | set(b.instances))),
-        by_instance=_combine_shares(a.by_instance, b.by_instance),
+        by_instance=tuple(shares[k] for k in sorted(shares)),
         extras=MappingProxyType({**b.extras, **a.extras}),
     )
 
 
-def _combine_shares(
-    a: tuple[InstanceFigures, ...], b: tuple[InstanceFigures, ...]
-) -> tuple[InstanceFigures, ...]:
-    """Per-host shares of two sources: one host's entries fill each other's gaps (never added
-    twice), different hosts sit side by side, sorted by host."""
-    merged = {f.instance: f for f in a}
-    for f in b:
-        old = merged.get(f.instance)
-        merged[f.instance] = f if old is None else _fill_share(old, f)
-    return tuple(merged[k] for k in sorted(merged))
+def _first(x: Any, y: Any) -> Any:
+    return x if x is not None else y
 
 
-def _fill_share(a: InstanceFigures, b: InstanceFigures) -> InstanceFigures:
-    return InstanceFigures(
-        a.instance,
-        *(
-            getattr(a, n) if getattr(a, n) is not None else getattr(b, n)
-            for n in ("vram_bytes", "latency_p95_seconds", "queue_length", "requests_per_second")
-        ),
-    )
+def _fill(a: InstanceFigures, b: InstanceFigures) -> InstanceFigures:
+    names = [f.name for f in fields(InstanceFigures) if f.name != "instance"]
+    return replace(a, **{n: _first(getattr(a, n), getattr(b, n)) for n in names})
+
+
+def _add(name: str, x: float, y: float, a: ModelReading, b: ModelReading) -> float:
+    if name.startswith("latency"):
+        return max(x, y)
+    if name == "error_ratio":  # weighted by each part's rate, where both are known
+        ra, rb = a.requests_per_second, b.requests_per_second
+        return (
+            (x * ra + y * rb) / (ra + rb)
+            if ra is not None and rb is not None and ra + rb
+            else max(x, y)
+        )
+    return x + y

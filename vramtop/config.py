@@ -221,6 +221,107 @@ def _regex(value: Any) -> str:
     return value
 
 
+LABEL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_MATCHER = re.compile(r"\s*([^=!~\s]*)\s*(=~|!~|!=|=)(.*)", re.S)
+_MATCH_FORMS = "LABEL=VALUE, LABEL!=VALUE, LABEL=~REGEX or LABEL!~REGEX"
+
+
+def _matchers(value: Any) -> tuple[tuple[str, str, str], ...]:
+    """``cluster=~eu-.*`` and friends, as PromQL label matchers (label, op, value). A string
+    holds several separated by ``;`` (VRAMTOP_MATCH)."""
+    if isinstance(value, str):
+        value = [v for v in value.split(";") if v.strip()]
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+        raise ValueError(value)
+    return tuple(matcher(v) for v in value)
+
+
+def matcher(text: str) -> tuple[str, str, str]:
+    """One ``LABEL op VALUE``; Refused with the sentence saying what is wrong with it."""
+    shown_ = shown("match", text)
+    m = _MATCHER.fullmatch(text)
+    if not m:
+        raise Refused(f"{shown_}: not a label matcher (expected {_MATCH_FORMS})")
+    label, op, val = m.group(1), m.group(2), m.group(3).strip()
+    if not LABEL_NAME.fullmatch(label):
+        raise Refused(
+            f"{shown_}: bad label name {shown('match', label)} (letters, digits and _, "
+            "not starting with a digit)"
+        )
+    if label == "__name__":
+        raise Refused(f"{shown_}: __name__ cannot be matched (vramtop picks the metrics)")
+    if len(val) >= 2 and val[0] == val[-1] == '"':
+        val = val[1:-1]  # PromQL habit: cluster="eu"
+    if op in ("=~", "!~"):
+        why = regex_problem(val)
+        if why:
+            raise Refused(f"{shown_}: bad regular expression: {why}")
+    return (label, op, val)
+
+
+def regex_problem(pattern: str) -> str | None:
+    """Why Prometheus (Go's RE2) would refuse ``pattern``, or None. Python's parser finds the
+    syntax errors; what Python accepts and RE2 does not is looked for by hand."""
+    try:
+        re.compile(pattern)
+    except re.error as err:
+        return err.msg
+    except RecursionError:
+        return "too deeply nested"
+    return _re2_only(pattern)
+
+
+_RE2 = "not supported by Prometheus (RE2)"
+_NOT_RE2 = {
+    "(?=": f"lookahead is {_RE2}",
+    "(?!": f"negative lookahead is {_RE2}",
+    "(?<=": f"lookbehind is {_RE2}",
+    "(?<!": f"negative lookbehind is {_RE2}",
+    "(?>": f"atomic groups are {_RE2}",
+    "(?(": f"conditional groups are {_RE2}",
+    "(?P=": f"backreferences are {_RE2}",
+}
+
+
+def _re2_only(pattern: str) -> str | None:
+    """A scan of a pattern Python compiled: escapes and character classes are skipped."""
+    i, in_class = 0, False
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\":
+            nxt = pattern[i + 1 : i + 2]
+            if not in_class and nxt in tuple("123456789"):
+                return f"backreferences are {_RE2}"
+            if nxt == "Z":
+                return f"\\Z is {_RE2}; use $"
+            i += 2
+            continue
+        if in_class:
+            in_class = ch != "]"
+        elif ch == "[":
+            in_class = True
+            i += 1
+            if pattern[i : i + 1] == "^":
+                i += 1
+            if pattern[i : i + 1] == "]":  # a leading ] is a literal
+                i += 1
+            continue
+        elif ch == "(":
+            why = next((w for start, w in _NOT_RE2.items() if pattern.startswith(start, i)), None)
+            if why:
+                return why
+        elif ch in "*+?}" and pattern[i + 1 : i + 2] == "+":
+            return f"possessive quantifiers are {_RE2}"
+        i += 1
+    return None
+
+
+def _label(value: Any) -> str:
+    if not isinstance(value, str) or not LABEL_NAME.fullmatch(value.strip()):
+        raise ValueError(value)
+    return value.strip()
+
+
 def _profile(value: Any) -> str:
     if isinstance(value, list):
         value = ",".join(str(v) for v in value)
@@ -323,6 +424,12 @@ _KEYS: dict[str, tuple[Callable[[Any], Any], str, str | None]] = {
     "alertmanager_url": (_url, "an http:// or https:// URL", "VRAMTOP_ALERTMANAGER_URL"),
     "scrape": (_urls, "a list of http:// or https:// /metrics URLs", "VRAMTOP_SCRAPE"),
     "instance": (_regex, "a regular expression for the instance label", "VRAMTOP_INSTANCE"),
+    "match": (
+        _matchers,
+        f'label matchers ({_MATCH_FORMS}), like ["cluster=~eu-.*"]',
+        "VRAMTOP_MATCH",
+    ),
+    "host_label": (_label, 'a label name, like "node"', "VRAMTOP_HOST_LABEL"),
     "hosts_file": (_path, "a file path", "VRAMTOP_HOSTS_FILE"),
     "profile": (_profile, 'auto or profile names like "vllm,dcgm"', "VRAMTOP_PROFILE"),
     "rate_window": (_window, 'a PromQL duration like "2m"', "VRAMTOP_RATE_WINDOW"),

@@ -248,6 +248,9 @@ def remote_sources(
                 settings.instance,
                 settings.rate_window,
                 max_series=settings.max_series,
+                match=settings.match,
+                host_label=settings.host_label,
+                this_host=prometheus_here(settings.prometheus_url, socket.gethostname()),
             )
         )
     if settings.alertmanager_url:
@@ -255,7 +258,7 @@ def remote_sources(
     if prom or am:
         from vramtop.sources.alerts import AlertSource
 
-        out.append(AlertSource(prom, am, settings.instance))
+        out.append(AlertSource(prom, am, settings.instance, settings.match))
     if targets:
         from vramtop.sources.scrape import ScrapeSource
 
@@ -272,6 +275,14 @@ def remote_sources(
             )
         )
     return out
+
+
+def prometheus_here(url: str, hostname: str) -> str | None:
+    """This machine's name when Prometheus runs on it: then the targets it scrapes on loopback
+    are this machine too (a Prometheus elsewhere means its own box by 127.0.0.1)."""
+    from vramtop.fleet import host_key, this_machine
+
+    return hostname if this_machine(host_key(url), hostname) else None
 
 
 def scrape_hosts(urls: Sequence[str], hostname: str) -> list[str]:

@@ -57,7 +57,14 @@ def run_doctor(argv: Sequence[str], env: Mapping[str, str]) -> int:
             return wiring.endpoint(url, settings, env, password_file, creds)
 
         if settings.prometheus_url:
-            check_prometheus(report, ep(settings.prometheus_url), chosen, forced, settings.instance)
+            check_prometheus(
+                report,
+                ep(settings.prometheus_url),
+                chosen,
+                forced,
+                settings.instance,
+                settings.match,
+            )
         if settings.alertmanager_url:
             check_alertmanager(report, ep(settings.alertmanager_url))
         for url in targets:

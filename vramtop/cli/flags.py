@@ -132,6 +132,18 @@ def _remote_flags(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--instance", metavar="REGEX", help="only hosts whose instance label matches")
     g.add_argument(
+        "--match",
+        metavar="'LABEL=~REGEX'",
+        action="append",
+        help="only series with this label matcher (=, !=, =~, !~), e.g. 'cluster=~eu-.*' "
+        "(repeatable; also alerts that carry the label)",
+    )
+    g.add_argument(
+        "--host-label",
+        metavar="LABEL",
+        help="the label that names a host (default: the instance label without its port)",
+    )
+    g.add_argument(
         "--profile", metavar="LIST", help="auto (default) or profile names, e.g. vllm,dcgm"
     )
     g.add_argument("--rate-window", metavar="DURATION", help="PromQL rate window (default 2m)")
@@ -220,6 +232,8 @@ def _remote_settings(args: argparse.Namespace) -> dict[str, Any]:
         ("scrape", "--scrape", args.scrape),
         ("hosts_file", "--hosts-file", args.hosts_file),
         ("instance", "--instance", args.instance),
+        ("match", "--match", args.match),
+        ("host_label", "--host-label", args.host_label),
         ("profile", "--profile", args.profile),
         ("rate_window", "--rate-window", args.rate_window),
         ("bearer_token_file", "--bearer-token-file", args.bearer_token_file),

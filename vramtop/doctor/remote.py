@@ -101,6 +101,7 @@ def check_prometheus(
     profiles: Sequence[Profile],
     forced: bool,
     instance: str | None,
+    match: tuple[tuple[str, str, str], ...] = (),
 ) -> None:
     from prometheus_api_client import PrometheusConnect
     from urllib3.util.retry import Retry
@@ -111,7 +112,7 @@ def check_prometheus(
         ep.url.rstrip("/"), session=session, retry=Retry(0, read=False), timeout=ep.timeout
     )
     where = f"Prometheus at {ep.safe_url}"
-    sel = instance_selector(instance)
+    sel = instance_selector(instance, match)  # --match scopes the metrics checked, as in queries
     try:
         info = json.loads(_get(session, ep, "/api/v1/status/buildinfo")[0]).get("data", {})
     except (requests.RequestException, ValueError, AttributeError) as err:

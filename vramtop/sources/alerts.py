@@ -32,12 +32,16 @@ class AlertSource:
         prometheus: Endpoint | None,
         alertmanager: Endpoint | None = None,
         instance: str | None = None,
+        match: tuple[tuple[str, str, str], ...] = (),
     ) -> None:
+        """``instance`` and ``match`` keep the alerts of the chosen hosts, as they scope the
+        queries; an alert without the label is kept (it may be about the whole fleet)."""
         self._prom = prometheus
         self._am = alertmanager
         self._prom_http = client(prometheus) if prometheus else None
         self._am_http = client(alertmanager) if alertmanager else None
         self._instance = re.compile(instance) if instance else None
+        self._match = [(label, op, re.compile(v) if "~" in op else v) for label, op, v in match]
 
     def close(self) -> None:
         for http in (self._prom_http, self._am_http):
@@ -75,9 +79,21 @@ class AlertSource:
 
     def _wanted(self, alert: AlertReading) -> bool:
         instance = alert.labels.get("instance")
-        return (
+        if not (
             self._instance is None or instance is None or bool(self._instance.fullmatch(instance))
+        ):
+            return False
+        return all(
+            label not in alert.labels or _matches(alert.labels[label], op, want)
+            for label, op, want in self._match
         )
+
+
+def _matches(value: str, op: str, want: str | re.Pattern[str]) -> bool:
+    """A PromQL label matcher on one value: =, !=, and the fully anchored =~, !~."""
+    if isinstance(want, re.Pattern):
+        return bool(want.fullmatch(value)) == (op == "=~")
+    return (value == want) == (op == "=")
 
 
 def _identity(labels: dict[str, str]) -> tuple:

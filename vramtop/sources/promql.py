@@ -11,18 +11,29 @@ import math
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from vramtop.model import GpuReading, HostReading, ModelReading, ProcessReading
+from vramtop.model import GpuReading, HostReading, ModelReading
 from vramtop.profiles import Profile
+from vramtop.sources import promreadings as read
 from vramtop.sources.base import SourceError
-from vramtop.sources.figures import model_from_figures
 from vramtop.sources.http import Endpoint, QueryError, client, get_json
 from vramtop.sources.pool import DaemonPool
 from vramtop.sources.promapi import instant, matrix
 from vramtop.sources.promql_syntax import instance_selector
-from vramtop.sources.queries import Query, detect_query, field_queries, model_queries
+from vramtop.sources.promreadings import Answer as _Answer
+from vramtop.sources.promreadings import normalise_uuid
+from vramtop.sources.queries import (
+    Query,
+    detect_query,
+    field_queries,
+    last_up_query,
+    model_queries,
+    up_query,
+)
+
+__all__ = ["PromReading", "PromSource", "backfill", "normalise_uuid"]
 
 DETECT_TTL = 60.0  # seconds between re-checks of which profiles have data
 _TAG = "__vramtop_query"
@@ -38,13 +49,6 @@ class PromReading:
     note: str = ""
 
 
-@dataclass(slots=True)
-class _Answer:
-    query: Query
-    samples: list[tuple[dict[str, str], float | None]] = field(default_factory=list)
-    error: str | None = None
-
-
 class PromSource:
     name = "prometheus"
 
@@ -57,12 +61,25 @@ class PromSource:
         window: str = "2m",
         clock: Callable[[], float] = time.time,
         max_series: int = 200_000,
+        match: tuple[tuple[str, str, str], ...] = (),
+        host_label: str | None = None,
+        this_host: str | None = None,
     ) -> None:
+        """``match``: (label, op, value) matchers every query carries beside ``instance``;
+        ``host_label``: the label naming a host (else the instance without its port);
+        ``this_host``: this machine's name, when Prometheus runs here and a target on loopback
+        is this machine."""
         self.endpoint = endpoint
         self._max_series = max_series  # per query; more is an error naming the cap
         self._profiles = list(profiles)
         self._forced = forced
-        self._sel = instance_selector(instance)
+        self._sel = instance_selector(instance, match)
+        self._host_label = host_label
+        self._naming = read.Naming(host_label, this_host)
+        # When each host last had a target up (this session's refreshes, or asked once when
+        # a host is first seen down), and why it is unknown for the others.
+        self._last_up: dict[str, float] = {}
+        self._unknown_up: dict[str, str] = {}
         self._window = window
         self._clock = clock
         self._http = client(endpoint)
@@ -105,6 +122,7 @@ class PromSource:
     def _detect(self, at: float) -> None:
         if self._forced or at - self._detected_at < DETECT_TTL:
             return
+        self._requests += 1
         samples = self._query(detect_query(self._profiles, self._sel), at)
         present = {labels.get("__name__") for labels, _ in samples}
         self._active = [p for p in self._profiles if present.intersection(p.detect)]
@@ -112,10 +130,11 @@ class PromSource:
 
     def poll(self) -> PromReading:
         at = self._clock()
+        started = time.monotonic()
+        self._requests = 0  # what this refresh asked: detection only when it is due
         self._detect(at)
         groups = self._groups()
         queries = [q for g in groups for q in g]
-        self._requests = 0 if self._forced else 1
         answers = [a for g in self._pool.map(lambda g: self._batch(g, at), groups) for a in g]
         failed = [a for a in answers if a.error]
         transport = [a for a in failed if not a.error.startswith("!")]  # type: ignore[union-attr]
@@ -128,36 +147,89 @@ class PromSource:
         elif not self._active:
             note = "no known inference-server or GPU metrics found (see --profile)"
         by_profile = {p.name: p for p in self._active}
-        models = _models(answers, by_profile)
+        naming = self._naming
+        models = read.models(answers, by_profile, naming)
         self._profile_of = {m.name: by_profile[m.profile] for m in models if m.profile}
+        gpus = read.gpus(answers, by_profile, naming)
+        known = {g.host for g in gpus} | {f.instance for m in models for f in m.by_instance}
+        # The look-back is one more request after the others: only while time is left for it.
+        spare = time.monotonic() - started < self.endpoint.timeout / 2
         return PromReading(
             models=models,
-            gpus=_gpus(answers, by_profile),
-            hosts=_hosts(answers),
+            gpus=gpus,
+            hosts=self._hosts(answers, at, known, spare),
             profiles=tuple(p.name for p in self._active),
             queries=self._requests,
             note=note,
         )
 
+    def _hosts(
+        self, answers: list[_Answer], at: float, known: set[str | None], spare: bool
+    ) -> tuple[HostReading, ...]:
+        """node_exporter's hosts and what ``up`` says of every host: see read.with_health."""
+        by_host = read.targets(answers, self._naming)
+        for key, targets in by_host.items():
+            if any(t.up for t in targets):
+                self._last_up[key] = at
+                self._unknown_up.pop(key, None)
+        gone = {
+            key: [t.instance for t in targets]
+            for key, targets in by_host.items()
+            if key not in self._last_up and key not in self._unknown_up
+        }
+        if gone and spare:
+            self._ask_last_up(gone, at)
+        found = read.hosts(answers, self._naming)
+        return read.with_health(found, by_host, known, self._last_up, self._unknown_up)
+
+    def _ask_last_up(self, gone: dict[str, list[str]], at: float) -> None:
+        """Hosts first seen with every target down: when they last answered, in ONE query
+        over their own ``up`` series (the last hour, to 10 s), asked once per host."""
+        self._requests += 1
+        expr = last_up_query(sorted({i for names in gone.values() for i in names}), self._sel)
+        try:
+            samples = self._query(expr, at)
+        except SourceError as err:
+            for key in gone:
+                self._unknown_up[key] = f"Prometheus could not say when it was up: {err.reason}"
+            return
+        for labels, value in samples:
+            key = self._naming.of(labels)
+            if key in gone and value is not None:
+                self._last_up[key] = max(value, self._last_up.get(key, value))
+        for key in gone:
+            if key not in self._last_up:
+                self._unknown_up[key] = "not up at any time in the last hour"
+
     def backfill(self, model: str, window: float) -> dict[str, list[tuple[float, float]]]:
-        """History of one model's figures, from the profile that reported it."""
+        """History of one model's figures, from the profile that reported it; its VRAM from
+        vramtop's exporter where the server itself does not say."""
         profile = self._profile_of.get(model)
         if profile is None:
             return {}
-        return backfill(
-            self.query_range, profile, model, window, self._clock(), self._sel, self._window
-        )
+        end = self._clock()
+        out = backfill(self.query_range, profile, model, window, end, self._sel, self._window)
+        measured = next((p for p in self._active if read.vram_only(p)), None)
+        if "vram_bytes" not in out and measured is not None and measured is not profile:
+            more = backfill(self.query_range, measured, model, window, end, self._sel, "1m")
+            out.update({k: v for k, v in more.items() if k == "vram_bytes"})
+        return out
 
     def _groups(self) -> list[list[Query]]:
         """Each active profile's queries; they change only when detection changes the set."""
         key = tuple(p.name for p in self._active)
         if self._cached_groups[0] != key:
             groups = [
-                model_queries(p, self._sel, self._window)
+                model_queries(p, self._sel, self._window, self._host_label)
                 if p.kind == "model"
                 else field_queries(p, self._sel, self._window)
                 for p in self._active
             ]
+            # Which hosts are down rides along in the first request: no request of its own.
+            if groups:
+                groups[0] = [*groups[0], up_query(self._sel)]
+            else:
+                groups = [[up_query(self._sel)]]
             self._cached_groups = (key, groups)
         return self._cached_groups[1]
 
@@ -201,170 +273,6 @@ def _number(text: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return None if math.isnan(value) else value
-
-
-# -- assembling readings ------------------------------------------------------------------------
-
-
-def _models(answers: list[_Answer], profiles: dict[str, Profile]) -> tuple[ModelReading, ...]:
-    figures: dict[str, dict[str, Any]] = defaultdict(dict)
-    instances: dict[str, set[str]] = defaultdict(set)
-    source: dict[str, str] = {}
-    missing: dict[str, dict[str, str]] = defaultdict(dict)
-    for a in answers:
-        p = profiles[a.query.profile]
-        if p.kind != "model":
-            continue
-        q = a.query
-        per_model: dict[str, list[float]] = defaultdict(list)
-        for labels, value in a.samples:
-            name = labels.get(p.model_label)
-            if name is None:
-                continue
-            source.setdefault(name, p.name)
-            if "instance" in labels:
-                instances[name].add(labels["instance"])
-            if value is None or math.isinf(value):
-                continue
-            if q.key == "latency" and "quantile" in labels:
-                figures[name][f"latency.{float(labels['quantile'])}"] = value * q.scale
-                continue
-            per_model[name].append(value * q.scale)
-        for name, values in per_model.items():
-            value = max(values) if q.combine == "max" else sum(values)
-            key = f"{q.key}.{q.quantile}" if q.key == "latency" else q.key
-            figures[name][key] = value
-        if a.error:
-            for name in figures:
-                missing[name][q.key] = a.error.lstrip("!")
-    return tuple(
-        sorted(
-            (
-                model_from_figures(
-                    name, f, source.get(name), tuple(sorted(instances[name])), missing[name]
-                )
-                for name, f in figures.items()
-            ),
-            key=lambda m: m.name,
-        )
-    )
-
-
-def normalise_uuid(uuid: str | None) -> str | None:
-    """``GPU-8A7F...``, ``gpu-8a7f...`` and nvidia_gpu_exporter's bare ``8a7f...`` are one GPU."""
-    if not uuid:
-        return None
-    text = uuid.strip().lower()
-    for prefix in ("gpu-", "mig-"):
-        if text.startswith(prefix):
-            return prefix.upper() + text[len(prefix) :]
-    return "GPU-" + text
-
-
-def _host_of(labels: dict[str, str], p: Profile) -> str:
-    return next((labels[k] for k in p.host_labels if labels.get(k)), labels.get("instance", "?"))
-
-
-def _gpus(answers: list[_Answer], profiles: dict[str, Profile]) -> tuple[GpuReading, ...]:
-    gpus: dict[tuple[str, str], dict[str, Any]] = {}
-    procs: dict[tuple[str, str], list[ProcessReading]] = defaultdict(list)
-    for a in answers:
-        p = profiles[a.query.profile]
-        if p.kind != "gpu":
-            continue
-        by_metric = {f.metric: (key, f) for key, f in p.fields.items()}
-        for labels, value in a.samples:
-            uuid = normalise_uuid(labels.get(p.uuid_label or "uuid"))
-            if uuid is None:
-                continue
-            key = (_host_of(labels, p), uuid)
-            g = gpus.setdefault(key, {"profile": p.name})
-            if p.name_label and labels.get(p.name_label):
-                g["name"] = labels[p.name_label]
-            if p.index_label and labels.get(p.index_label, "").isdigit():
-                g["index"] = int(labels[p.index_label])
-            if a.query.key == "gpu.processes":
-                pid = labels.get(p.processes.get("pid_label", "pid"), "")
-                if pid.isdigit():
-                    used = None if value is None else int(value)
-                    name = labels.get(p.processes.get("name_label", ""), None)
-                    procs[key].append(ProcessReading(int(pid), -1, used, name=name))
-                continue
-            field_key, f = by_metric.get(labels.get("__name__", ""), (None, None))
-            if field_key and value is not None and f is not None:
-                g[field_key] = value * f.scale
-    out = []
-    for (host, uuid), g in sorted(gpus.items(), key=lambda kv: (kv[0][0], kv[1].get("index", 0))):
-        index = int(g.get("index", 0))
-        total = g.get("memory_total_bytes")
-        if total is None and "memory_free_bytes" in g and "memory_used_bytes" in g:
-            total = (
-                g["memory_used_bytes"] + g["memory_free_bytes"] + g.get("memory_reserved_bytes", 0)
-            )
-        out.append(
-            GpuReading(
-                index=index,
-                uuid=uuid,
-                name=g.get("name"),
-                host=host,
-                memory_used_bytes=_int(g.get("memory_used_bytes")),
-                memory_total_bytes=_int(total),
-                memory_reserved_bytes=_int(g.get("memory_reserved_bytes")),
-                utilization_percent=g.get("utilization_percent"),
-                temperature_c=g.get("temperature_c"),
-                power_watts=g.get("power_watts"),
-                power_limit_watts=g.get("power_limit_watts"),
-                processes=tuple(
-                    ProcessReading(
-                        pr.pid,
-                        index,
-                        pr.used_memory_bytes,
-                        name=pr.name,
-                        detail=f"seen through {g['profile']} on {host}",
-                    )
-                    for pr in procs[(host, uuid)]
-                ),
-            )
-        )
-    return tuple(out)
-
-
-def _hosts(answers: list[_Answer]) -> tuple[HostReading, ...]:
-    hosts: dict[str, dict[str, float]] = defaultdict(dict)
-    for a in answers:
-        if not a.query.key.startswith("host"):
-            continue
-        for labels, value in a.samples:
-            if value is None:
-                continue
-            name = labels.get("instance", "?")
-            key = a.query.key.partition(".")[2] or labels.get("__name__", "")
-            hosts[name][key] = value
-    out = []
-    for name, h in sorted(hosts.items()):
-        total = h.get("node_memory_MemTotal_bytes")
-        avail = h.get("node_memory_MemAvailable_bytes")
-        loads = [h.get(f"node_load{n}") for n in (1, 5, 15)]
-        disk_total, disk_avail = h.get("disk_total_bytes"), h.get("disk_available_bytes")
-        out.append(
-            HostReading(
-                hostname=name,
-                cpu_percent=h.get("cpu_percent"),
-                cpu_count=_int(h.get("cpu_count")),
-                memory_used_bytes=_int(total - avail) if total and avail is not None else None,
-                memory_total_bytes=_int(total),
-                load_average=tuple(loads) if all(x is not None for x in loads) else None,  # type: ignore[arg-type]
-                disk_used_bytes=_int(disk_total - disk_avail)
-                if disk_total and disk_avail
-                else None,
-                disk_total_bytes=_int(disk_total),
-            )
-        )
-    return tuple(out)
-
-
-def _int(value: float | None) -> int | None:
-    return None if value is None else int(value)
 
 
 # -- history for one model (drill-down charts) ----------------------------------------------------

@@ -23,10 +23,14 @@ def matcher(label: str, value: str, regex: bool = False) -> str:
     return f"{label}=~{quote(value)}" if regex else f"{label}={quote(value)}"
 
 
-def instance_selector(instance_regex: str | None) -> str:
-    """The matcher every query carries: all instances, or those the user chose with --instance.
-    ``instance=~".+"`` keeps selectors non-empty, so ``x{$sel}`` is always valid."""
-    return matcher("instance", instance_regex or ".+", regex=True)
+def instance_selector(
+    instance_regex: str | None, match: tuple[tuple[str, str, str], ...] = ()
+) -> str:
+    """The matchers every query carries: all instances, or those the user chose with
+    --instance, and the --match matchers (label, op, value) beside it. ``instance=~".+"`` keeps
+    selectors non-empty, so ``x{$sel}`` is always valid."""
+    base = matcher("instance", instance_regex or ".+", regex=True)
+    return ",".join([base, *(f"{label}{op}{quote(value)}" for label, op, value in match)])
 
 
 def names_regex(names: list[str] | tuple[str, ...]) -> str:

@@ -9,12 +9,16 @@ from vramtop.profiles import Profile, Series
 from vramtop.sources.promql_syntax import counter_names, either, matcher, names_regex, quote
 
 QUANTILES = (0.5, 0.95, 0.99)
+INSTANCE_P95 = "latency.by_instance"
+UP = "up"
 
 
 @dataclass(frozen=True, slots=True)
 class Query:
     profile: str
-    key: str  # latency, requests, extras.ttft_p95_seconds, gpu, host, host.cpu_percent ...
+    # latency, requests, extras.ttft_p95_seconds, gpu, host, host.cpu_percent, up; INSTANCE_P95:
+    # the p95 per (model, instance), for each replica's figures
+    key: str
     expr: str
     quantile: float | None = None
     scale: float = 1.0
@@ -25,11 +29,16 @@ def _sel(base: str, series_match: tuple[tuple[str, str], ...] = ()) -> str:
     return ",".join([*(matcher(k, v, regex=True) for k, v in series_match), base])
 
 
-def model_queries(p: Profile, sel: str, window: str) -> list[Query]:
+def model_queries(p: Profile, sel: str, window: str, host_label: str | None = None) -> list[Query]:
+    """Model-level figures, plus one query for the p95 of each replica. ``host_label`` joins
+    ``instance`` in every ``by`` that keeps the instance, so each host is known by it."""
     out: list[Query] = []
     label = p.model_label
+    per = ", ".join(dict.fromkeys(x for x in (label, "instance", host_label) if x))
     for key, s in p.series.items():
         matchers = _sel(sel, s.match)
+        if key == "latency":
+            out.extend(_instance_p95(p, s, matchers, window, per))
         if s.kind == "histogram":
             quantiles = (s.quantile,) if s.quantile else QUANTILES
             for q in quantiles:
@@ -49,20 +58,53 @@ def model_queries(p: Profile, sel: str, window: str) -> list[Query]:
         elif s.kind == "counter":
             expr = either(
                 *(
-                    f"{s.agg} by ({label}, instance) (rate({name}{{{matchers}}}[{window}]))"
+                    f"{s.agg} by ({per}) (rate({name}{{{matchers}}}[{window}]))"
                     for m in s.metrics
                     for name in counter_names(m)
                 )
             )
             out.append(Query(p.name, key, expr, None, s.scale, s.combine))
         elif s.kind == "gauge":
-            expr = either(
-                *(f"{s.agg} by ({label}, instance) ({m}{{{matchers}}})" for m in s.metrics)
-            )
+            expr = either(*(f"{s.agg} by ({per}) ({m}{{{matchers}}})" for m in s.metrics))
             out.append(Query(p.name, key, expr, None, s.scale, s.combine))
         else:  # mean of a duration counter over a count counter, per model
             out.append(Query(p.name, key, _mean(s, label, matchers, window), None, s.scale, "max"))
     return out
+
+
+def _instance_p95(p: Profile, s: Series, matchers: str, window: str, per: str) -> list[Query]:
+    """The p95 of each (model, instance): one query, whatever the number of hosts. A mean is no
+    p95 (the model-level p95 never takes one either), and a series fixed at another quantile
+    has none."""
+    if s.quantile not in (None, 0.95):
+        return []
+    if s.kind == "histogram":
+        expr = either(
+            *(
+                f"histogram_quantile(0.95, sum by (le, {per}) "
+                f"(rate({m}_bucket{{{matchers}}}[{window}])))"
+                for m in s.metrics
+            )
+        )
+    elif s.kind == "summary":
+        expr = either(*(f'max by ({per}) ({m}{{quantile="0.95",{matchers}}})' for m in s.metrics))
+    else:
+        return []
+    return [Query(p.name, INSTANCE_P95, expr, 0.95, s.scale, "max")]
+
+
+def up_query(sel: str) -> Query:
+    """Every scrape target's health in one query: a host whose targets are all down is down."""
+    return Query("", UP, f"up{{{sel}}}")
+
+
+def last_up_query(instances: list[str], sel: str, lookback: str = "1h") -> str:
+    """When each of these (down) targets last answered, to 10 s: a subquery over their ``up``
+    series only (360 steps), asked once per host going down, never per refresh."""
+    return (
+        f"max_over_time(timestamp(up{{instance=~{quote(names_regex(instances))},{sel}}} == 1)"
+        f"[{lookback}:10s])"
+    )
 
 
 def _mean(s: Series, label: str, matchers: str, window: str) -> str:

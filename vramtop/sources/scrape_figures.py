@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from vramtop.model import GpuReading
 from vramtop.profiles import Profile, Series
 from vramtop.sources.exposition import Samples, histogram_quantile, increase
-from vramtop.sources.promql import _Answer, _gpus
 from vramtop.sources.promql_syntax import counter_names
+from vramtop.sources.promreadings import Answer
+from vramtop.sources.promreadings import gpus as _gpus
 from vramtop.sources.queries import QUANTILES, Query
 
 Key = tuple[str, str]  # (profile, model)
@@ -58,7 +59,7 @@ def gpus(profiles: Sequence[Profile], samples: Samples, host: str) -> tuple[GpuR
     answers, by_name = [], {}
     for p in profiles:
         by_name[p.name] = p
-        found = _Answer(Query(p.name, p.kind, ""))
+        found = Answer(Query(p.name, p.kind, ""))
         for f in p.fields.values():
             for labels, value in samples.get(f.metric, {}).items():
                 d = dict(labels)
@@ -66,7 +67,7 @@ def gpus(profiles: Sequence[Profile], samples: Samples, host: str) -> tuple[GpuR
                     found.samples.append((_as_host(d, f.metric, p, host), _finite(value)))
         answers.append(found)
         if p.processes:
-            procs = _Answer(Query(p.name, f"{p.kind}.processes", ""))
+            procs = Answer(Query(p.name, f"{p.kind}.processes", ""))
             metric = p.processes["metric"]
             for labels, value in samples.get(metric, {}).items():
                 procs.samples.append((_as_host(dict(labels), metric, p, host), _finite(value)))

@@ -19,6 +19,7 @@ from vramtop.profiles import load_all
 from vramtop.sources.http import Endpoint
 from vramtop.sources.promql import PromReading, PromSource
 from vramtop.sources.remote_health import NOT_REMOTE
+from vramtop.sources.scrape import ScrapeSource
 
 SCHEMA = json.loads(
     (Path(__file__).parent.parent / "vramtop/schemas/vramtop-1.schema.json").read_text()
@@ -288,3 +289,17 @@ def test_json_export_of_remote_health(exporters, run_vramtop):
     # Critical findings are alerts from the nvml source, here for a remote GPU.
     nvml = sorted((a["name"], a["labels"]["uuid"]) for a in doc["alerts"] if a["source"] == "nvml")
     assert nvml == [("GpuRowRemapFailure", "GPU-dcgm-0001"), ("GpuXid", "GPU-dcgm-0001")]
+
+
+def test_the_scrape_path_reads_the_same_health_and_xid(exporters):
+    src = ScrapeSource(
+        [Endpoint(f"http://{exporters.dcgm}/metrics")], [load_all()["dcgm"]], True, first_gap=0.1
+    )
+    try:
+        scraped = src.poll()
+    finally:
+        src.close()
+    through_prometheus = exporters.poll("dcgm", exporters.dcgm)
+    assert [g.health for g in scraped.gpus] == [g.health for g in through_prometheus.gpus]
+    (xid,) = scraped.events
+    assert (xid.gpu_uuid, xid.code, xid.severity) == ("GPU-dcgm-0001", 79, "critical")

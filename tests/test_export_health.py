@@ -133,7 +133,7 @@ def test_text_and_markdown_health_column_detail_and_events(run_vramtop, spawn):
         "GPU 1 health: pwr-cap (info)",
     ):
         assert f"  {line}\n" in text, line
-    assert "GPU 0 pcie_tx_bytes_per_second: " in text
+    assert "GPU 0 pcie_tx_bytes_per_second, pcie_rx_bytes_per_second: not sampled yet" in text
     events = text.split("\nEvents\n")[1].split("\n\n")[0].splitlines()
     assert events[0].split() == ["Time", "GPU", "Kind", "Code", "Meaning", "Severity"]
     assert re.fullmatch(

@@ -31,7 +31,13 @@ def notes(gpu: GpuReading, frame: Frame) -> list[str]:
     who = gpu_label(gpu)
     out = [note(f"{who} health: " + ", ".join(f"{w} ({s})" for w, s in found))]
     out += [note(f"{who} {line}") for line in detail(h)]
-    out += [note(f"{who} {k}: {clean.literal(v)}") for k, v in h.unavailable.items()]
+    grouped: dict[str, list[str]] = {}  # one line per reason: PCIe's two fields say the same
+    for field, reason in h.unavailable.items():
+        grouped.setdefault(reason, []).append(field)
+    out += [
+        note(f"{who} {', '.join(fields)}: {clean.literal(reason)}")
+        for reason, fields in grouped.items()
+    ]
     return out
 
 

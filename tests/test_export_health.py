@@ -242,3 +242,23 @@ def test_no_events_section_where_no_health_was_read():
     empty = replace(health_frame(), events=())
     assert "Events\n  (no GPU health events)" in render(empty, "text")
     assert json.loads(render(frame(), "json"))["events"] == []
+
+
+def test_hostile_remote_names_in_health_lines_and_events_stay_literal():
+    from samples import HOSTILE
+
+    f = health_frame()
+    remote = replace(f.gpus[1], host=HOSTILE, uuid=HOSTILE)
+    event = replace(XID79, gpu_uuid=HOSTILE, gpu_index=1)
+    f = replace(f, gpus=(f.gpus[0], remote), events=(event,))
+    for fmt in ("text", "markdown"):
+        out = render(f, fmt)
+        assert "\x1b" not in out and "\x9b" not in out
+    text = render(f, "text")
+    events = text.split("\nEvents\n")[1].split("\n\n")[0]
+    assert "1 [bold red]x[/] \\x1b[2J\\x1b]0;pwned\\x07" in events  # shown, not obeyed
+    assert "GPU [bold red]x[/] \\x1b[2J\\x1b]0;pw…/1 health: XID 79 (critical)" in text
+    assert "PCIe gen n/a of n/a, n/a of n/a, n/a replays" in text
+    doc = json.loads(render(f, "json"))
+    assert doc["events"][0]["gpu_uuid"] == HOSTILE
+    jsonschema.validate(doc, SCHEMA)

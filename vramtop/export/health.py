@@ -45,6 +45,10 @@ def _n(value: int | None) -> str:
     return fmt.NA if value is None else str(value)
 
 
+def _lanes(value: int | None) -> str:
+    return fmt.NA if value is None else f"x{value}"
+
+
 def _flag(value: bool | None) -> str:
     return fmt.NA if value is None else ("yes" if value else "no")
 
@@ -71,7 +75,7 @@ def detail(h: GpuHealth) -> list[str]:
         f"{_flag(h.remapped_rows_pending)}, failed {_flag(h.remapped_rows_failure)}"
     )
     link = f"gen {_n(h.pcie_link_gen)} of {_n(h.pcie_link_gen_max)}, "
-    link += f"x{_n(h.pcie_link_width)} of x{_n(h.pcie_link_width_max)}"
+    link += f"{_lanes(h.pcie_link_width)} of {_lanes(h.pcie_link_width_max)}"
     tx, rx = h.pcie_tx_bytes_per_second, h.pcie_rx_bytes_per_second
     through = ""
     if tx is not None or rx is not None:

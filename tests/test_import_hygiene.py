@@ -76,10 +76,11 @@ ALLOWED: dict[str, set[str]] = {
     "sources": {"model", "profiles", "clean", "redact", "fleet", "health"},
     "collector": {"model", "attribution", "sources", "clean", "redact", "worker", "fleet"}
     | {"health"},
-    "record": {"model"},  # the file format only
-    "export": {"model", "clean", "units", "fleet"},
+    "record": {"model", "health"},  # the file format; health: replay's "next change" digest
+    "export": {"model", "clean", "units", "fleet", "health"},
     "feeds": {"model", "history", "record", "clean", "redact", "worker"},
-    "demo": {"model", "profiles", "sources", "serve"},  # the fleet hosts run vramtop exporters
+    # The fleet hosts run vramtop exporters; health: the XIDs' meanings.
+    "demo": {"model", "profiles", "sources", "serve", "health"},
     "wiring": {"config", "attribution", "collector", "demo", "durations", "profiles", "redact"}
     | {"sources", "fleet"},
     # The screen consumes feeds of Frames: it never reaches a source, the collector or wiring.

@@ -21,6 +21,7 @@ from vramtop.model import (
     MODEL_FIGURES,
     Frame,
     GpuReading,
+    HealthEvent,
     HostReading,
     InstanceFigures,
     ModelReading,
@@ -159,7 +160,7 @@ class Collector:
             driver_version=nvml.driver_version if nvml else None,
             demo=self._demo,
             hosts=tuple(h for r in remote for h in getattr(r, "hosts", ())),
-            events=nvml.events if nvml else (),
+            events=_events(nvml, remote),
         )
         # A critical GPU finding fires as an alert even where no Prometheus is configured.
         if found := critical_alerts(frame):
@@ -192,6 +193,15 @@ class Collector:
             )
             procs.append(self._inspector.usage(p.pid).apply(described))
         return replace(gpu, processes=tuple(procs))
+
+
+def _events(nvml: NvmlReading | None, remote: list[Any]) -> tuple[HealthEvent, ...]:
+    """This machine's events, then remote GPUs' (DCGM's last XID), oldest first."""
+    local = nvml.events if nvml else ()
+    far = [e for r in remote for e in getattr(r, "events", ())]
+    if not far:
+        return local
+    return tuple(sorted((*local, *far), key=lambda e: e.time))
 
 
 def _polling(source: Source, then: Callable[[Any], Any] | None) -> Callable[[Any], Any]:

@@ -10,7 +10,16 @@ from contextlib import contextmanager
 from typing import Any
 
 from rich.style import Style
-from test_tui_support import T0, make_app, run, screen_text, wait_until
+from test_tui_support import (
+    STEPS,
+    T0,
+    ScriptedCollector,
+    frame_at,
+    make_app,
+    run,
+    screen_text,
+    wait_until,
+)
 
 from vramtop.collector import Collector
 from vramtop.demo.scenario import Event, Gpu, Process, Scenario
@@ -264,3 +273,20 @@ def test_history_keeps_a_throttle_band_only_once_seen():
         "thermal": [(T0 + 5, 1.0), (T0 + 6, 1.0), (T0 + 8, 0.0)],
         "pwr-cap": [(T0 + 5, 1.0), (T0 + 6, 0.0), (T0 + 8, 0.0)],
     }
+
+
+def test_mono_theme_tells_severities_apart_without_colour(tmp_path):
+    app = make_app(ScriptedCollector([frame_at(STEPS)]), tmp_path=tmp_path, theme="vramtop-mono")
+
+    async def go() -> None:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await first_frame(pilot, app)
+            gpus = table(app, "#gpus")
+            cells = {gpus.get_cell(r, "health").plain: gpus.get_cell(r, "health") for r in range(4)}
+            assert set(cells) == {"ok", "pwr-cap", "XID 13", "lost"}
+            lost, xid, cap, ok = (cells[w].style for w in ("lost", "XID 13", "pwr-cap", "ok"))
+            assert lost.bold and lost.reverse  # critical: reverse video
+            assert xid.bold and not xid.reverse  # warning: bold
+            assert not cap.bold and not ok.bold
+
+    run(go())

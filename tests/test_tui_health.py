@@ -22,6 +22,7 @@ from test_tui_support import (
 )
 
 from vramtop.collector import Collector
+from vramtop.config import Targets
 from vramtop.demo.scenario import Event, Gpu, Process, Scenario
 from vramtop.export.fmt import time_of_day
 from vramtop.history import History
@@ -32,9 +33,10 @@ from vramtop.tui.app import VramtopApp
 from vramtop.tui.plot import Band, ChartSpec, Line, Mark, render_chart
 from vramtop.tui.screens.gpu import GpuScreen
 from vramtop.tui.screens.model import ModelScreen
+from vramtop.tui.view import View
 from vramtop.tui.widgets.chart import Chart
 from vramtop.tui.widgets.frame_table import FrameTable
-from vramtop.tui.widgets.gpu_health import GpuHealthPanel
+from vramtop.tui.widgets.gpu_health import GpuHealthPanel, health_text
 
 GIB = 2**30
 
@@ -290,3 +292,25 @@ def test_mono_theme_tells_severities_apart_without_colour(tmp_path):
             assert not cap.bold and not ok.bold
 
     run(go())
+
+
+def test_health_section_of_a_lost_gpu_and_of_one_never_read(tmp_path):
+    app = make_app(ScriptedCollector([frame_at(STEPS)]), tmp_path=tmp_path)
+
+    async def go() -> None:
+        async with app.run_test(size=(160, 48)) as pilot:
+            await first_frame(pilot, app)
+            await pilot.press("G", "enter")  # GPU 3: lost at step 100
+            assert isinstance(app.screen, GpuScreen) and app.screen.index == 3
+            await pilot.pause()
+            section = app.screen.query_one(GpuHealthPanel).render().plain
+            assert section == "Health lost\nEvents 11:08:20Z lost GPU fell off the bus"
+
+    run(go())
+    gpu = GpuReading(0, "GPU-remote", "H100", host="10.0.0.9")
+    frame = Frame(T0, HostReading("box"), gpus=(gpu,))
+    view = View(frame, History(), Targets(), app.palette, T0)
+    assert health_text(view, gpu).plain == (
+        "Health –  not read (no NVML, or no health metrics from its exporter)\n"
+        "Events none seen since vramtop started"
+    )

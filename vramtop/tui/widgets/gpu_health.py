@@ -93,7 +93,8 @@ def health_text(view: View, g: GpuReading) -> Text:
     else:
         out.append("ok", p.severity("ok"))
     if h is None:
-        out.append("  " + ("lost" if g.state != "ok" else NOT_READ), p.dim)
+        if g.state == "ok":  # a lost GPU says so above, with its reason
+            out.append("  " + NOT_READ, p.dim)
     else:
         _clocks(_Line(out, p, "  Clocks", newline=False), h)
     # Events before the counters: a short screen cuts the section from the bottom.

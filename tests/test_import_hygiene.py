@@ -85,7 +85,7 @@ ALLOWED: dict[str, set[str]] = {
     | {"sources", "fleet"},
     # The screen consumes feeds of Frames: it never reaches a source, the collector or wiring.
     "tui": {"model", "config", "history", "export", "feeds", "record", "clean", "units"}
-    | {"redact", "worker", "fleet"},
+    | {"redact", "worker", "fleet", "health"},  # health: a GPU's worst finding, pure
     # doctor: one-shot checks over the same wiring, profiles and sources as the live path.
     "doctor": {"config", "wiring", "profiles", "sources"},
     "serve": {"model"},  # the exporter: Frame -> metric families

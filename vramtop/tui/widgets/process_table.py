@@ -1,4 +1,5 @@
-"""GPU processes: PID, user, VRAM, model and the full command line (shown literally)."""
+"""GPU processes: PID, user, VRAM, SM/memory-controller use, host CPU, RSS and age, model and
+the full command line (shown literally)."""
 
 from __future__ import annotations
 
@@ -19,12 +20,17 @@ class ProcessTable(FrameTable):
         Col("gpu", "GPU", 3, priority=2, justify="right"),
         Col("user", "User", 10, priority=1),
         Col("vram", "VRAM", 7, justify="right"),
+        Col("sm", "SM%", 4, priority=1, justify="right"),
+        Col("mem", "Mem%", 4, priority=2, justify="right"),
+        Col("cpu", "CPU%", 5, priority=2, justify="right"),
+        Col("rss", "RSS", 6, priority=3, justify="right"),
+        Col("age", "Age", 5, priority=3, justify="right"),
         Col("model", "Model", 14, priority=1, flex=True, max_width=36),
         Col("command", "Command", 20, flex=True),
     )
     DEFAULT_SORT = "vram"
     DEFAULT_REVERSE = True
-    DESCENDING_FIRST = frozenset({"vram"})
+    DESCENDING_FIRST = frozenset({"vram", "sm", "mem", "cpu", "rss"})  # age: youngest first
     NOUN = "processes"
 
     def __init__(
@@ -60,11 +66,17 @@ class ProcessTable(FrameTable):
                 command.append(" (" + proc.detail + ")", p.dim)
         else:
             command = cells.lit(proc.detail or proc.name or "n/a", p.dim)
+        age = None if proc.started_at is None else max(0.0, view.frame.time - proc.started_at)
         c: dict[str, Text] = {
             "pid": cells.plain(str(proc.pid), p.text, "right"),
             "gpu": cells.plain(str(proc.gpu_index), p.text, "right"),
             "user": cells.lit(proc.user, p.text) if proc.user else cells.dash(p, "left"),
             "vram": cells.number(cells.gib(proc.used_memory_bytes), p),
+            "sm": cells.number(cells.pct(proc.sm_percent), p),
+            "mem": cells.number(cells.pct(proc.memory_controller_percent), p),
+            "cpu": cells.number(cells.pct(proc.cpu_percent), p),
+            "rss": cells.number(cells.gib(proc.rss_bytes), p),
+            "age": cells.number(cells.age(age), p),
             "model": cells.lit(proc.model, p.primary) if proc.model else cells.dash(p, "left"),
             "command": command,
         }
@@ -76,6 +88,11 @@ class ProcessTable(FrameTable):
                 "gpu": proc.gpu_index,
                 "user": proc.user,
                 "vram": proc.used_memory_bytes,
+                "sm": proc.sm_percent,
+                "mem": proc.memory_controller_percent,
+                "cpu": proc.cpu_percent,
+                "rss": proc.rss_bytes,
+                "age": age,
                 "model": proc.model,
                 "command": proc.command,
             },

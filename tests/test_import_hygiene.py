@@ -78,13 +78,14 @@ ALLOWED: dict[str, set[str]] = {
     | {"health"},
     "record": {"model"},  # the file format only
     "export": {"model", "clean", "units", "fleet"},
+    "actions": {"model", "clean", "units"},  # signals to local processes: psutil, no screen
     "feeds": {"model", "history", "record", "clean", "redact", "worker"},
     "demo": {"model", "profiles", "sources", "serve"},  # the fleet hosts run vramtop exporters
     "wiring": {"config", "attribution", "collector", "demo", "durations", "profiles", "redact"}
     | {"sources", "fleet"},
     # The screen consumes feeds of Frames: it never reaches a source, the collector or wiring.
     "tui": {"model", "config", "history", "export", "feeds", "record", "clean", "units"}
-    | {"redact", "worker", "fleet"},
+    | {"redact", "worker", "fleet", "actions"},
     # doctor: one-shot checks over the same wiring, profiles and sources as the live path.
     "doctor": {"config", "wiring", "profiles", "sources"},
     "serve": {"model"},  # the exporter: Frame -> metric families

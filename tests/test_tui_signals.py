@@ -21,7 +21,7 @@ from vramtop.model import ProcessReading
 from vramtop.sources.host import HostSource
 from vramtop.sources.nvml import NvmlSource
 from vramtop.tui.app import VramtopApp
-from vramtop.tui.screens.confirm import ConfirmSignal
+from vramtop.tui.screens.confirm import ConfirmSignal, stake_text
 from vramtop.tui.screens.gpu import GpuScreen
 from vramtop.tui.screens.help import HelpScreen
 from vramtop.tui.screens.model import ModelScreen
@@ -267,5 +267,62 @@ def test_remote_process_is_refused_with_its_sentence():
                 "Remote process, cannot be signalled from here: pid 4101 runs on gpu-07."
             )
             assert "SIGTERM pid 4101: not sent" in status(app)
+
+    run(go())
+
+
+def test_confirmation_shows_hostile_text_literally():
+    from samples import HOSTILE
+
+    frame = frame_at(STEPS, hostile=True)
+    # pid 666's start time is one no live process has: were it confirmed, it would be refused.
+    gpu0 = frame.gpus[0]
+    proc = replace(gpu0.processes[0], started_at=1.0)
+    frame = replace(frame, gpus=(replace(gpu0, processes=(proc,)), *frame.gpus[1:]))
+    app = make_app(ScriptedCollector([frame]))
+    literal = "[bold red]x[/] \\x1b[2J\\x1b]0;pwned\\x07"
+
+    async def go():
+        async with app.run_test(size=(160, 40)) as pilot:
+            await wait_until(pilot, lambda: app.shown is not None, "a frame")
+            await pilot.press("enter")
+            assert isinstance(app.screen, GpuScreen)
+            await pilot.press("K")
+            assert isinstance(app.screen, ConfirmSignal)
+            body = app.screen.query_one("#confirm-text").render()
+            text = body.plain
+            assert f"User     {literal}" in text and f"Model    {literal}" in text
+            assert f"Command  {literal}" in text and "\x1b" not in text
+            # Only vramtop's own bold labels are styled: nothing from the command line.
+            spans = stake_text(app.screen.stake, "kill").spans
+            assert spans and all(span.style == "bold" for span in spans)
+            assert HOSTILE not in text
+            await pilot.press("escape")
+            assert isinstance(app.screen, GpuScreen)
+
+    run(go())
+
+
+def test_recycled_pid_from_the_screen_is_refused(spawn):
+    """What the user saw started an hour before the live process now holding the pid."""
+    import psutil
+
+    child = spawn("--served-model-name", "recycled")
+    frame = frame_at(STEPS)
+    born = psutil.Process(child.pid).create_time()
+    proc = ProcessReading(child.pid, 0, GIB, model="recycled", started_at=born - 3600)
+    frame = replace(frame, gpus=(replace(frame.gpus[0], processes=(proc,)), *frame.gpus[1:]))
+    app = make_app(ScriptedCollector([frame]))
+
+    async def go():
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_until(pilot, lambda: app.shown is not None, "a frame")
+            await pilot.press("enter", "K")
+            assert isinstance(app.screen, ConfirmSignal)
+            await pilot.press("y")
+            await wait_until(pilot, lambda: "SIGKILL pid" in status(app), "the outcome")
+            assert f"SIGKILL pid {child.pid}: not sent" in status(app)
+            assert notes(app)[-1].startswith(f"Pid {child.pid} now belongs to another process")
+            assert child.poll() is None
 
     run(go())

@@ -326,3 +326,56 @@ def test_recycled_pid_from_the_screen_is_refused(spawn):
             assert child.poll() is None
 
     run(go())
+
+
+def test_terminate_from_the_command_palette(scenario, spawn):
+    rank0, _, _, gpus = two_ranks(spawn)
+    scenario(Scenario(gpus=gpus))
+    app, nvml = live_app()
+
+    async def go():
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_until(pilot, lambda: app.shown is not None, "a frame")
+            await pilot.press("enter")
+            assert isinstance(app.screen, GpuScreen)
+            await wait_until(pilot, lambda: procs(app).keys == [f"0:{rank0.pid}"], "the row")
+            await pilot.press("ctrl+p")
+            await pilot.press(*"Terminate process")
+            await wait_until(pilot, lambda: palette_offers(app, "Terminate process"), "entry")
+            await pilot.press("enter")
+            await wait_until(pilot, lambda: isinstance(app.screen, ConfirmSignal), "confirm")
+            await pilot.press("y")
+            await wait_until(pilot, lambda: rank0.poll() is not None, "the child to exit")
+            assert rank0.returncode == -signal.SIGTERM
+
+    try:
+        run(go())
+    finally:
+        nvml.close()
+
+
+def palette_offers(app: VramtopApp, title: str) -> bool:
+    from textual.command import CommandList
+
+    lists = app.screen.query(CommandList)
+    return bool(lists) and any(
+        title in str(lists.first().get_option_at_index(i).prompt)
+        for i in range(lists.first().option_count)
+    )
+
+
+def test_palette_entry_without_a_process_list_says_what_to_do():
+    app = make_app(ScriptedCollector([frame_at(STEPS)]))
+
+    async def go():
+        async with app.run_test(size=(120, 30)) as pilot:  # short: no process list
+            await wait_until(pilot, lambda: app.shown is not None, "a frame")
+            app.signal_selected("kill")()
+            await pilot.pause()
+            assert isinstance(app.screen, OverviewScreen)
+            assert notes(app)[-1] == (
+                "Select a process first: in a GPU or model drill-down, or the overview's "
+                "process list (a tall terminal)"
+            )
+
+    run(go())

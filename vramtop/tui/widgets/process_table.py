@@ -35,7 +35,7 @@ class ProcessTable(FrameTable):
         Binding("K", "signal('kill')", "Kill the process (SIGKILL)", show=False),
         Binding("I", "signal('interrupt')", "Interrupt the process (SIGINT)", show=False),
     ]
-    BINDINGS: ClassVar[list[BindingType]] = [*FrameTable.BINDINGS, *SIGNAL_KEYS]
+    BINDINGS: ClassVar[list[BindingType]] = SIGNAL_KEYS  # and FrameTable's, inherited
 
     class SignalWanted(Message):
         """T, K or I on a row: ``name`` is a vramtop.actions.SIGNALS key; ``view`` what the

@@ -242,7 +242,7 @@ class VramtopApp(App[None]):
             recording=feed.recording,
             record_problem=self.record_problem,
             replay=replay,
-            readonly=self.settings.readonly,
+            readonly=self.settings.readonly,  # a replay says REPLAY instead (no room for both)
             acted=acting.note(self),
         )
 

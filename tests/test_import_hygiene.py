@@ -78,6 +78,7 @@ ALLOWED: dict[str, set[str]] = {
     | {"health"},
     "record": {"model", "health"},  # the file format; health: replay's "next change" digest
     "export": {"model", "clean", "units", "fleet", "health"},
+    "actions": {"model", "clean", "units"},  # signals to local processes: psutil, no screen
     "feeds": {"model", "history", "record", "clean", "redact", "worker"},
     # The fleet hosts run vramtop exporters; health: the XIDs' meanings.
     "demo": {"model", "profiles", "sources", "serve", "health"},
@@ -85,7 +86,7 @@ ALLOWED: dict[str, set[str]] = {
     | {"sources", "fleet"},
     # The screen consumes feeds of Frames: it never reaches a source, the collector or wiring.
     "tui": {"model", "config", "history", "export", "feeds", "record", "clean", "units"}
-    | {"redact", "worker", "fleet", "health"},  # health: a GPU's worst finding, pure
+    | {"redact", "worker", "fleet", "health", "actions"},  # health: a GPU's worst finding, pure
     # doctor: one-shot checks over the same wiring, profiles and sources as the live path.
     "doctor": {"config", "wiring", "profiles", "sources"},
     "serve": {"model"},  # the exporter: Frame -> metric families

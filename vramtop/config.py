@@ -79,6 +79,7 @@ class Settings:
     theme: str | None = None  # None: vramtop-dark, or vramtop-mono without colour
     theme_source: str = "--theme"  # where ``theme`` came from, to blame the right layer
     snapshot_dir: str | None = None  # where the snapshot key writes; None: the current directory
+    readonly: bool = False  # no actions (signals, silences): keys, palette and help lose them
     # The exporter: (address, port) to serve /metrics on, and whether per-pid series are sent
     serve_metrics: tuple[str, int] | None = None
     serve_metrics_processes: bool = False
@@ -456,6 +457,7 @@ _KEYS: dict[str, tuple[Callable[[Any], Any], str, str | None]] = {
     "serve_metrics_processes": (_bool, "true or false", "VRAMTOP_SERVE_METRICS_PROCESSES"),
     "theme": (_plain, "a theme name", "VRAMTOP_THEME"),
     "snapshot_dir": (_path, "a directory path", "VRAMTOP_SNAPSHOT_DIR"),
+    "readonly": (_bool, "true or false", "VRAMTOP_READONLY"),
     "targets": (
         _targets,
         "a table of non-negative numbers with keys " + ", ".join(f.name for f in fields(Targets)),

@@ -18,12 +18,13 @@ from textual.app import App, SystemCommand
 from textual.binding import BindingType
 from textual.screen import Screen
 
+from vramtop.actions import Outcome
 from vramtop.config import Settings
 from vramtop.feeds import Arrived, Feed, Message, Trouble
 from vramtop.fleet import Rules, is_fleet
 from vramtop.history import History
 from vramtop.model import Frame
-from vramtop.tui import commands, keys
+from vramtop.tui import acting, commands, keys
 from vramtop.tui.jobs import backfill_job, run_job, snapshot_job
 from vramtop.tui.messages import (
     BackfillWanted,
@@ -33,6 +34,7 @@ from vramtop.tui.messages import (
     OpenHost,
     OpenModel,
     RedrawWanted,
+    SignalSent,
     SnapshotWritten,
 )
 from vramtop.tui.palette import Palette
@@ -45,6 +47,7 @@ from vramtop.tui.screens.model import ModelScreen
 from vramtop.tui.screens.overview import OverviewScreen
 from vramtop.tui.themes import NO_COLOR_THEME, LoadedThemes
 from vramtop.tui.view import View
+from vramtop.tui.widgets.process_table import ProcessTable
 from vramtop.tui.widgets.status_bar import Status
 
 STATUS_TICK = 1.0  # seconds between status-line refreshes (ages, "collecting for ...")
@@ -89,6 +92,7 @@ class VramtopApp(App[None]):
         self.frames_received = 0
         self.fleet_start: bool | None = None  # the first frame held several hosts
         self._notes = list(notes)
+        self.acted: tuple[Outcome, float] | None = None  # the last signal's outcome, and when
         if settings.no_color and not self.no_color:
             self._monochrome()
         for t in themes.themes.values():
@@ -176,6 +180,11 @@ class VramtopApp(App[None]):
     def replay(self) -> bool:
         return self.feed.kind == "replay"
 
+    @property
+    def may_act(self) -> bool:
+        """Actions (signals, silences) exist: not read-only, not a replay."""
+        return not self.settings.readonly and not self.replay
+
     # -- drawing -----------------------------------------------------------------------------
 
     def view(self) -> View | None:
@@ -233,6 +242,8 @@ class VramtopApp(App[None]):
             recording=feed.recording,
             record_problem=self.record_problem,
             replay=replay,
+            readonly=self.settings.readonly,  # a replay says REPLAY instead (no room for both)
+            acted=acting.note(self),
         )
 
     def _make_palette(self) -> Palette:
@@ -286,6 +297,18 @@ class VramtopApp(App[None]):
             return
         txt, md = message.paths
         self.notify(f"{txt}\n{md.name}", title="Snapshot written", timeout=10, markup=False)
+
+    # -- signals ---------------------------------------------------------------------------
+
+    def on_process_table_signal_wanted(self, message: ProcessTable.SignalWanted) -> None:
+        acting.ask(self, message.table, message.key, message.name)
+
+    def signal_selected(self, name: str) -> Callable[[], None]:
+        """A palette entry that signals the selected process (after confirmation)."""
+        return lambda: acting.from_palette(self, name)
+
+    def on_signal_sent(self, message: SignalSent) -> None:
+        acting.show(self, message.outcome)
 
     # -- drill-downs -------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ from vramtop.tui.screens.drill import DrillScreen
 from vramtop.tui.screens.help import EXTRA_LIST_KEYS, Entry, HelpScreen, entries
 from vramtop.tui.screens.overview import OverviewScreen
 from vramtop.tui.widgets.frame_table import FrameTable
+from vramtop.tui.widgets.process_table import ProcessTable
 
 _INTERVAL = Binding.Group("Interval", compact=True)
 _STEP = Binding.Group("Step", compact=True)
@@ -102,6 +103,12 @@ def help_sections(app: App, kind: str = "live") -> list[tuple[str, list[Entry]]]
         ),
         ("This help", entries(app, HelpScreen.BINDINGS)),
     ]
+    if getattr(app, "may_act", False):  # absent read-only and in a replay
+        signals = [
+            *entries(app, ProcessTable.SIGNAL_KEYS),
+            ("", "after a confirmation; y sends, Esc or n cancels"),
+        ]
+        lists.insert(1, ("Process rows (on this machine)", signals))
     if kind == "replay":
         everywhere = entries(app, [*COMMON_KEYS, *LAST_KEYS])
         return [("Replay", entries(app, REPLAY_KEYS)), ("Everywhere", everywhere), *lists]

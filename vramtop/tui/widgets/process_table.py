@@ -1,5 +1,6 @@
 """GPU processes: PID, user, VRAM, SM/memory-controller use, host CPU, RSS and age, model and
-the full command line (shown literally)."""
+the full command line (shown literally). T, K and I ask to signal the selected one (the app
+confirms and sends); absent when the app may not act."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from collections.abc import Iterable
 from typing import ClassVar
 
 from rich.text import Text
+from textual.binding import Binding, BindingType
+from textual.message import Message
 
 from vramtop.model import ProcessReading
 from vramtop.tui import cells
@@ -32,6 +35,24 @@ class ProcessTable(FrameTable):
     DEFAULT_REVERSE = True
     DESCENDING_FIRST = frozenset({"vram", "sm", "mem", "cpu", "rss"})  # age: youngest first
     NOUN = "processes"
+    # Upper case, as nvitop has them: a stray lower-case key (k moves the cursor) never asks.
+    SIGNAL_KEYS: ClassVar[list[BindingType]] = [
+        Binding("T", "signal('terminate')", "Terminate the process (SIGTERM)", show=False),
+        Binding("K", "signal('kill')", "Kill the process (SIGKILL)", show=False),
+        Binding("I", "signal('interrupt')", "Interrupt the process (SIGINT)", show=False),
+    ]
+    BINDINGS: ClassVar[list[BindingType]] = SIGNAL_KEYS  # and FrameTable's, inherited
+
+    class SignalWanted(Message):
+        """T, K or I on a row: ``name`` is a vramtop.actions.SIGNALS key; ``view`` what the
+        user saw when asking (its start time identifies the process)."""
+
+        def __init__(self, table: ProcessTable, key: str, name: str) -> None:
+            super().__init__()
+            self.table = table
+            self.key = key
+            self.name = name
+            self.view: View | None = table.view
 
     def __init__(
         self,
@@ -46,6 +67,16 @@ class ProcessTable(FrameTable):
         self.spec = tuple(c for c in self.COLUMNS if c.key not in set(hide))
         self.gpu = gpu
         self.pids = None if pids is None else set(pids)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "signal":  # read-only or a replay: the keys do not exist
+            return bool(getattr(self.app, "may_act", False))
+        return True
+
+    def action_signal(self, name: str) -> None:
+        key = self.selected_key
+        if key is not None:
+            self.post_message(self.SignalWanted(self, key, name))
 
     def items_for(self, view: View) -> list[Item]:
         items = []

@@ -1,0 +1,215 @@
+"""Silences against the real Alertmanager the tests start (tests/promstack.py): what vramtop
+sends is read back through Alertmanager's own API, and each way it can refuse is one sentence."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from types import MappingProxyType
+
+import httpx
+import pytest
+from promstack import Alertmanager, free_port
+
+from vramtop.model import AlertReading, SilenceMatcher, SilenceReading
+from vramtop.sources.base import SourceError
+from vramtop.sources.http import Endpoint
+from vramtop.sources.silences import (
+    SilenceClient,
+    SilenceError,
+    SilenceSource,
+    author,
+    for_alert,
+    matched_alerts,
+    matcher_lines,
+    matches,
+    parse_matchers,
+    parse_seconds,
+)
+
+QUOTED = 'say "hi" \\ bye'
+MARKUP = "[bold]x[/bold]"
+
+
+def stored(am: Alertmanager, silence_id: str) -> dict:
+    r = httpx.get(f"{am.url}/api/v2/silence/{silence_id}", timeout=10)
+    r.raise_for_status()
+    return r.json()
+
+
+def post_alert(am: Alertmanager, labels: dict[str, str], minutes: float = 30) -> None:
+    """An alert as Prometheus would send it, straight to Alertmanager's API."""
+    now = datetime.now(UTC)
+    body = [
+        {
+            "labels": labels,
+            "annotations": {"summary": "test alert"},
+            "startsAt": now.isoformat(),
+            "endsAt": (now + timedelta(minutes=minutes)).isoformat(),
+        }
+    ]
+    httpx.post(f"{am.url}/api/v2/alerts", json=body, timeout=10).raise_for_status()
+
+
+def test_create_list_expire_with_quotes_markup_and_regex(alertmanager: Alertmanager):
+    client = SilenceClient(Endpoint(alertmanager.url))
+    matchers = parse_matchers(
+        f"alertname=VRAMExhausted\nmodel={MARKUP}\nsummary={QUOTED}\ninstance=~gpu-(a|b)-.*\n"
+        "env!=dev\n"
+    )
+    assert matchers == (
+        SilenceMatcher("alertname", "VRAMExhausted"),
+        SilenceMatcher("model", MARKUP),
+        SilenceMatcher("summary", QUOTED),
+        SilenceMatcher("instance", "gpu-(a|b)-.*", is_regex=True),
+        SilenceMatcher("env", "dev", is_equal=False),
+    )
+    start = time.time()
+    sid = client.create(matchers, 3600, "alice", 'a "quoted" [red]comment[/red]', now=start)
+    try:
+        raw = stored(alertmanager, sid)
+        assert raw["matchers"] == [
+            {"name": "alertname", "value": "VRAMExhausted", "isRegex": False, "isEqual": True},
+            {"name": "model", "value": MARKUP, "isRegex": False, "isEqual": True},
+            {"name": "summary", "value": QUOTED, "isRegex": False, "isEqual": True},
+            {"name": "instance", "value": "gpu-(a|b)-.*", "isRegex": True, "isEqual": True},
+            {"name": "env", "value": "dev", "isRegex": False, "isEqual": False},
+        ]
+        assert raw["createdBy"] == "alice"
+        assert raw["comment"] == 'a "quoted" [red]comment[/red]'
+        assert raw["status"]["state"] == "active"
+        listed = {s.id: s for s in client.active()}
+        mine = listed[sid]
+        assert mine.matchers == matchers
+        assert (mine.created_by, mine.comment) == ("alice", 'a "quoted" [red]comment[/red]')
+        assert mine.ends_at is not None and mine.starts_at is not None
+        # Alertmanager moves a start in the past to its own now; the end is as sent (to the ms).
+        assert mine.ends_at == pytest.approx(start + 3600, abs=0.001)
+        # The source a collector polls sees the same.
+        source = SilenceSource(Endpoint(alertmanager.url))
+        assert sid in {s.id for s in source.poll().silences}
+        source.close()
+        client.expire(sid)
+        assert stored(alertmanager, sid)["status"]["state"] == "expired"
+        assert sid not in {s.id for s in client.active()}
+    finally:
+        client.close()
+
+
+def test_a_bad_silence_is_alertmanagers_own_reason_in_one_sentence(alertmanager: Alertmanager):
+    client = SilenceClient(Endpoint(alertmanager.url))
+    with pytest.raises(SourceError) as backwards:
+        client.create((SilenceMatcher("alertname", "X"),), -600, "alice", "ends before it starts")
+    assert backwards.value.reason == (
+        f"Alertmanager at {alertmanager.url} refused to create the silence: "
+        "Failed to create silence: start time must be before end time"
+    )
+    with pytest.raises(SourceError) as regex:
+        client.create((SilenceMatcher("job", "(unclosed", is_regex=True),), 600, "a", "bad regex")
+    assert regex.value.reason == (
+        f"Alertmanager at {alertmanager.url} refused to create the silence: silence invalid: "
+        'invalid label matcher 0: invalid regular expression "(unclosed": error parsing regexp: '
+        "missing closing ): `(unclosed`"
+    )
+    with pytest.raises(SourceError) as gone:
+        client.expire("00000000-0000-0000-0000-000000000000")
+    assert gone.value.reason == (
+        f"Alertmanager at {alertmanager.url} has no such silence (HTTP 404): silence not found"
+    )
+    client.close()
+
+
+def test_alertmanager_down_is_one_sentence():
+    port = free_port()  # nothing listens there
+    client = SilenceClient(Endpoint(f"http://127.0.0.1:{port}", timeout=2))
+    with pytest.raises(SourceError) as err:
+        client.create((SilenceMatcher("alertname", "X"),), 600, "alice", "down")
+    assert err.value.reason == (
+        f"Alertmanager at http://127.0.0.1:{port} is unreachable (connection refused)"
+    )
+    with pytest.raises(SourceError):
+        client.active()
+    client.close()
+
+
+def test_credentials_are_sent_and_never_shown(alertmanager: Alertmanager):
+    """The URL's password goes as basic auth (Alertmanager ignores it) and no message holds it."""
+    port = free_port()
+    url = f"http://bob:s3cr3t-pw@127.0.0.1:{port}"
+    client = SilenceClient(Endpoint(url, timeout=2, headers={"X-Scope-OrgID": "t1"}))
+    with pytest.raises(SourceError) as err:
+        client.active()
+    assert "s3cr3t-pw" not in err.value.reason and "bob" not in err.value.reason
+    client.close()
+    ok = SilenceClient(Endpoint(alertmanager.url.replace("://", "://bob:s3cr3t-pw@")))
+    sid = ok.create((SilenceMatcher("alertname", "Creds"),), 600, "bob", "through basic auth")
+    ok.expire(sid)
+    ok.close()
+
+
+def test_form_values_are_checked_before_any_request():
+    with pytest.raises(SilenceError, match="matcher line 2 is not label=value"):
+        parse_matchers("alertname=X\njust words")
+    with pytest.raises(SilenceError, match="regex does not compile"):
+        parse_matchers("job=~(unclosed")
+    with pytest.raises(SilenceError, match="at least one matcher"):
+        parse_matchers("\n  \n")
+    with pytest.raises(SilenceError, match="must not match an empty value"):
+        parse_matchers("job=~.*")
+    assert [parse_seconds(t) for t in ("", "30m", "1h", "4h", "1d", "2h30m")] == [
+        3600,
+        1800,
+        3600,
+        14400,
+        86400,
+        9000,
+    ]
+    with pytest.raises(SilenceError, match="not a duration like 30m, 1h, 4h or 1d"):
+        parse_seconds("soon")
+    with pytest.raises(SilenceError, match="at least 1 minute"):
+        parse_seconds("10s")
+    assert author("oncall-bot") == "oncall-bot"
+    assert author(None) and author("") == author(None)
+    client = SilenceClient(Endpoint("http://127.0.0.1:9"))
+    with pytest.raises(SilenceError, match="a comment is required"):
+        client.create((SilenceMatcher("alertname", "X"),), 600, "a", "   ")
+    client.close()
+
+
+def test_prefill_from_an_alert_and_matching():
+    alert = AlertReading(
+        "VRAMExhausted",
+        "critical",
+        "firing",
+        labels=MappingProxyType(
+            {"alertname": "VRAMExhausted", "model": MARKUP, "prometheus": "p1", "gpu": "0"}
+        ),
+    )
+    prefill = for_alert(alert)
+    assert matcher_lines(prefill) == f"alertname=VRAMExhausted\ngpu=0\nmodel={MARKUP}"
+    assert parse_matchers(matcher_lines(prefill)) == prefill
+    silence = SilenceReading("s1", prefill)
+    assert matches(silence, {"alertname": "VRAMExhausted", "gpu": "0", "model": MARKUP})
+    assert not matches(silence, {"alertname": "VRAMExhausted", "gpu": "1", "model": MARKUP})
+    regex = SilenceReading("s2", parse_matchers("alertname=~VRAM.*\nenv!=dev"))
+    assert matches(regex, {"alertname": "VRAMExhausted"})  # a missing label is ""
+    assert not matches(regex, {"alertname": "VRAMExhausted", "env": "dev"})
+    pending = AlertReading("VRAMExhausted", "critical", "pending")
+    assert matched_alerts(regex, [alert, pending]) == [alert]
+
+
+def test_silenced_alert_is_reported_silenced(alertmanager: Alertmanager):
+    """A silence vramtop creates mutes the alert in Alertmanager's own view of it."""
+    labels = {"alertname": "SilenceMe", "model": MARKUP, "severity": "warning"}
+    post_alert(alertmanager, labels)
+    alertmanager.wait_for_alert({"alertname": "SilenceMe"})
+    client = SilenceClient(Endpoint(alertmanager.url))
+    alert = AlertReading("SilenceMe", "warning", "firing", labels=MappingProxyType(labels))
+    sid = client.create(for_alert(alert), 600, "alice", "muting the test alert")
+    try:
+        alertmanager.wait_for_alert(
+            {"alertname": "SilenceMe"}, lambda a: sid in a["status"]["silencedBy"]
+        )
+    finally:
+        client.expire(sid)
+        client.close()

@@ -3,21 +3,23 @@ sends is read back through Alertmanager's own API, and each way it can refuse is
 
 from __future__ import annotations
 
+import json
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 
 import httpx
+import jsonschema
 import pytest
-from promstack import Alertmanager, free_port
+from promstack import REPO, Alertmanager, free_port
 
+from vramtop.collector import Collector
+from vramtop.export import render
 from vramtop.model import AlertReading, SilenceMatcher, SilenceReading
-from vramtop.sources.base import SourceError
-from vramtop.sources.http import Endpoint
-from vramtop.sources.silences import (
-    SilenceClient,
+from vramtop.record.codec import Decoder, Encoder
+from vramtop.silencing import (
     SilenceError,
-    SilenceSource,
     author,
     for_alert,
     matched_alerts,
@@ -26,6 +28,11 @@ from vramtop.sources.silences import (
     parse_matchers,
     parse_seconds,
 )
+from vramtop.sources.alerts import AlertSource
+from vramtop.sources.base import SourceError
+from vramtop.sources.host import HostSource
+from vramtop.sources.http import Endpoint
+from vramtop.sources.silences import SilenceClient, SilenceSource
 
 QUOTED = 'say "hi" \\ bye'
 MARKUP = "[bold]x[/bold]"
@@ -213,3 +220,86 @@ def test_silenced_alert_is_reported_silenced(alertmanager: Alertmanager):
     finally:
         client.expire(sid)
         client.close()
+
+
+SCHEMA = json.loads((REPO / "vramtop/schemas/vramtop-1.schema.json").read_text())
+
+
+def collector_for(am: Alertmanager) -> Collector:
+    """The real collector over this machine and the Alertmanager (no Prometheus, no NVML)."""
+    ep = Endpoint(am.url)
+    return Collector(host=HostSource(), remote=[AlertSource(None, ep), SilenceSource(ep)])
+
+
+def test_exports_list_the_silence_against_the_firing_alert_it_matches(alertmanager):
+    firing = {"alertname": "ExportMe", "model": MARKUP, "severity": "critical"}
+    other = {"alertname": "ExportOther", "severity": "warning"}
+    post_alert(alertmanager, firing)
+    post_alert(alertmanager, other)
+    alertmanager.wait_for_alert({"alertname": "ExportMe"})
+    alertmanager.wait_for_alert({"alertname": "ExportOther"})
+    client = SilenceClient(Endpoint(alertmanager.url))
+    start = datetime(2026, 12, 1, 12, 0, tzinfo=UTC).timestamp()
+    until = time.time() + 7200
+    matchers = (SilenceMatcher("alertname", "ExportMe"), SilenceMatcher("model", MARKUP))
+    sid = client.create(matchers, until - start, "alice", 'quiet "please"', now=start)
+    unrelated = client.create((SilenceMatcher("alertname", "Nothing"),), 600, "bob", "no alert")
+    collector = collector_for(alertmanager)
+    try:
+        frame = collector.collect()
+        assert {s.id for s in frame.silences} >= {sid, unrelated}
+        assert collector.silences is not None
+        doc = json.loads(render(frame, "json"))
+        jsonschema.validate(doc, SCHEMA)
+        mine = [s for s in doc["silences"] if s["id"] == sid]
+        assert [s["id"] for s in doc["silences"] if s["id"] == unrelated] == []  # mutes nothing
+        assert mine == [
+            {
+                "id": sid,
+                "matchers": [
+                    {"name": "alertname", "value": "ExportMe", "is_regex": False, "is_equal": True},
+                    {"name": "model", "value": MARKUP, "is_regex": False, "is_equal": True},
+                ],
+                "created_by": "alice",
+                "comment": 'quiet "please"',
+                "starts_at": mine[0]["starts_at"],  # Alertmanager's own now
+                "ends_at": datetime.fromtimestamp(until, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "alerts": [{"name": "ExportMe", "labels": firing}],
+            }
+        ]
+        # Alertmanager now reports the alert silenced, and the row says so.
+        alert = next(a for a in doc["alerts"] if a["name"] == "ExportMe")
+        assert alert["silenced"] is True
+        text = render(frame, "text")
+        section = text.split("Silences", 1)[1]
+        assert f"alertname=ExportMe, model={MARKUP}" in section
+        assert 'quiet "please"' in section and "alice" in section
+        markdown = render(frame, "markdown")
+        assert "Silences" in markdown and "ExportMe" in markdown.split("Silences", 1)[1]
+    finally:
+        client.expire(sid)
+        client.expire(unrelated)
+        client.close()
+
+
+def test_recordings_keep_silences_and_old_ones_have_none():
+    from test_tui_support import frame_at
+
+    silence = SilenceReading(
+        "abc",
+        (SilenceMatcher("alertname", "X"), SilenceMatcher("model", MARKUP, True, False)),
+        "alice",
+        'a "comment"',
+        1795000000.0,
+        1795003600.0,
+    )
+    plain = frame_at(1)
+    frames = [replace(plain, silences=s) for s in ((silence,), (silence,), ())]
+    enc, dec = Encoder(), Decoder()
+    for i, f in enumerate(frames):
+        assert dec.decode(enc.encode(f, key=i == 0), f.time, i == 0) == f
+    from vramtop.record.codec import full
+
+    old = full(type(plain), plain)
+    del old["silences"]  # a recording made before silences existed
+    assert Decoder().decode(json.dumps(old).encode(), plain.time, True).silences == ()

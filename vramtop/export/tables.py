@@ -16,7 +16,8 @@ from vramtop.export.layout import (
     note,
 )
 from vramtop.fleet import Rules
-from vramtop.model import Frame, GpuReading, HostReading
+from vramtop.model import Frame, GpuReading, HostReading, SilenceReading
+from vramtop.silencing import matched_alerts, silenced
 
 
 def title_of(frame: Frame) -> str:
@@ -35,7 +36,10 @@ def tables(frame: Frame, rules: Rules | None = None) -> list[Table]:
     out += [_gpus(frame), _processes(frame), _models(frame)]
     if replicated := hosts.replicated(frame):
         out.append(hosts.replicas_table(replicated, rules))
-    return [*out, _alerts(frame), _sources(frame)]
+    out.append(_alerts(frame))
+    if muting := silenced(frame):
+        out.append(_silences(frame, muting))
+    return [*out, _sources(frame)]
 
 
 def _host_cells(h: HostReading) -> tuple[Cell, ...]:
@@ -168,6 +172,23 @@ def _alerts(frame: Frame) -> Table:
                 c(clean.shorten(a.name, 40)),
                 c(since),
                 c(clean.shorten(a.summary, 80) if a.summary else "-"),
+            )
+        )
+    return table
+
+
+def _silences(frame: Frame, muting: list[SilenceReading]) -> Table:
+    """Active silences that mute a firing alert: what, until when, who and why."""
+    table = Table("Silences", ("Until", "Matchers", "By", "Comment", "Mutes"))
+    for s in muting:
+        names = sorted({a.name for a in matched_alerts(s, frame.alerts)})
+        table.rows.append(
+            (
+                c(fmt.date_time(s.ends_at)),
+                c(clean.shorten(", ".join(m.text for m in s.matchers), 80)),
+                c(clean.shorten(s.created_by, 24)),
+                c(clean.shorten(s.comment, 60)),
+                c(clean.shorten(", ".join(names), 60)),
             )
         )
     return table

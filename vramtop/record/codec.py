@@ -36,6 +36,7 @@ _KEYS: dict[type, Callable[[Any], Any]] = {
     model.AlertReading: lambda a: (a.name, a.source, tuple(a.labels.items())),
     model.SourceStatus: lambda s: s.name,
     model.HostReading: lambda h: h.hostname,
+    model.SilenceReading: lambda s: s.id,
 }
 # Frame.time travels in the block header, not in the payload.
 _OMIT = {Frame: frozenset({"time"})}

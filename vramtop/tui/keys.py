@@ -77,6 +77,11 @@ REPLAY_KEYS: list[BindingType] = [
 ]
 # The fleet: open it from anywhere (it is the first screen when the first frame holds hosts).
 FLEET_KEYS: list[BindingType] = [Binding("h", "hosts", "Hosts", show=False)]
+# Alertmanager silences: only where the app may act and an Alertmanager is configured.
+SILENCE_KEYS: list[BindingType] = [
+    Binding("m", "silence", "Silence (mute) the alert, model or GPU"),
+    Binding("M", "silences", "Silences matching the view", show=False),
+]
 # The live view's own keys, in the order the footer shows them.
 LIVE_VIEW_KEYS: list[BindingType] = [*COMMON_KEYS, *LIVE_KEYS, *LAST_KEYS]
 REPLAY_VIEW_KEYS: list[BindingType] = [*COMMON_KEYS, *LAST_KEYS, *REPLAY_KEYS]
@@ -102,6 +107,8 @@ def help_sections(app: App, kind: str = "live") -> list[tuple[str, list[Entry]]]
         ),
         ("This help", entries(app, HelpScreen.BINDINGS)),
     ]
+    if getattr(app, "can_silence", False):  # read-only, a replay or no Alertmanager: absent
+        lists.insert(-1, ("Silences (Alertmanager)", entries(app, SILENCE_KEYS)))
     if kind == "replay":
         everywhere = entries(app, [*COMMON_KEYS, *LAST_KEYS])
         return [("Replay", entries(app, REPLAY_KEYS)), ("Everywhere", everywhere), *lists]

@@ -79,7 +79,7 @@ REPLAY_KEYS: list[BindingType] = [
 FLEET_KEYS: list[BindingType] = [Binding("h", "hosts", "Hosts", show=False)]
 # Alertmanager silences: only where the app may act and an Alertmanager is configured.
 SILENCE_KEYS: list[BindingType] = [
-    Binding("m", "silence", "Silence (mute) the alert, model or GPU"),
+    Binding("m", "silence", "Silence"),
     Binding("M", "silences", "Silences matching the view", show=False),
 ]
 # The live view's own keys, in the order the footer shows them.
@@ -108,7 +108,14 @@ def help_sections(app: App, kind: str = "live") -> list[tuple[str, list[Entry]]]
         ("This help", entries(app, HelpScreen.BINDINGS)),
     ]
     if getattr(app, "can_silence", False):  # read-only, a replay or no Alertmanager: absent
-        lists.insert(-1, ("Silences (Alertmanager)", entries(app, SILENCE_KEYS)))
+        said = {
+            "silence": "Silence the selected alert, or the model or GPU of a drill-down",
+            "silences": "Silences matching the view; e expires the selected one",
+        }
+        silences = [
+            (app.get_key_display(b), said[b.action]) for b in Binding.make_bindings(SILENCE_KEYS)
+        ]
+        lists.insert(-1, ("Silences (Alertmanager)", silences))
     if kind == "replay":
         everywhere = entries(app, [*COMMON_KEYS, *LAST_KEYS])
         return [("Replay", entries(app, REPLAY_KEYS)), ("Everywhere", everywhere), *lists]

@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Vertical
+from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.screen import ModalScreen
 from textual.suggester import SuggestFromList
@@ -74,9 +74,8 @@ class SilenceForm(ModalScreen[str | None]):
         width: 96; max-width: 100%; height: auto; max-height: 100%;
         border: round $accent; padding: 0 1; background: $surface;
     }
-    SilenceForm TextArea { height: 7; }
-    SilenceForm Input { margin: 0; }
-    SilenceForm .label { color: $text-muted; margin-top: 1; }
+    SilenceForm TextArea { height: 6; }
+    SilenceForm .label { color: $text-muted; }
     SilenceForm #silence-error { color: $error; height: auto; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -96,8 +95,10 @@ class SilenceForm(ModalScreen[str | None]):
         self.error = ""
 
     def compose(self) -> ComposeResult:
-        with Vertical(id="silence-box"):
+        with VerticalScroll(id="silence-box"):
             yield Static(Text(f"Silence {self.about}", style="bold"), id="silence-title")
+            # The sentence goes on top: visible however small the terminal.
+            yield Static(Text(""), id="silence-error")
             yield Static(Text(MATCHER_HELP), classes="label")
             yield TextArea(
                 matcher_lines(self.prefill),
@@ -111,9 +112,8 @@ class SilenceForm(ModalScreen[str | None]):
             )
             yield Static(Text("Comment (required)"), classes="label")
             yield Input(placeholder="why is it silenced?", id="silence-comment")
-            yield Static(Text(f"Created by {self.created_by}"), classes="label")
-            yield Static(Text(""), id="silence-error")
-            yield Static(Text("ctrl+s or ⏎ in the comment: create  ·  esc: cancel"))
+            hint = f"Created by {self.created_by}  ·  ctrl+s or ⏎ in the comment: create  ·  esc"
+            yield Static(Text(hint), classes="label")
 
     def on_mount(self) -> None:
         self.query_one("#silence-comment", Input).focus()
@@ -133,6 +133,8 @@ class SilenceForm(ModalScreen[str | None]):
     def show_error(self, text: str) -> None:
         self.error = text
         self.query_one("#silence-error", Static).update(Text(text))
+        if text:
+            self.query_one("#silence-box").scroll_home(animate=False)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()

@@ -303,3 +303,42 @@ def test_recordings_keep_silences_and_old_ones_have_none():
     old = full(type(plain), plain)
     del old["silences"]  # a recording made before silences existed
     assert Decoder().decode(json.dumps(old).encode(), plain.time, True).silences == ()
+
+
+CHECK_AUTH = "check the token or password"
+PROXY = "an HTML page (a proxy or login page in the way)"
+
+
+@pytest.mark.parametrize(
+    ("mode", "status", "body", "said"),
+    [
+        ("unauthorized", 401, None, f"refused to create the silence (HTTP 401): {CHECK_AUTH}"),
+        ("status", 403, "forbidden", f"refused to create the silence (HTTP 403): {CHECK_AUTH}"),
+        ("status", 503, "try later", "could not create the silence (HTTP 503): try later"),
+        ("html", 502, None, f"could not create the silence (HTTP 502): {PROXY}"),
+        ("hang", 0, None, "did not answer within 1 s"),
+    ],
+)
+def test_every_refusal_is_one_sentence_and_auth_goes_along(mode, status, body, said):
+    from badserver import BadServer
+
+    server = BadServer()
+    server.mode, server.status, server.body = mode, status, body
+    token = "tok-" + "9" * 20
+    ep = Endpoint(server.url, bearer_token=token, headers={"X-Scope-OrgID": "team-a"}, timeout=1)
+    client = SilenceClient(ep)
+    try:
+        with pytest.raises(SourceError) as err:
+            client.create((SilenceMatcher("alertname", "X"),), 600, "alice", "why")
+        assert err.value.reason == f"Alertmanager at {server.url} {said}"
+        assert token not in err.value.reason
+        sent = server.requests[0]
+        assert sent["path"] == "/api/v2/silences"
+        assert sent["Authorization"] == f"Bearer {token}"
+        assert sent["X-Scope-OrgID"] == "team-a"
+        assert json.loads(sent["body"])["matchers"] == [
+            {"name": "alertname", "value": "X", "isRegex": False, "isEqual": True}
+        ]
+    finally:
+        server.close()
+        client.close()

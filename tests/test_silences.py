@@ -342,3 +342,51 @@ def test_every_refusal_is_one_sentence_and_auth_goes_along(mode, status, body, s
     finally:
         server.close()
         client.close()
+
+
+def test_the_demo_shows_a_silence_on_its_backlog():
+    from vramtop.demo.serving import DemoAlertSource
+
+    t0 = 1_795_000_200.0 - (1_795_000_200.0 % 600)  # a demo cycle starts; the backlog at 200 s
+
+    def frame_at(offset: float):
+        clock = lambda: t0 + offset  # noqa: E731
+        return Collector(host=HostSource(), remote=[DemoAlertSource(clock)], clock=clock).collect()
+
+    early = frame_at(260)  # firing, not yet silenced
+    assert early.silences == ()
+    assert [a.silenced for a in early.alerts if a.name == "ModelQueueBacklog"] == [False]
+    later = frame_at(300)
+    doc = json.loads(render(later, "json"))
+    jsonschema.validate(doc, SCHEMA)
+    assert doc["silences"] == [
+        {
+            "id": f"demo-{int(t0 + 275)}",
+            "matchers": [
+                {
+                    "name": "alertname",
+                    "value": "ModelQueueBacklog",
+                    "is_regex": False,
+                    "is_equal": True,
+                },
+                {"name": "model", "value": "yolov10n", "is_regex": False, "is_equal": True},
+            ],
+            "created_by": "oncall",
+            "comment": "scaling out yolov10n (demo)",
+            "starts_at": datetime.fromtimestamp(t0 + 275, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "ends_at": datetime.fromtimestamp(t0 + 3875, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "alerts": [
+                {
+                    "name": "ModelQueueBacklog",
+                    "labels": {
+                        "alertname": "ModelQueueBacklog",
+                        "severity": "warning",
+                        "model": "yolov10n",
+                        "instance": "demo-gpu-host:8101",
+                    },
+                }
+            ],
+        }
+    ]
+    assert [a["silenced"] for a in doc["alerts"] if a["name"] == "ModelQueueBacklog"] == [True]
+    assert "scaling out yolov10n (demo)" in render(later, "text").split("Silences", 1)[1]

@@ -14,6 +14,7 @@ from test_tui_support import (
     frame_at,
     make_app,
     run,
+    screen_text,
     wait_until,
 )
 from textual.widgets import Input, TextArea
@@ -26,6 +27,7 @@ from vramtop.sources.host import HostSource
 from vramtop.sources.http import Endpoint
 from vramtop.sources.silences import SilenceClient, SilenceSource
 from vramtop.tui.keys import help_sections
+from vramtop.tui.screens.gpu import GpuScreen
 from vramtop.tui.screens.help import HelpScreen
 from vramtop.tui.screens.model import ModelScreen
 from vramtop.tui.screens.overview import OverviewScreen
@@ -103,6 +105,7 @@ def test_silence_an_alert_from_its_row_into_alertmanager(alertmanager):
                 f"alertname=PilotAlert\nmodel={MARKUP}\nnote={QUOTED}\nseverity=critical"
             )
             assert form.duration_text == "1h"
+            assert f"model={MARKUP}" in screen_text(app)  # on screen as typed, not bold
             await pilot.press("enter")  # no comment yet: refused before any request
             assert isinstance(app.screen, SilenceForm)
             assert form.error == "a comment is required: say why the alert is silenced"
@@ -192,6 +195,35 @@ def test_model_drilldown_prefills_the_model_and_lists_then_expires(alertmanager)
     states = {s["id"]: s["status"]["state"] for s in silences_in(alertmanager)}
     assert (states[sid], states[other]) == ("expired", "active")
     client.expire(other)
+    client.close()
+
+
+def test_gpu_drilldown_prefills_its_uuid_and_lists_its_silences(alertmanager):
+    client = SilenceClient(Endpoint(alertmanager.url))
+    uuid = "GPU-00000002-aaaa-bbbb-cccc-dddddddddddd"
+    sid = client.create((SilenceMatcher("gpu_uuid", uuid),), 3600, "alice", "gpu 2 maintenance")
+    app = make_app(WithSilences(client))
+
+    async def go():
+        async with app.run_test(size=(120, 40)) as pilot:
+            await started(pilot, app)
+            gpus = table(app, "#gpus")
+            gpus.move_cursor(gpus.keys.index("2"))
+            await pilot.press("enter")
+            assert isinstance(app.screen, GpuScreen)
+            await pilot.press("m")
+            assert isinstance(app.screen, SilenceForm)
+            assert app.screen.matchers_text == f"gpu_uuid={uuid}"
+            assert app.screen.about == f"GPU 2 ({uuid})"
+            await pilot.press("escape", "M")
+            listing = app.screen
+            assert isinstance(listing, SilencesScreen)
+            await wait_until(pilot, lambda: listing.loaded, "the list")
+            assert [s.id for s in listing.shown] == [sid]
+            assert "gpu 2 maintenance" in screen_text(app)
+
+    run(go())
+    client.expire(sid)
     client.close()
 
 

@@ -84,6 +84,9 @@ class Settings:
     serve_metrics: tuple[str, int] | None = None
     serve_metrics_processes: bool = False
     config_file: str | None = None  # where the file layer came from, for messages
+    # Actions: read-only removes them all; a silence's createdBy (None: the login name)
+    readonly: bool = False
+    silence_author: str | None = None
 
 
 def parse_duration(text: str | float | int) -> float:
@@ -458,6 +461,7 @@ _KEYS: dict[str, tuple[Callable[[Any], Any], str, str | None]] = {
     "theme": (_plain, "a theme name", "VRAMTOP_THEME"),
     "snapshot_dir": (_path, "a directory path", "VRAMTOP_SNAPSHOT_DIR"),
     "readonly": (_bool, "true or false", "VRAMTOP_READONLY"),
+    "silence_author": (_plain, "a name for a silence's createdBy", "VRAMTOP_SILENCE_AUTHOR"),
     "targets": (
         _targets,
         "a table of non-negative numbers with keys " + ", ".join(f.name for f in fields(Targets)),

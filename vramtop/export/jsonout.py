@@ -23,8 +23,10 @@ from vramtop.model import (
     InstanceFigures,
     ModelReading,
     ProcessReading,
+    SilenceReading,
     iso_utc,
 )
+from vramtop.silencing import matched_alerts, silenced
 
 SCHEMA = "vramtop/1"
 MAX_INT = 2**63 - 1
@@ -75,6 +77,7 @@ def document(frame: Frame, rules: Rules | None = None) -> dict[str, Any]:
             for a in frame.alerts
         ],
         "events": [_event(e) for e in frame.events],
+        "silences": [_silence(s, frame) for s in silenced(frame)],
         "sources": [
             {
                 "name": s.name,
@@ -83,6 +86,23 @@ def document(frame: Frame, rules: Rules | None = None) -> dict[str, Any]:
                 "since": iso_utc(s.since) if s.since is not None else None,
             }
             for s in frame.sources
+        ],
+    }
+
+
+def _silence(s: SilenceReading, frame: Frame) -> dict[str, Any]:
+    return {
+        "id": s.id,
+        "matchers": [
+            {"name": m.name, "value": m.value, "is_regex": m.is_regex, "is_equal": m.is_equal}
+            for m in s.matchers
+        ],
+        "created_by": s.created_by,
+        "comment": s.comment,
+        "starts_at": _iso(s.starts_at),
+        "ends_at": _iso(s.ends_at),
+        "alerts": [
+            {"name": a.name, "labels": dict(a.labels)} for a in matched_alerts(s, frame.alerts)
         ],
     }
 

@@ -17,7 +17,8 @@ from vramtop.export.layout import (
     note,
 )
 from vramtop.fleet import Rules
-from vramtop.model import Frame, GpuReading, HostReading
+from vramtop.model import Frame, GpuReading, HostReading, SilenceReading
+from vramtop.silencing import matched_alerts, silenced
 
 
 def title_of(frame: Frame) -> str:
@@ -39,6 +40,8 @@ def tables(frame: Frame, rules: Rules | None = None) -> list[Table]:
     out.append(_alerts(frame))
     if gpu_health.shown(frame):
         out.append(gpu_health.events_table(frame))
+    if muting := silenced(frame):
+        out.append(_silences(frame, muting))
     return [*out, _sources(frame)]
 
 
@@ -234,6 +237,23 @@ def _alerts(frame: Frame) -> Table:
                 c(clean.shorten(a.name, 40)),
                 c(since),
                 c(clean.shorten(a.summary, 80) if a.summary else "-"),
+            )
+        )
+    return table
+
+
+def _silences(frame: Frame, muting: list[SilenceReading]) -> Table:
+    """Active silences that mute a firing alert: what, until when, who and why."""
+    table = Table("Silences", ("Until", "Matchers", "By", "Comment", "Mutes"))
+    for s in muting:
+        names = sorted({a.name for a in matched_alerts(s, frame.alerts)})
+        table.rows.append(
+            (
+                c(fmt.date_time(s.ends_at)),
+                c(clean.shorten(", ".join(m.text for m in s.matchers), 80)),
+                c(clean.shorten(s.created_by, 24)),
+                c(clean.shorten(s.comment, 60)),
+                c(clean.shorten(", ".join(names), 60)),
             )
         )
     return table

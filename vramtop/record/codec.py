@@ -39,6 +39,7 @@ _KEYS: dict[type, Callable[[Any], Any]] = {
     model.SourceStatus: lambda s: s.name,
     model.HostReading: lambda h: h.hostname,
     model.HealthEvent: lambda e: (e.time, e.gpu_uuid, e.gpu_index, e.kind, e.code),
+    model.SilenceReading: lambda s: s.id,
 }
 # Frame.time travels in the block header, not in the payload.
 _OMIT = {Frame: frozenset({"time"})}

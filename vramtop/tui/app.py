@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from textual.app import App, SystemCommand
 from textual.binding import BindingType
@@ -45,6 +45,9 @@ from vramtop.tui.screens.host import HostScreen
 from vramtop.tui.screens.hosts import HostsScreen
 from vramtop.tui.screens.model import ModelScreen
 from vramtop.tui.screens.overview import OverviewScreen
+from vramtop.tui.screens.silence import SilenceForm
+from vramtop.tui.screens.silences import SilencesScreen
+from vramtop.tui.silence_target import author, silence_scope, silence_target
 from vramtop.tui.themes import NO_COLOR_THEME, LoadedThemes
 from vramtop.tui.view import View
 from vramtop.tui.widgets.process_table import ProcessTable
@@ -62,6 +65,7 @@ class VramtopApp(App[None]):
         *keys.LAST_KEYS,
         *keys.REPLAY_KEYS,
         *keys.FLEET_KEYS,
+        *keys.SILENCE_KEYS,
     ]
 
     def __init__(
@@ -76,9 +80,12 @@ class VramtopApp(App[None]):
         snapshot_dir: Path | None = None,
         cursor_blink: bool = True,
         notes: Iterable[str] = (),
+        silences: Any = None,
     ) -> None:
+        """``silences``: the Alertmanager silence client (vramtop.sources.silences), or None."""
         super().__init__()
         self.settings = settings
+        self.silences = silences
         self.feed = feed
         self.history = history if history is not None else History()
         self.clock = clock
@@ -166,6 +173,8 @@ class VramtopApp(App[None]):
             return parameters[0] in self.feed.commands
         if action == "pause":  # the screen freezes only where the feed cannot pause itself
             return "pause" not in self.feed.commands
+        if action in ("silence", "silences"):  # absent, not just refused, where it cannot be
+            return self.can_silence and isinstance(self.screen, LiveScreen)
         return True
 
     def _say(self, note: str | None) -> None:
@@ -184,6 +193,11 @@ class VramtopApp(App[None]):
     def may_act(self) -> bool:
         """Actions (signals, silences) exist: not read-only, not a replay."""
         return not self.settings.readonly and not self.replay
+
+    @property
+    def can_silence(self) -> bool:
+        """Silences exist: the app may act and an Alertmanager is configured."""
+        return self.may_act and self.silences is not None
 
     # -- drawing -----------------------------------------------------------------------------
 
@@ -309,6 +323,28 @@ class VramtopApp(App[None]):
 
     def on_signal_sent(self, message: SignalSent) -> None:
         acting.show(self, message.outcome)
+
+    # -- silences ---------------------------------------------------------------------------
+
+    def action_silence(self) -> None:
+        found = silence_target(self.screen, self.focused)
+        if isinstance(found, str):
+            self.notify(found, severity="warning", timeout=5, markup=False)
+            return
+        matchers, about = found
+        who = author(self.settings.silence_author)
+        form = SilenceForm(self.silences, matchers, who, about)
+        self.push_screen(form, self._silence_created)
+
+    def _silence_created(self, silence_id: str | None) -> None:
+        if silence_id:
+            self.notify(f"Silence {silence_id} created", title="Silenced", markup=False)
+            if "refresh" in self.feed.commands:
+                self.action_feed("refresh")  # the alert shows silenced at once
+
+    def action_silences(self) -> None:
+        relevant, about = silence_scope(self.screen)
+        self.push_screen(SilencesScreen(self.silences, relevant, about))
 
     # -- drill-downs -------------------------------------------------------------------------
 

@@ -78,6 +78,11 @@ REPLAY_KEYS: list[BindingType] = [
 ]
 # The fleet: open it from anywhere (it is the first screen when the first frame holds hosts).
 FLEET_KEYS: list[BindingType] = [Binding("h", "hosts", "Hosts", show=False)]
+# Alertmanager silences: only where the app may act and an Alertmanager is configured.
+SILENCE_KEYS: list[BindingType] = [
+    Binding("m", "silence", "Silence"),
+    Binding("M", "silences", "Silences matching the view", show=False),
+]
 # The live view's own keys, in the order the footer shows them.
 LIVE_VIEW_KEYS: list[BindingType] = [*COMMON_KEYS, *LIVE_KEYS, *LAST_KEYS]
 REPLAY_VIEW_KEYS: list[BindingType] = [*COMMON_KEYS, *LAST_KEYS, *REPLAY_KEYS]
@@ -109,6 +114,15 @@ def help_sections(app: App, kind: str = "live") -> list[tuple[str, list[Entry]]]
             ("", "after a confirmation; y sends, Esc or n cancels"),
         ]
         lists.insert(1, ("Process rows (on this machine)", signals))
+    if getattr(app, "can_silence", False):  # read-only, a replay or no Alertmanager: absent
+        said = {
+            "silence": "Silence the selected alert, or the model or GPU of a drill-down",
+            "silences": "Silences matching the view; e expires the selected one",
+        }
+        silences = [
+            (app.get_key_display(b), said[b.action]) for b in Binding.make_bindings(SILENCE_KEYS)
+        ]
+        lists.insert(-1, ("Silences (Alertmanager)", silences))
     if kind == "replay":
         everywhere = entries(app, [*COMMON_KEYS, *LAST_KEYS])
         return [("Replay", entries(app, REPLAY_KEYS)), ("Everywhere", everywhere), *lists]

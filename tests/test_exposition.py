@@ -298,3 +298,78 @@ def test_openmetrics_with_exemplars_through_the_scrape_source():
         assert m.profile == "facesocial" and m.queue_length == 3 and m.vram_bytes == 2**30
         assert m.requests_per_second == 0 and m.error_ratio == 0  # 0 of 0, read twice
     assert replace(seen[OM_TYPE], instances=()) == replace(seen[TEXT_TYPE], instances=())
+
+
+# -- OpenMetrics asked for and read end to end through ``--scrape`` ------------------------------
+
+
+class NegotiatingServer:
+    """prometheus_client's own WSGI app, which answers OpenMetrics only when Accept asks for it;
+    every request first observes ten TTFTs of 0.2 s and ten successes, each with an exemplar,
+    so the one-shot's two scrapes see them grow."""
+
+    def __init__(self) -> None:
+        from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+        from prometheus_client import make_wsgi_app
+
+        registry = CollectorRegistry()
+        lab = ["model_name"]
+        Gauge("vllm:num_requests_running", "R.", lab, registry=registry).labels("om").set(5)
+        Gauge("vllm:num_requests_waiting", "W.", lab, registry=registry).labels("om").set(3)
+        Gauge("vllm:kv_cache_usage_perc", "KV.", lab, registry=registry).labels("om").set(0.42)
+        self.ttft = Histogram("vllm:time_to_first_token_seconds", "T.", lab, registry=registry)
+        self.ok = Counter("vllm:request_success", "S.", lab, registry=registry)
+        self.content_types: list[str] = []
+        app = make_wsgi_app(registry)
+
+        def observing(environ, start_response):  # type: ignore[no-untyped-def]
+            for _ in range(10):
+                self.ttft.labels("om").observe(0.2, exemplar={"trace_id": "t1"})
+            self.ok.labels("om").inc(10, exemplar={"trace_id": "t2"})
+
+            def start(status, headers, exc_info=None):  # type: ignore[no-untyped-def]
+                self.content_types += [v for k, v in headers if k.lower() == "content-type"]
+                return start_response(status, headers, exc_info)
+
+            return app(environ, start)
+
+        class Quiet(WSGIRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.httpd = make_server("127.0.0.1", 0, observing, handler_class=Quiet)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.httpd.server_port}/metrics"
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_openmetrics_with_exemplars_through_the_cli(run_vramtop):
+    server = NegotiatingServer()
+    try:
+        out = run_vramtop("--once", "--json", "--scrape", server.url, scenario=Scenario())
+        text = run_vramtop("--once", "--scrape", server.url, "--header", "Accept: text/plain",
+                           scenario=Scenario())  # fmt: skip
+    finally:
+        server.close()
+    assert out.returncode == 0, out.stderr
+    assert text.returncode == 0, text.stderr
+    # Asked for OpenMetrics: answered in it, exemplars and _created included, and read whole.
+    assert all(c.startswith(OM_TYPE.split(";")[0]) for c in server.content_types[:2])
+    assert server.content_types[2:] and all(
+        c.startswith("text/plain") for c in server.content_types[2:]
+    )
+    doc = strict_json(out.stdout)
+    scrape = {s["name"]: s for s in doc["sources"]}["scrape"]
+    assert scrape["status"] == "ok" and not scrape["detail"], scrape
+    m = {m["name"]: m for m in doc["models"]}["om"]
+    assert m["profile"] == "vllm" and m["queue_length"] == 3
+    assert m["extras"]["kv_cache_usage_ratio"] == 0.42 and m["extras"]["running_requests"] == 5
+    # 10 new observations of 0.2 s between the scrapes, in the (0.1, 0.25] bucket:
+    # histogram_quantile's interpolation gives 0.1 + 0.15 * 9.5 / 10.
+    assert m["extras"]["ttft_p95_seconds"] == pytest.approx(0.2425)
+    assert m["requests_per_second"] > 0
+    assert "om" in text.stdout

@@ -30,6 +30,14 @@ from vramtop.sources.scrape_merge import TargetResult
 
 FIRST_GAP = 1.0  # seconds between the two scrapes of a first (or one-shot) reading
 MAX_WORKERS = 64  # targets scraped at once; more wait for a free worker
+# OpenMetrics first (exemplars, _created, # EOF), the text format as the fallback, as Prometheus
+# asks; a server that knows neither answers in its own format, read by its Content-Type.
+# escaping=allow-utf-8: without it prometheus_client (>= 0.22, inside vLLM and SGLang) writes
+# ``vllm:x`` as ``vllm_x`` in OpenMetrics, and no profile would find its metrics.
+ACCEPT = (
+    "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.9,"
+    "text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +147,8 @@ class ScrapeSource:
         endpoint, http = _bounded(self._endpoints[i], started), self._clients[i]
         where = f"metrics at {endpoint.safe_url}"
         # The URL itself, no trailing /; the whole answer within the timeout and the size cap.
-        resp = fetch(http, endpoint, str(http.base_url).rstrip("/"), "metrics")
+        asked = None if _has_accept(endpoint) else {"Accept": ACCEPT}  # a user's --header wins
+        resp = fetch(http, endpoint, str(http.base_url).rstrip("/"), "metrics", headers=asked)
         if "html" in resp.headers.get("content-type", ""):
             raise SourceError(
                 f"{where} answered with an HTML page (HTTP {resp.status_code}), not the metrics "
@@ -172,6 +181,10 @@ def _bounded(endpoint: Endpoint, started: float) -> Endpoint:
             f"{endpoint.timeout:g} s (--timeout) ran out while it waited for other targets"
         )
     return replace(endpoint, timeout=math.floor(left * 100) / 100)
+
+
+def _has_accept(endpoint: Endpoint) -> bool:
+    return any(k.lower() == "accept" for k in endpoint.headers)
 
 
 def _gpu_order(g: GpuReading) -> tuple:

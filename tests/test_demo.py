@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from vramtop.config import Settings
@@ -52,3 +54,44 @@ def test_vram_squeeze_matches_its_alert(collector_at):
     gpu3 = frame.gpus[3]
     assert gpu3.memory_fraction > 0.95
     assert [a.name for a in frame.alerts if a.state == "firing"] == ["VRAMExhausted"]
+
+
+CALM, KV_SQUEEZE = 30, 390  # no incident at all; the KV-cache squeeze at its height
+
+
+def test_kv_cache_squeeze_preempts_and_slows_first_tokens(collector_at):
+    calm = {m.name: m for m in collector_at(CALM).collect().models}["llama-3.1-70b"]
+    frame = collector_at(KV_SQUEEZE).collect()
+    hot = {m.name: m for m in frame.models}["llama-3.1-70b"]
+    assert hot.extras["kv_cache_usage_ratio"] == 0.98
+    assert 0.5 <= calm.extras["kv_cache_usage_ratio"] <= 0.6
+    # The planted histograms give the configured p95 back exactly (see demo/loads.py).
+    assert hot.extras["ttft_p95_seconds"] == pytest.approx(0.35 + 2.3, rel=1e-6)
+    assert calm.extras["ttft_p95_seconds"] == pytest.approx(0.35, rel=1e-6)
+    # Rates between the first reading's two scrapes, a fraction of a second apart.
+    assert hot.extras["preemptions_per_second"] == pytest.approx(4.0, rel=0.1)
+    assert calm.extras["preemptions_per_second"] == 0
+    assert hot.queue_length == 42 and calm.queue_length == 2
+    assert {a.name: a.state for a in frame.alerts} == {"KVCacheSaturated": "firing"}
+
+
+def test_every_llm_server_reports_its_serving_figures(collector_at):
+    """SGLang's tokens/s is not 0 while it serves; llama.cpp's row is read from its --metrics,
+    its model named by the scrape job as Prometheus would name it."""
+    models = {m.name: m for m in collector_at(CALM).collect().models}
+    qwen = models["Qwen/Qwen2.5-7B-Instruct"]
+    assert qwen.requests_per_second == pytest.approx(
+        18.0 * (1 + 0.15 * math.sin((T0 + CALM) / 30.0)), rel=0.1
+    )
+    tokens = qwen.extras["generation_tokens_per_second"]
+    assert tokens == pytest.approx(qwen.requests_per_second * 180, rel=0.1)
+    assert qwen.extras["kv_cache_usage_ratio"] == round(
+        0.41 + 0.06 * math.sin((T0 + CALM) / 60.0), 4
+    )
+    llama = models["Mistral-7B-Instruct-v0.3-Q4_K_M"]
+    assert llama.profile == "llamacpp" and llama.processes == (4300,)
+    assert llama.queue_length == 0 and llama.extras["running_requests"] == 2
+    assert llama.extras["kv_cache_usage_ratio"] == round(
+        0.23 + 0.04 * math.sin((T0 + CALM) / 25.0), 4
+    )
+    assert llama.extras["generation_tokens_per_second"] > 0

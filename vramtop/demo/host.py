@@ -236,7 +236,8 @@ class DemoScrapeSource(ScrapeSource):
         """``hosts``: each endpoint's host; they all listen on 127.0.0.1."""
         self._serving = serving
         self._fleet = fleet
-        super().__init__(endpoints, profiles, first_gap=0.2, window=30.0, hosts=hosts)
+        jobs = [serving.job(e.url) for e in endpoints]
+        super().__init__(endpoints, profiles, first_gap=0.2, window=30.0, hosts=hosts, jobs=jobs)
 
     def poll(self) -> ScrapeReading:
         self._serving.advance()

@@ -2,8 +2,13 @@
 real scrape source, and the alerts their incidents fire.
 
 Every few minutes something goes wrong, on a fixed timetable so a demo shows each within ten
-minutes: a latency spike on the 70B model, a queue backlog on the face detector, and the VRAM
-squeeze on GPU 3 (see host.scenario_at) that fires VRAMExhausted.
+minutes: a latency spike on the 70B model, a queue backlog on the face detector, the VRAM
+squeeze on GPU 3 (see host.scenario_at) that fires VRAMExhausted, and a KV-cache squeeze on the
+70B model: its KV cache fills to ~98 %, vLLM preempts requests and TTFT climbs.
+
+The serving figures are consistent with each other: generated tokens/s = requests/s x tokens
+per answer, prompt tokens/s = requests/s x tokens per prompt, and everything is a function of
+the epoch, so the past (the charts' backfill, see host.DemoScrapeSource) is computed like now.
 """
 
 from __future__ import annotations
@@ -19,7 +24,9 @@ from vramtop.demo.fleet import alerts_at as fleet_alerts
 from vramtop.model import AlertReading
 from vramtop.sources.alerts import AlertsReading
 
-LLM = {"ttft_p95": 0.35, "kv_cache_usage": 0.5, "preemptions_per_second": 0.0}
+# The llama.cpp server's model: its metrics carry no model label, so its scrape target is named
+# for it, as a Prometheus job would be (see host.DemoScrapeSource).
+LLAMACPP_MODEL = "Mistral-7B-Instruct-v0.3-Q4_K_M"
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,8 +56,22 @@ INCIDENTS = (
     Incident("VRAMExhausted", "critical", 600, 0, 0, 30,
              (("gpu", "3"), ("instance", "demo-gpu-host:9400")),
              "VRAM on GPU 3 above 95 %"),
+    Incident("KVCacheSaturated", "warning", 600, 330, 150, 30,
+             (("model_name", "llama-3.1-70b"), ("instance", "demo-gpu-host:8000")),
+             "KV cache of llama-3.1-70b above 95 %: requests are preempted"),
 )  # fmt: skip
 _SQUEEZE = INCIDENTS[2]
+_KV = INCIDENTS[3]
+KV_FULL = 0.98  # the 70B model's KV cache at the squeeze's height
+
+
+def kv_squeeze(t: float) -> float:
+    """0..1: how far the 70B model's KV-cache squeeze has gone: it builds over 30 s, holds
+    for 90 s and eases off over 30 s. The alert's 150 s include its build-up."""
+    age = _KV.age(t)
+    if age is None:
+        return 0.0
+    return min(1.0, age / 30.0, (_KV.length - age) / 30.0)
 
 
 def squeeze(t: float) -> float:
@@ -74,11 +95,28 @@ def loads(t: float) -> dict[str, list[ModelLoad]]:
     slow = 3.0 if INCIDENTS[0].age(t) is not None else 1.0
     backlog = INCIDENTS[1].age(t)
     queue = int(20 + 70 * math.sin(math.pi * backlog / INCIDENTS[1].length)) if backlog else 3
+    kv = kv_squeeze(t)
+    usual = 0.55 + 0.05 * math.sin(t / 45.0)  # the 70B model's KV cache, no squeeze
+    full = kv > 0.8  # preemptions start when the cache has no room left
+    rps = 6.0 * wave
     return {
-        "vllm": [ModelLoad("llama-3.1-70b", 6.0 * wave, 0.6 * slow, 1.4 * slow, 2.2 * slow,
-                           0.002, 2 if slow == 1 else 35, running=24, **LLM)],
+        "vllm": [ModelLoad("llama-3.1-70b", rps, 0.6 * slow, 1.4 * slow, 2.2 * slow, 0.002,
+                           (2 if slow == 1 else 35) + int(40 * kv), running=24,
+                           ttft_p95=0.35 * slow + 2.3 * kv, itl_p95=0.045 + 0.03 * kv,
+                           kv_cache_usage=round(usual + (KV_FULL - usual) * kv, 4),
+                           preemptions_per_second=4.0 * kv if full else 0.0,
+                           prompt_tokens_per_second=rps * 1100, prefix_cache_hit_ratio=0.62,
+                           generation_tokens_per_second=rps * 140)],
         "sglang": [ModelLoad("Qwen/Qwen2.5-7B-Instruct", 18.0 * wave, 0.25, 0.7, 1.1, 0.0005, 1,
-                             running=12, tp_size=1, **LLM)],
+                             running=12, tp_size=1, ttft_p95=0.12, itl_p95=0.012,
+                             kv_cache_usage=round(0.41 + 0.06 * math.sin(t / 60.0), 4),
+                             prompt_tokens_per_second=18.0 * wave * 600,
+                             prefix_cache_hit_ratio=0.48,
+                             generation_tokens_per_second=18.0 * wave * 180)],
+        "llamacpp": [ModelLoad(LLAMACPP_MODEL, 1.5 * wave, 2.5, 5.5, 8.0, 0.0, 0, running=2,
+                               kv_cache_usage=round(0.23 + 0.04 * math.sin(t / 25.0), 4),
+                               prompt_tokens_per_second=1.5 * wave * 400,
+                               generation_tokens_per_second=1.5 * wave * 60)],
         "facesocial": [
             ModelLoad("yolov10n", 40.0 * wave, 0.018, 0.045, 0.08, 0.0002, queue,
                       vram_bytes=int(1.2 * GIB)),
@@ -107,6 +145,13 @@ class DemoServing:
                     exporter.start()
                     self._exporters[profile] = exporter
             return [e.url for e in self._exporters.values()]
+
+    def job(self, url: str) -> str | None:
+        """The scrape job naming the server at ``url``: the llama.cpp server's model (its
+        metrics carry no model label); None for the others and for URLs not the demo's."""
+        with self._lock:
+            llama = self._exporters.get("llamacpp")
+            return LLAMACPP_MODEL if llama is not None and llama.url == url else None
 
     def advance(self) -> None:
         with self._lock:

@@ -22,7 +22,7 @@ from vramtop.model import GpuReading, HostReading, ModelReading
 from vramtop.profiles import Profile
 from vramtop.sources import scrape_merge as merge
 from vramtop.sources.base import SourceError
-from vramtop.sources.exposition import Exposition, ExpositionError, TooManySeries, read
+from vramtop.sources.exposition import Exposition, ExpositionError, Samples, TooManySeries, read
 from vramtop.sources.http import Endpoint, client, fetch, safe_text
 from vramtop.sources.pool import DaemonPool
 from vramtop.sources.scrape_figures import Scrape, active, gpus, model_figures
@@ -62,14 +62,21 @@ class ScrapeSource:
         max_series: int = 200_000,
         hosts: Sequence[str] | None = None,
         wall: Callable[[], float] = time.time,
+        jobs: Sequence[str | None] | None = None,
     ) -> None:
         """Rates are taken against the oldest scrape kept within ``window`` seconds (as
         ``rate(x[window])`` would), so polling faster than servers update stays smooth.
-        ``hosts``: each endpoint's host key (None: vramtop.fleet.host_key of its URL)."""
+        ``hosts``: each endpoint's host key (None: vramtop.fleet.host_key of its URL).
+        ``jobs``: each endpoint's ``job`` label, added where a sample has none, as Prometheus
+        adds its scrape job's: what names the model of a server whose metrics carry no model
+        label (llama.cpp, TGI; their profiles' model_label is ``job``)."""
         self._endpoints = list(endpoints)
         if hosts is not None and len(hosts) != len(self._endpoints):
             raise ValueError("hosts must name one host per endpoint")
         self._hosts = list(hosts) if hosts is not None else [_key(e.url) for e in self._endpoints]
+        self._jobs = list(jobs) if jobs is not None else [None] * len(self._endpoints)
+        if len(self._jobs) != len(self._endpoints):
+            raise ValueError("jobs must name one job (or None) per endpoint")
         self._models = [p for p in profiles if p.kind == "model"]
         self._gpus = [p for p in profiles if p.kind == "gpu"]
         self._forced = forced
@@ -166,7 +173,8 @@ class ScrapeSource:
             raise SourceError(
                 f"{where} are not in the Prometheus text format ({safe_text(err)})"
             ) from None
-        return Scrape(self._clock(), self._wall(), got.samples, _skipped(got, where))
+        samples = got.samples if self._jobs[i] is None else _with_job(got.samples, self._jobs[i])
+        return Scrape(self._clock(), self._wall(), samples, _skipped(got, where))
 
 
 def _bounded(endpoint: Endpoint, started: float) -> Endpoint:
@@ -181,6 +189,16 @@ def _bounded(endpoint: Endpoint, started: float) -> Endpoint:
             f"{endpoint.timeout:g} s (--timeout) ran out while it waited for other targets"
         )
     return replace(endpoint, timeout=math.floor(left * 100) / 100)
+
+
+def _with_job(samples: Samples, job: str) -> Samples:
+    out: Samples = {}
+    for name, series in samples.items():
+        out[name] = {
+            (key if any(k == "job" for k, _ in key) else tuple(sorted((*key, ("job", job))))): v
+            for key, v in series.items()
+        }
+    return out
 
 
 def _has_accept(endpoint: Endpoint) -> bool:

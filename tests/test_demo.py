@@ -95,3 +95,38 @@ def test_every_llm_server_reports_its_serving_figures(collector_at):
         0.23 + 0.04 * math.sin((T0 + CALM) / 25.0), 4
     )
     assert llama.extras["generation_tokens_per_second"] > 0
+
+
+def test_backfill_is_the_timeline_the_live_view_reads(collector_at):
+    """The demo answers backfill from its own timeline: its last point is what the live scrape
+    reads at that moment, and the past holds the incidents (the charts open full)."""
+    from vramtop.demo.backfill import history
+
+    offset = KV_SQUEEZE
+    collector = collector_at(offset)
+    frame = collector.collect()
+    end = T0 + offset
+    for m in frame.models:
+        past = history(m.name, 600, end)
+        assert past, m.name
+        assert past["vram_bytes"][-1] == (end, float(m.vram_bytes)), m.name
+        for key, points in past.items():
+            t, value = points[-1]
+            assert t == end and points[0][0] == end - 600, (m.name, key)
+            live = getattr(m, key, None) if key != "vram_bytes" else m.vram_bytes
+            live = m.extras.get(key, live)
+            if live is None:
+                continue  # a figure this profile does not read
+            if key.endswith("per_second"):  # a rate between two scrapes in real time
+                assert live == pytest.approx(value, rel=0.1, abs=1e-9), (m.name, key)
+            else:
+                assert live == pytest.approx(value, rel=1e-6), (m.name, key)
+    # Through the collector, as the model drill-down asks: the hour holds six squeezes.
+    hour = collector.backfill("llama-3.1-70b", 3600)
+    assert len(hour["kv_cache_usage_ratio"]) == 241
+    assert max(v for _, v in hour["kv_cache_usage_ratio"]) == 0.98
+    assert max(v for _, v in hour["preemptions_per_second"]) == 4.0
+    assert min(v for _, v in hour["preemptions_per_second"]) == 0.0
+    assert collector.backfill("no-such-model", 3600) == {}
+    week = history("yolov10n", 7 * 86400, end)["queue_length"]
+    assert len(week) == 241 and week[0][0] == end - 86400  # 24 h back at most

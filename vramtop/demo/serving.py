@@ -89,42 +89,71 @@ def _squeeze_age(t: float) -> float | None:
     return t - start
 
 
-def loads(t: float) -> dict[str, list[ModelLoad]]:
-    """What each simulated server is doing at epoch ``t``."""
-    wave = 1 + 0.15 * math.sin(t / 30.0)
+def _vllm(t: float, wave: float) -> list[ModelLoad]:
     slow = 3.0 if INCIDENTS[0].age(t) is not None else 1.0
-    backlog = INCIDENTS[1].age(t)
-    queue = int(20 + 70 * math.sin(math.pi * backlog / INCIDENTS[1].length)) if backlog else 3
     kv = kv_squeeze(t)
     usual = 0.55 + 0.05 * math.sin(t / 45.0)  # the 70B model's KV cache, no squeeze
     full = kv > 0.8  # preemptions start when the cache has no room left
     rps = 6.0 * wave
-    return {
-        "vllm": [ModelLoad("llama-3.1-70b", rps, 0.6 * slow, 1.4 * slow, 2.2 * slow, 0.002,
-                           (2 if slow == 1 else 35) + int(40 * kv), running=24,
-                           ttft_p95=0.35 * slow + 2.3 * kv, itl_p95=0.045 + 0.03 * kv,
-                           kv_cache_usage=round(usual + (KV_FULL - usual) * kv, 4),
-                           preemptions_per_second=4.0 * kv if full else 0.0,
-                           prompt_tokens_per_second=rps * 1100, prefix_cache_hit_ratio=0.62,
-                           generation_tokens_per_second=rps * 140)],
-        "sglang": [ModelLoad("Qwen/Qwen2.5-7B-Instruct", 18.0 * wave, 0.25, 0.7, 1.1, 0.0005, 1,
-                             running=12, tp_size=1, ttft_p95=0.12, itl_p95=0.012,
-                             kv_cache_usage=round(0.41 + 0.06 * math.sin(t / 60.0), 4),
-                             prompt_tokens_per_second=18.0 * wave * 600,
-                             prefix_cache_hit_ratio=0.48,
-                             generation_tokens_per_second=18.0 * wave * 180)],
-        "llamacpp": [ModelLoad(LLAMACPP_MODEL, 1.5 * wave, 2.5, 5.5, 8.0, 0.0, 0, running=2,
-                               kv_cache_usage=round(0.23 + 0.04 * math.sin(t / 25.0), 4),
-                               prompt_tokens_per_second=1.5 * wave * 400,
-                               generation_tokens_per_second=1.5 * wave * 60)],
-        "facesocial": [
-            ModelLoad("yolov10n", 40.0 * wave, 0.018, 0.045, 0.08, 0.0002, queue,
-                      vram_bytes=int(1.2 * GIB)),
-            ModelLoad("adaface_ir101", 25.0 * wave, 0.03, 0.07, 0.12, 0.0004, 2,
-                      vram_bytes=int(2.1 * GIB)),
-        ],
-        "triton": [ModelLoad("bge-large-en-v1.5", 120.0 * wave, 0.006, 0.015, 0.03, 0.0, 1)],
-    }  # fmt: skip
+    return [ModelLoad("llama-3.1-70b", rps, 0.6 * slow, 1.4 * slow, 2.2 * slow, 0.002,
+                      (2 if slow == 1 else 35) + int(40 * kv), running=24,
+                      ttft_p95=0.35 * slow + 2.3 * kv, itl_p95=0.045 + 0.03 * kv,
+                      kv_cache_usage=round(usual + (KV_FULL - usual) * kv, 4),
+                      preemptions_per_second=4.0 * kv if full else 0.0,
+                      prompt_tokens_per_second=rps * 1100, prefix_cache_hit_ratio=0.62,
+                      generation_tokens_per_second=rps * 140)]  # fmt: skip
+
+
+def _sglang(t: float, wave: float) -> list[ModelLoad]:
+    rps = 18.0 * wave
+    return [ModelLoad("Qwen/Qwen2.5-7B-Instruct", rps, 0.25, 0.7, 1.1, 0.0005, 1,
+                      running=12, tp_size=1, ttft_p95=0.12, itl_p95=0.012,
+                      kv_cache_usage=round(0.41 + 0.06 * math.sin(t / 60.0), 4),
+                      prompt_tokens_per_second=rps * 600, prefix_cache_hit_ratio=0.48,
+                      generation_tokens_per_second=rps * 180)]  # fmt: skip
+
+
+def _llamacpp(t: float, wave: float) -> list[ModelLoad]:
+    rps = 1.5 * wave
+    return [ModelLoad(LLAMACPP_MODEL, rps, 2.5, 5.5, 8.0, 0.0, 0, running=2,
+                      kv_cache_usage=round(0.23 + 0.04 * math.sin(t / 25.0), 4),
+                      prompt_tokens_per_second=rps * 400,
+                      generation_tokens_per_second=rps * 60)]  # fmt: skip
+
+
+def _facesocial(t: float, wave: float) -> list[ModelLoad]:
+    backlog = INCIDENTS[1].age(t)
+    queue = int(20 + 70 * math.sin(math.pi * backlog / INCIDENTS[1].length)) if backlog else 3
+    return [
+        ModelLoad("yolov10n", 40.0 * wave, 0.018, 0.045, 0.08, 0.0002, queue,
+                  vram_bytes=int(1.2 * GIB)),
+        ModelLoad("adaface_ir101", 25.0 * wave, 0.03, 0.07, 0.12, 0.0004, 2,
+                  vram_bytes=int(2.1 * GIB)),
+    ]  # fmt: skip
+
+
+def _triton(t: float, wave: float) -> list[ModelLoad]:
+    return [ModelLoad("bge-large-en-v1.5", 120.0 * wave, 0.006, 0.015, 0.03, 0.0, 1)]
+
+
+SERVERS: dict[str, Callable[[float, float], list[ModelLoad]]] = {
+    "vllm": _vllm,
+    "sglang": _sglang,
+    "llamacpp": _llamacpp,
+    "facesocial": _facesocial,
+    "triton": _triton,
+}
+
+
+def loads(t: float) -> dict[str, list[ModelLoad]]:
+    """What each simulated server is doing at epoch ``t``."""
+    wave = 1 + 0.15 * math.sin(t / 30.0)
+    return {family: server(t, wave) for family, server in SERVERS.items()}
+
+
+def family_loads(family: str, t: float) -> list[ModelLoad]:
+    """One server's part of loads(t), without computing the others'."""
+    return SERVERS[family](t, 1 + 0.15 * math.sin(t / 30.0))
 
 
 class DemoServing:
@@ -145,6 +174,9 @@ class DemoServing:
                     exporter.start()
                     self._exporters[profile] = exporter
             return [e.url for e in self._exporters.values()]
+
+    def now(self) -> float:
+        return self._clock()
 
     def job(self, url: str) -> str | None:
         """The scrape job naming the server at ``url``: the llama.cpp server's model (its

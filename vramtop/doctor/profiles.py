@@ -100,14 +100,20 @@ def _check_cardinality(
 
 
 def starter_profile(text: str, samples: dict[str, dict], where: str) -> str | None:
-    """A profile TOML from the histograms, counters and gauges that carry a model-like label;
-    None when no metric has one."""
-    types = dict(_TYPE.findall(text))
+    """A profile TOML from the histograms, counters and gauges of one /metrics answer that
+    carry a model-like label; None when no metric has one."""
+    labelled = {sample: {k for key in series for k, _ in key} for sample, series in samples.items()}
+    return starter_from(dict(_TYPE.findall(text)), labelled, where)
+
+
+def starter_from(types: dict[str, str], labelled: dict[str, set[str]], where: str) -> str | None:
+    """``types``: family name -> histogram, counter, gauge... (TYPE lines, or Prometheus's
+    metadata); ``labelled``: sample name -> its label names. None when no metric has a
+    model-like label."""
     label = None
     chosen: dict[str, str] = {}  # metric -> histogram, counter or gauge
-    for sample, series in samples.items():
-        labels = {k for key in series for k, _ in key}
-        model = next((k for k in sorted(labels) if MODEL_LABEL.search(k)), None)
+    for sample in labelled:
+        model = next((k for k in sorted(labelled[sample]) if MODEL_LABEL.search(k)), None)
         if model is None:
             continue
         metric, kind = _family(sample, types)
@@ -118,6 +124,21 @@ def starter_profile(text: str, samples: dict[str, dict], where: str) -> str | No
     if not chosen:
         return None
     return _toml(chosen, label or "model", where)
+
+
+def namespace(metric: str) -> str:
+    """A metric's server family as its name says it: ``vllm`` of ``vllm:x``, ``nv`` of
+    ``nv_inference_count``."""
+    return metric.split(":", 1)[0] if ":" in metric else metric.split("_", 1)[0]
+
+
+def known_namespaces(profiles: Sequence[Profile]) -> set[str]:
+    names: set[str] = set()
+    for p in profiles:
+        names.update(p.detect)
+        for metrics in wanted(p).values():
+            names.update(metrics)
+    return {namespace(n) for n in names}
 
 
 def _family(sample: str, types: dict[str, str]) -> tuple[str, str | None]:

@@ -13,7 +13,14 @@ from typing import Any
 import requests
 
 from vramtop.doctor import FAIL, PASS, WARN, Report
-from vramtop.doctor.profiles import check_profiles, starter_profile
+from vramtop.doctor.profiles import (
+    MODEL_LABEL,
+    check_profiles,
+    known_namespaces,
+    namespace,
+    starter_from,
+    starter_profile,
+)
 from vramtop.profiles import Profile
 from vramtop.sources.http import Endpoint
 from vramtop.sources.promql_syntax import counter_names, instance_selector, names_regex, quote
@@ -138,6 +145,48 @@ def check_prometheus(
         return int(float(result[0]["value"][1])) if result else 0
 
     check_profiles(report, profiles, forced, names, where, cardinality)
+    try:
+        starter = _starter(prom, sel, profiles, where)
+    except Exception as err:  # a refused query: the checks above stand
+        report.add(WARN, "family", f"{where}: looking for unknown server families {_why(err, ep)}.")
+        return
+    if starter is not None:
+        families, report.starter_profile = starter
+        report.add(
+            WARN,
+            "family",
+            f"no profile knows {', '.join(families)} on {where}: a starter profile built from "
+            "its metrics follows.",
+        )
+
+
+# Series Prometheus makes itself, which may carry a model label from an alert's labels.
+_PROMETHEUS_OWN = {"ALERTS", "ALERTS_FOR_STATE", "up", "scrape"}
+
+
+def _starter(
+    prom: Any, sel: str, profiles: Sequence[Profile], where: str
+) -> tuple[list[str], str] | None:
+    """(the unknown families, a starter profile) from the metrics in Prometheus that carry a
+    model-like label and belong to no profile's family (vLLM's metrics outside its profile
+    are still vLLM's); None when there are none."""
+    from vramtop.profiles import load_all
+
+    known = known_namespaces([*load_all().values(), *profiles]) | _PROMETHEUS_OWN
+    labels = list(prom.get_label_names(params={"match[]": f"{{{sel}}}"}))
+    labelled: dict[str, set[str]] = {}
+    for label in sorted(n for n in labels if MODEL_LABEL.search(n)):
+        match = {"match[]": f'{{{label}!="",{sel}}}'}
+        for name in prom.get_label_values("__name__", params=match):
+            if namespace(name) not in known:
+                labelled.setdefault(name, set()).add(label)
+    if not labelled:
+        return None
+    types = {m["metric_name"]: m["type"] for m in prom.get_metric_metadata(None)}
+    starter = starter_from(types, dict(sorted(labelled.items())), where)
+    if starter is None:
+        return None
+    return sorted({namespace(n) for n in labelled}), starter
 
 
 def _targets(report: Report, data: Any, instance: str | None) -> None:

@@ -30,13 +30,19 @@ from vramtop.sources.scrape_merge import TargetResult
 
 FIRST_GAP = 1.0  # seconds between the two scrapes of a first (or one-shot) reading
 MAX_WORKERS = 64  # targets scraped at once; more wait for a free worker
-# OpenMetrics first (exemplars, _created, # EOF), the text format as the fallback, as Prometheus
-# asks; a server that knows neither answers in its own format, read by its Content-Type.
-# escaping=allow-utf-8: without it prometheus_client (>= 0.22, inside vLLM and SGLang) writes
-# ``vllm:x`` as ``vllm_x`` in OpenMetrics, and no profile would find its metrics.
+# The text format first, OpenMetrics as the second choice: vramtop shows nothing only
+# OpenMetrics carries (exemplars, _created), and prometheus_client's OpenMetrics parser costs
+# about twice the text parser's CPU (bench/parse_exposition.py). Whichever format comes back is
+# read by its Content-Type. The text format's version 1.0.0 comes first because
+# prometheus_client's servers take the first type they know, ignoring q, and would pick
+# OpenMetrics over a 0.0.4 listed before it. escaping=allow-utf-8: without it prometheus_client
+# (>= 0.22, inside vLLM and SGLang) may write ``vllm:x`` as ``vllm_x``, and no profile would
+# find its metrics.
 ACCEPT = (
-    "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.9,"
-    "text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+    "text/plain;version=1.0.0;escaping=allow-utf-8;q=1.0,"
+    "text/plain;version=0.0.4;q=0.9,"
+    "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,"
+    "*/*;q=0.1"
 )
 
 

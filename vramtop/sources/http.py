@@ -218,7 +218,6 @@ def fetch(
     what: str,
     params: Any = None,
     data: Any = None,
-    headers: Mapping[str, str] | None = None,
 ) -> Answer:
     """GET (or POST ``data``) ``path``, the whole exchange within ``endpoint.timeout`` and the
     body within ``endpoint.max_bytes``; every failure is a SourceError with one sentence.
@@ -227,10 +226,7 @@ def fetch(
     be = "are" if what == "metrics" else "is"  # "metrics at URL are ..."
     method = "GET" if data is None else "POST"
     try:
-        with (
-            _deadline(endpoint.timeout),
-            http.stream(method, path, params=params, data=data, headers=headers) as r,
-        ):
+        with _deadline(endpoint.timeout), http.stream(method, path, params=params, data=data) as r:
             if _int(r.headers.get("content-length")) > endpoint.max_bytes:
                 raise SourceError(_too_big(where, endpoint))
             chunks, size = [], 0

@@ -90,6 +90,9 @@ class ScrapeSource:
         self._wall = wall
         self._gap = first_gap
         self._clients = [client(e) for e in self._endpoints]
+        for e, c in zip(self._endpoints, self._clients, strict=True):
+            if not _has_accept(e):  # a user's --header Accept wins
+                c.headers["Accept"] = ACCEPT
         self._window = window
         self._max_series = max_series  # per target and scrape; more is an error naming the cap
         self._kept: list[deque[Scrape]] = [deque() for _ in self._endpoints]
@@ -160,8 +163,7 @@ class ScrapeSource:
         endpoint, http = _bounded(self._endpoints[i], started), self._clients[i]
         where = f"metrics at {endpoint.safe_url}"
         # The URL itself, no trailing /; the whole answer within the timeout and the size cap.
-        asked = None if _has_accept(endpoint) else {"Accept": ACCEPT}  # a user's --header wins
-        resp = fetch(http, endpoint, str(http.base_url).rstrip("/"), "metrics", headers=asked)
+        resp = fetch(http, endpoint, str(http.base_url).rstrip("/"), "metrics")
         if "html" in resp.headers.get("content-type", ""):
             raise SourceError(
                 f"{where} answered with an HTML page (HTTP {resp.status_code}), not the metrics "

@@ -57,6 +57,10 @@ def test_vram_squeeze_matches_its_alert(collector_at):
 
 
 CALM, KV_SQUEEZE = 30, 390  # no incident at all; the KV-cache squeeze at its height
+# A first reading's rates come from two scrapes 0.2 s apart while the simulated counters grow
+# with the wall clock: on a busy machine a few tens of ms of HTTP jitter move them that much.
+# Gauges and quantiles are compared exactly.
+RATE = 0.35
 
 
 def test_kv_cache_squeeze_preempts_and_slows_first_tokens(collector_at):
@@ -69,7 +73,7 @@ def test_kv_cache_squeeze_preempts_and_slows_first_tokens(collector_at):
     assert hot.extras["ttft_p95_seconds"] == pytest.approx(0.35 + 2.3, rel=1e-6)
     assert calm.extras["ttft_p95_seconds"] == pytest.approx(0.35, rel=1e-6)
     # Rates between the first reading's two scrapes, a fraction of a second apart.
-    assert hot.extras["preemptions_per_second"] == pytest.approx(4.0, rel=0.1)
+    assert hot.extras["preemptions_per_second"] == pytest.approx(4.0, rel=RATE)
     assert calm.extras["preemptions_per_second"] == 0
     assert hot.queue_length == 42 and calm.queue_length == 2
     assert {a.name: a.state for a in frame.alerts} == {"KVCacheSaturated": "firing"}
@@ -80,11 +84,10 @@ def test_every_llm_server_reports_its_serving_figures(collector_at):
     its model named by the scrape job as Prometheus would name it."""
     models = {m.name: m for m in collector_at(CALM).collect().models}
     qwen = models["Qwen/Qwen2.5-7B-Instruct"]
-    assert qwen.requests_per_second == pytest.approx(
-        18.0 * (1 + 0.15 * math.sin((T0 + CALM) / 30.0)), rel=0.1
-    )
+    wave = 1 + 0.15 * math.sin((T0 + CALM) / 30.0)
+    assert qwen.requests_per_second == pytest.approx(18.0 * wave, rel=RATE)
     tokens = qwen.extras["generation_tokens_per_second"]
-    assert tokens == pytest.approx(qwen.requests_per_second * 180, rel=0.1)
+    assert tokens == pytest.approx(18.0 * wave * 180, rel=RATE)  # 180 tokens an answer
     assert qwen.extras["kv_cache_usage_ratio"] == round(
         0.41 + 0.06 * math.sin((T0 + CALM) / 60.0), 4
     )
@@ -118,7 +121,7 @@ def test_backfill_is_the_timeline_the_live_view_reads(collector_at):
             if live is None:
                 continue  # a figure this profile does not read
             if key.endswith("per_second"):  # a rate between two scrapes in real time
-                assert live == pytest.approx(value, rel=0.1, abs=1e-9), (m.name, key)
+                assert live == pytest.approx(value, rel=RATE, abs=1e-9), (m.name, key)
             else:
                 assert live == pytest.approx(value, rel=1e-6), (m.name, key)
     # Through the collector, as the model drill-down asks: the hour holds six squeezes.

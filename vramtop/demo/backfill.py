@@ -46,6 +46,7 @@ def _llm(m: ModelLoad) -> dict[str, float | None]:
         "kv_cache_usage_ratio": m.kv_cache_usage,
         "ttft_p95_seconds": m.ttft_p95,
         "inter_token_p95_seconds": m.itl_p95,
+        "queue_time_p95_seconds": m.queue_time_p95,
         "prompt_tokens_per_second": m.prompt_tokens_per_second,
         "generation_tokens_per_second": m.generation_tokens_per_second,
         "running_requests": float(m.running),

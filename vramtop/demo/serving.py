@@ -98,6 +98,7 @@ def _vllm(t: float, wave: float) -> list[ModelLoad]:
     return [ModelLoad("llama-3.1-70b", rps, 0.6 * slow, 1.4 * slow, 2.2 * slow, 0.002,
                       (2 if slow == 1 else 35) + int(40 * kv), running=24,
                       ttft_p95=0.35 * slow + 2.3 * kv, itl_p95=0.045 + 0.03 * kv,
+                      queue_time_p95=0.05 * slow + 1.5 * kv,
                       kv_cache_usage=round(usual + (KV_FULL - usual) * kv, 4),
                       preemptions_per_second=4.0 * kv if full else 0.0,
                       prompt_tokens_per_second=rps * 1100, prefix_cache_hit_ratio=0.62,
@@ -107,7 +108,7 @@ def _vllm(t: float, wave: float) -> list[ModelLoad]:
 def _sglang(t: float, wave: float) -> list[ModelLoad]:
     rps = 18.0 * wave
     return [ModelLoad("Qwen/Qwen2.5-7B-Instruct", rps, 0.25, 0.7, 1.1, 0.0005, 1,
-                      running=12, tp_size=1, ttft_p95=0.12, itl_p95=0.012,
+                      running=12, tp_size=1, ttft_p95=0.12, itl_p95=0.012, queue_time_p95=0.02,
                       kv_cache_usage=round(0.41 + 0.06 * math.sin(t / 60.0), 4),
                       prompt_tokens_per_second=rps * 600, prefix_cache_hit_ratio=0.48,
                       generation_tokens_per_second=rps * 180)]  # fmt: skip

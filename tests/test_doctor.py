@@ -64,10 +64,11 @@ class Stack:
     up: Target
     down: Target
     acme: Target
+    prom_alertmanager: str
 
 
 @pytest.fixture(scope="module")
-def stack(prometheus: Prometheus) -> Iterator[Stack]:
+def stack(prometheus: Prometheus, alertmanager: Alertmanager) -> Iterator[Stack]:
     vllm = SimulatedExporter("vllm", [ModelLoad("llama-3.1-8b", 5.0, 0.5, 1.5, 3.0, 0.0, 2, **LLM)])
     up = prometheus.add_target(vllm.start(), job="doctor-vllm")
     down = prometheus.add_target(f"127.0.0.1:{free_port()}", job="doctor-down")  # nothing there
@@ -76,7 +77,7 @@ def stack(prometheus: Prometheus) -> Iterator[Stack]:
     prometheus.wait_until_scraped(up)
     prometheus.wait_until_scraped(acme)
     prometheus.wait_for(f"up{{{down.selector}}} == 0")
-    yield Stack(prometheus, vllm, up, down, acme)
+    yield Stack(prometheus, vllm, up, down, acme, alertmanager.url.rstrip("/"))
     for target in (up, down, acme):
         target.remove()
     vllm.stop()
@@ -125,6 +126,12 @@ def test_a_down_target_fails(stack, run_vramtop):
     down = lines(out.stdout)["target"]
     assert down.startswith(f"FAIL doctor-down {stack.down.address} is down: ")
     assert "connection refused" in down
+    # No --alertmanager: the one Prometheus sends its alerts to is named.
+    am = stack.prom_alertmanager
+    assert lines(out.stdout)["alertmanager"] == (
+        f"PASS Prometheus at {stack.prom.url} sends its alerts to {am}: give --alertmanager "
+        "URL to check it and to see silences."
+    )
 
 
 def test_a_half_present_profile_warns_with_what_is_missing(stack, run_vramtop, tmp_path):

@@ -109,7 +109,10 @@ def check_prometheus(
     forced: bool,
     instance: str | None,
     match: tuple[tuple[str, str, str], ...] = (),
+    alertmanager_given: bool = True,
 ) -> None:
+    """``alertmanager_given``: --alertmanager was named and is checked on its own; otherwise
+    the Alertmanagers Prometheus sends its alerts to are named."""
     from prometheus_api_client import PrometheusConnect
     from urllib3.util.retry import Retry
 
@@ -126,6 +129,8 @@ def check_prometheus(
         report.add(FAIL, "prometheus", f"{where}: {_why(err, ep)}.")
         return
     report.add(PASS, "prometheus", f"{where} answers, version {info.get('version', 'unknown')}.")
+    if not alertmanager_given:
+        _alertmanagers(report, session, ep, where)
     try:
         _targets(report, prom.get_targets(), instance)
         # Only the names the chosen instances export (--instance, anchored as in PromQL).
@@ -207,6 +212,32 @@ def _targets(report: Report, data: Any, instance: str | None) -> None:
         )
     if not down:
         report.add(PASS, "targets", f"all {len(active)} scrape target(s) are up.")
+
+
+def _alertmanagers(report: Report, session: requests.Session, ep: Endpoint, where: str) -> None:
+    from vramtop import redact
+
+    try:
+        data = json.loads(_get(session, ep, "/api/v1/alertmanagers")[0]).get("data") or {}
+        active = [a.get("url", "?") for a in data.get("activeAlertmanagers") or []]
+    except (requests.RequestException, ValueError, AttributeError) as err:
+        report.add(WARN, "alertmanager", f"{where}: its Alertmanagers {_why(err, ep)}.")
+        return
+    if not active:
+        report.add(
+            WARN,
+            "alertmanager",
+            f"{where} sends its alerts to no Alertmanager: alerts fire but notify nobody, and "
+            "vramtop shows no silences.",
+        )
+        return
+    bases = sorted({redact.url(u).split("/api/", 1)[0] for u in active})
+    report.add(
+        PASS,
+        "alertmanager",
+        f"{where} sends its alerts to {', '.join(bases)}: give --alertmanager URL to check it "
+        "and to see silences.",
+    )
 
 
 def check_alertmanager(report: Report, ep: Endpoint) -> None:

@@ -215,8 +215,6 @@ def _targets(report: Report, data: Any, instance: str | None) -> None:
 
 
 def _alertmanagers(report: Report, session: requests.Session, ep: Endpoint, where: str) -> None:
-    from vramtop import redact
-
     try:
         data = json.loads(_get(session, ep, "/api/v1/alertmanagers")[0]).get("data") or {}
         active = [a.get("url", "?") for a in data.get("activeAlertmanagers") or []]
@@ -231,7 +229,7 @@ def _alertmanagers(report: Report, session: requests.Session, ep: Endpoint, wher
             "vramtop shows no silences.",
         )
         return
-    bases = sorted({redact.url(u).split("/api/", 1)[0] for u in active})
+    bases = sorted({Endpoint(u).safe_url.split("/api/", 1)[0] for u in active})
     report.add(
         PASS,
         "alertmanager",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
+from vramtop.demo.families.llamacpp import throughputs
 from vramtop.demo.loads import GIB, ModelLoad
 from vramtop.demo.serving import LLAMACPP_MODEL, family_loads, loads
 
@@ -55,12 +56,15 @@ def _llm(m: ModelLoad) -> dict[str, float | None]:
 
 
 def _llamacpp(m: ModelLoad) -> dict[str, float | None]:
-    # No latency histogram, no request counter; its tokens/s are left to the live view: the
-    # profile may read the server's own per-slot throughput gauges rather than the counters.
+    # No latency histogram, no request counter; tokens/s are the server's own gauges, which
+    # its profile reads (vramtop/profiles/llamacpp.toml).
+    prompt, generation = throughputs(m)
     return {
         "queue_length": float(m.queue_length),
         "kv_cache_usage_ratio": m.kv_cache_usage,
         "running_requests": float(m.running),
+        "prompt_tokens_per_second": prompt,
+        "generation_tokens_per_second": generation,
     }
 
 

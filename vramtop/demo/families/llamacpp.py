@@ -4,9 +4,18 @@ with _total, its own throughput averages as gauges."""
 from __future__ import annotations
 
 from vramtop.demo.families.out import Gpus, Models, Options, Out, at
+from vramtop.demo.loads import ModelLoad
 
 N_CTX = 32768  # the server's context, in tokens: the KV cache's size
 PROMPT_SECONDS = 0.25  # a prompt's processing time
+
+
+def throughputs(m: ModelLoad) -> tuple[float, float]:
+    """The server's own throughput gauges, tokens/s: prompt processing, and one slot's
+    generation."""
+    prompt = m.prompt_tokens_per_second
+    prompt_speed = prompt / (m.requests_per_second * PROMPT_SECONDS) if prompt else 0.0
+    return prompt_speed, m.generation_tokens_per_second / max(m.running, 1)
 
 
 def llamacpp(out: Out, models: Models, gpus: Gpus, o: Options) -> None:
@@ -23,10 +32,9 @@ def llamacpp(out: Out, models: Models, gpus: Gpus, o: Options) -> None:
         out.counter("llamacpp:tokens_predicted_seconds_total", lab, busy)
         out.counter("llamacpp:n_decode_total", lab, predicted / busy)
         out.gauge("llamacpp:n_busy_slots_per_decode", lab, m.running)
-        # The server's own throughputs: prompt processing, and generation of one slot.
-        prompt_speed = prompt / (m.requests_per_second * PROMPT_SECONDS) if prompt else 0.0
+        prompt_speed, slot_speed = throughputs(m)
         out.gauge("llamacpp:prompt_tokens_seconds", lab, prompt_speed)
-        out.gauge("llamacpp:predicted_tokens_seconds", lab, predicted / busy)
+        out.gauge("llamacpp:predicted_tokens_seconds", lab, slot_speed)
         out.gauge("llamacpp:kv_cache_usage_ratio", lab, kv)
         out.gauge("llamacpp:kv_cache_tokens", lab, round(kv * N_CTX))
         out.gauge("llamacpp:requests_processing", lab, m.running)

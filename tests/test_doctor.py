@@ -227,6 +227,27 @@ def test_scrape_of_a_known_family_checks_its_metrics(stack, run_vramtop):
     assert "starter profile" not in out.stdout
 
 
+def test_scrape_of_a_server_without_a_model_label_says_what_names_its_model(run_vramtop):
+    load = ModelLoad("ignored", 1.0, 1.0, 2.0, 3.0, 0.0, 0, running=2, kv_cache_usage=0.3)
+    with (
+        SimulatedExporter("llamacpp", [load]) as llama,
+        SimulatedExporter("vllm", [ModelLoad("a", 1.0, 0.1, 0.2, 0.3, 0.0, 1)]) as vllm,
+    ):
+        url = llama.url
+        out = run_vramtop("doctor", "--scrape", url, "--scrape", vllm.url, scenario=Scenario())
+    assert out.returncode == 0, out.stdout + out.stderr
+    found = lines(out.stdout)
+    assert found["profile llamacpp"] == f"PASS all 5 figures found on /metrics at {url}."
+    assert found["profile llamacpp label job"] == (
+        "WARN llamacpp:requests_deferred carries no 'job' label, so no figure is per model "
+        "(read directly, nothing names the model: read it through Prometheus, whose job label "
+        "does)."
+    )
+    assert found["profile vllm label model_name"] == (
+        "PASS 1 model(s) on vllm:e2e_request_latency_seconds."
+    )
+
+
 def test_scrape_of_an_unknown_family_prints_a_starter_profile(run_vramtop, tmp_path):
     # SGLang's server, checked with only the vLLM profile: to doctor, an unknown family (and
     # the profile asked for is absent: a FAIL, exit 1).

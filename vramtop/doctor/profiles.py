@@ -41,8 +41,10 @@ def check_profiles(
     names: set[str],
     where: str,
     cardinality: Callable[[Profile, str], int | None] | None = None,
+    scraped: bool = False,
 ) -> bool:
-    """One line per profile in use; True when some model profile's family was found."""
+    """One line per profile in use; True when some model profile's family was found.
+    ``scraped``: the names come from one server's /metrics, not from Prometheus."""
     known = False
     for p in profiles:
         figures = wanted(p)
@@ -68,7 +70,7 @@ def check_profiles(
         else:
             report.add(PASS, name, f"all {len(figures)} figures found on {where}.")
         if p.kind == "model" and cardinality is not None:
-            _check_cardinality(report, p, figures, names, cardinality)
+            _check_cardinality(report, p, figures, names, cardinality, scraped)
     return known
 
 
@@ -78,6 +80,7 @@ def _check_cardinality(
     figures: dict[str, tuple[str, ...]],
     names: set[str],
     count: Callable[[Profile, str], int | None],
+    scraped: bool,
 ) -> None:
     metric = next((m for ms in figures.values() for m in ms if exists(m, names)), None)
     if metric is None:
@@ -87,11 +90,16 @@ def _check_cardinality(
     if n is None:
         return
     if n == 0:
+        fix = "relabel it, or set model_label in a profile of your own"
+        if p.model_label == "job" and scraped:
+            fix = (
+                "read directly, nothing names the model: read it through Prometheus, whose "
+                "job label does"
+            )
         report.add(
             WARN,
             name,
-            f"{metric} carries no {p.model_label!r} label, so no figure is per model "
-            "(relabel it, or set model_label in a profile of your own).",
+            f"{metric} carries no {p.model_label!r} label, so no figure is per model ({fix}).",
         )
     elif n > 100:
         report.add(WARN, name, f"{n} distinct values on {metric}: a high label cardinality.")

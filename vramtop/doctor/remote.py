@@ -263,7 +263,13 @@ def check_scrape(report: Report, ep: Endpoint, profiles: Sequence[Profile], forc
     note = f" ({exposition.skipped} malformed line(s) skipped)" if exposition.skipped else ""
     status = WARN if exposition.skipped else PASS
     report.add(status, "scrape", f"{where} answers with {len(samples)} sample names{note}.")
-    known = check_profiles(report, profiles, forced, set(samples), where)
+
+    def cardinality(p: Profile, metric: str) -> int:
+        names = (*counter_names(metric), metric + "_bucket", metric + "_count", metric)
+        values = {dict(k).get(p.model_label) for n in names for k in samples.get(n, {})}
+        return len(values - {None})
+
+    known = check_profiles(report, profiles, forced, set(samples), where, cardinality, True)
     if known:
         return
     starter = starter_profile(text, samples, ep.safe_url)

@@ -183,6 +183,11 @@ def main() -> int:
         f"text format {len(text) / 1e6:.2f} MB, OpenMetrics {len(om) / 1e6:.2f} MB: "
         f"{models} models, {samples} samples (text)"
     )
+    # Before timing: every parser reads the same samples (OpenMetrics adds its _created).
+    baseline = read(text, "text/plain").samples
+    from_om = {k: v for k, v in read(om, OM_TYPE).samples.items() if not k.endswith("_created")}
+    agree = old_parse(text) == baseline and from_om == baseline
+    print(f"the parsers read the same samples: {'yes' if agree else 'NO'}")
     cases = (
         ("hand-written regex parser (old)", "text", lambda: old_parse(text)),
         ("prometheus_client text parser", "text", lambda: _consume(text_families(text))),
@@ -201,7 +206,7 @@ def main() -> int:
             f"{name:<38} | {fmt:>6} | {seconds * 1e3:>7.0f} ms | {peak:>7.1f} MiB | "
             f"{seconds / base:>9.2f}x"
         )
-    return 0
+    return 0 if agree else 1
 
 
 if __name__ == "__main__":

@@ -79,10 +79,14 @@ class Settings:
     theme: str | None = None  # None: vramtop-dark, or vramtop-mono without colour
     theme_source: str = "--theme"  # where ``theme`` came from, to blame the right layer
     snapshot_dir: str | None = None  # where the snapshot key writes; None: the current directory
+    readonly: bool = False  # no actions (signals, silences): keys, palette and help lose them
     # The exporter: (address, port) to serve /metrics on, and whether per-pid series are sent
     serve_metrics: tuple[str, int] | None = None
     serve_metrics_processes: bool = False
     config_file: str | None = None  # where the file layer came from, for messages
+    # Actions: read-only removes them all; a silence's createdBy (None: the login name)
+    readonly: bool = False
+    silence_author: str | None = None
 
 
 def parse_duration(text: str | float | int) -> float:
@@ -456,6 +460,8 @@ _KEYS: dict[str, tuple[Callable[[Any], Any], str, str | None]] = {
     "serve_metrics_processes": (_bool, "true or false", "VRAMTOP_SERVE_METRICS_PROCESSES"),
     "theme": (_plain, "a theme name", "VRAMTOP_THEME"),
     "snapshot_dir": (_path, "a directory path", "VRAMTOP_SNAPSHOT_DIR"),
+    "readonly": (_bool, "true or false", "VRAMTOP_READONLY"),
+    "silence_author": (_plain, "a name for a silence's createdBy", "VRAMTOP_SILENCE_AUTHOR"),
     "targets": (
         _targets,
         "a table of non-negative numbers with keys " + ", ".join(f.name for f in fields(Targets)),

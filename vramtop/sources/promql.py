@@ -148,7 +148,7 @@ class PromSource:
             note = "no known inference-server or GPU metrics found (see --profile)"
         by_profile = {p.name: p for p in self._active}
         naming = self._naming
-        models = read.models(answers, by_profile, naming)
+        models = read.models(answers, by_profile, naming, self._window)
         self._profile_of = {m.name: by_profile[m.profile] for m in models if m.profile}
         gpus = read.gpus(answers, by_profile, naming)
         known = {g.host for g in gpus} | {f.instance for m in models for f in m.by_instance}

@@ -67,24 +67,25 @@ ALLOWED: dict[str, set[str]] = {
     "redact": set(),
     "worker": set(),
     "clean": {"units"},
+    "serving": {"units"},  # the serving figures' registry: labels, units, formats
     "profiles": set(),
-    "history": {"model"},
+    "history": {"model", "serving"},
     "fleet": {"model"},  # hosts of a Frame: what the Hosts screen and the exports share
     "attribution": {"model"},
     "health": {"model"},  # a GPU's worst finding, XID meanings (package data), nvml alerts
-    "config": {"attribution", "durations", "redact"},  # never a source
-    "sources": {"model", "profiles", "clean", "redact", "fleet", "health"},
+    "config": {"attribution", "durations", "redact", "serving"},  # never a source
+    "sources": {"model", "profiles", "clean", "redact", "fleet", "health", "serving"},
     "collector": {"model", "attribution", "sources", "clean", "redact", "worker", "fleet"}
     | {"health"},
     "record": {"model"},  # the file format only
-    "export": {"model", "clean", "units", "fleet"},
+    "export": {"model", "clean", "units", "fleet", "serving"},
     "feeds": {"model", "history", "record", "clean", "redact", "worker"},
     "demo": {"model", "profiles", "sources", "serve"},  # the fleet hosts run vramtop exporters
     "wiring": {"config", "attribution", "collector", "demo", "durations", "profiles", "redact"}
     | {"sources", "fleet"},
     # The screen consumes feeds of Frames: it never reaches a source, the collector or wiring.
     "tui": {"model", "config", "history", "export", "feeds", "record", "clean", "units"}
-    | {"redact", "worker", "fleet"},
+    | {"redact", "worker", "fleet", "serving"},
     # doctor: one-shot checks over the same wiring, profiles and sources as the live path.
     "doctor": {"config", "wiring", "profiles", "sources"},
     "serve": {"model"},  # the exporter: Frame -> metric families

@@ -80,6 +80,28 @@ HISTORY_KEYS = (
 )
 
 
+# The Models table's columns, in order: what ``columns = [...]`` in the config may name.
+MODEL_COLUMNS = (
+    "name",
+    "vram",
+    "kv",
+    "p50",
+    "p95",
+    "ttft",
+    "itl",
+    "p99",
+    "tokens",
+    "running",
+    "rps",
+    "err",
+    "queue",
+    "preempt",
+    "gpus",
+    "hosts",
+    "via",
+)
+
+
 def label(key: str) -> str:
     f = BY_KEY.get(key)
     return f.label if f else key.replace("_", " ")

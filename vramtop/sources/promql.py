@@ -16,6 +16,7 @@ from typing import Any
 
 from vramtop.model import GpuReading, HostReading, ModelReading
 from vramtop.profiles import Profile
+from vramtop.serving import HISTORY_KEYS
 from vramtop.sources import promreadings as read
 from vramtop.sources.base import SourceError
 from vramtop.sources.http import Endpoint, QueryError, client, get_json
@@ -284,6 +285,7 @@ _SERIES_NAMES = {
     "requests": "requests_per_second",
     "queue": "queue_length",
     "vram": "vram_bytes",
+    **{f"extras.{k}": k for k in HISTORY_KEYS},
 }
 MAX_POINTS = 240  # per series: enough for a chart, far below Prometheus's 11,000-point limit
 

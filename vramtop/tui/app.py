@@ -45,6 +45,7 @@ from vramtop.tui.screens.model import ModelScreen
 from vramtop.tui.screens.overview import OverviewScreen
 from vramtop.tui.themes import NO_COLOR_THEME, LoadedThemes
 from vramtop.tui.view import View
+from vramtop.tui.widgets.model_table import auto_columns
 from vramtop.tui.widgets.status_bar import Status
 
 STATUS_TICK = 1.0  # seconds between status-line refreshes (ages, "collecting for ...")
@@ -88,6 +89,8 @@ class VramtopApp(App[None]):
         self.record_problem: str | None = None
         self.frames_received = 0
         self.fleet_start: bool | None = None  # the first frame held several hosts
+        # The Models table's columns: the config's, changed from the palette; None: automatic
+        self.model_columns: tuple[str, ...] | None = settings.columns
         self._notes = list(notes)
         if settings.no_color and not self.no_color:
             self._monochrome()
@@ -190,7 +193,17 @@ class VramtopApp(App[None]):
             self.palette,
             now,
             host_label=self.settings.host_label,
+            model_columns=self.model_columns,
         )
+
+    def toggle_model_column(self, key: str) -> None:
+        """The palette's column entries: from the columns on screen, one more or one less."""
+        shown = self.model_columns
+        if shown is None:
+            frame = self.shown or self.latest
+            shown = auto_columns(frame.models if frame else ())
+        self.model_columns = tuple(k for k in shown if k != key) if key in shown else (*shown, key)
+        self.redraw()
 
     def live_screen(self) -> LiveScreen | None:
         for screen in reversed(self.screen_stack):
@@ -326,6 +339,7 @@ class VramtopApp(App[None]):
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         yield from commands.own(self)
+        yield from commands.columns(self)
         yield from commands.themes(self)
 
     def command(self, name: str) -> Callable[[], None]:

@@ -115,8 +115,8 @@ def fmt(key: str, value: float | None, compact: bool = False) -> str:
     f = BY_KEY.get(key)
     if f is None:
         return units.figure(value, 3)
-    if f.unit == "ratio":
-        text = units.ratio(value)
+    if f.unit == "ratio":  # 62.5 %: a KV cache's share is read against a threshold
+        text = units.ratio(value) if compact else units.percent(value * 100, 1)
     elif f.unit == "seconds":
         text = units.seconds(value, units.COMPACT if compact else units.SPACED)
     elif f.unit == "per_second":

@@ -232,3 +232,38 @@ def test_every_profile_figure_is_in_the_registry():
                 assert key.removeprefix("extras.") in serving.BY_KEY, (p.name, key)
         for key in p.absent:
             assert key in serving.BY_KEY or key == "latency_p95_seconds", (p.name, key)
+
+
+def test_backfill_brings_the_serving_series_for_the_drill_down(stack):
+    src = PromSource(
+        Endpoint(stack.prom.url), list(load_all().values()), False, stack.instances["vllm"], "5s"
+    )
+    try:
+        src.poll()
+        series = src.backfill("llama", 20.0)
+    finally:
+        src.close()
+    assert set(serving.HISTORY_KEYS) <= set(series)
+    assert series["kv_cache_usage_ratio"][-1][1] == 0.625
+    assert len(series["kv_cache_usage_ratio"]) >= 5
+    assert series["ttft_p95_seconds"][-1][1] == pytest.approx(llm.TTFT_P95, rel=EXACT)
+    assert series["inter_token_p95_seconds"][-1][1] == pytest.approx(llm.ITL_P95, rel=EXACT)
+    assert series["generation_tokens_per_second"][-1][1] == pytest.approx(500, rel=RATE)
+
+
+def test_history_keeps_the_serving_series_bounded():
+    from vramtop.history import RAW_POINTS, History
+    from vramtop.model import Frame, HostReading, freeze
+
+    history = History(max_series=64)
+    extras = freeze({k: 0.5 for k in serving.HISTORY_KEYS} | {"running_requests": 3.0})
+    for t in range(2 * RAW_POINTS):
+        models = tuple(
+            ModelReading(f"m{(t // 100) * 10 + k}", 2**30, extras=extras) for k in range(10)
+        )
+        history.add(Frame(float(t), HostReading("h"), models=models))
+    assert len(history) == 64  # the cap, however many models came and went
+    now = 2.0 * RAW_POINTS - 1
+    points = history.model("m110", "kv_cache_usage_ratio", 3600.0, now)
+    assert len(points) == 100 and points[-1] == (now, 0.5)
+    assert history.model("m110", "running_requests", 3600.0, now) == []  # not charted: not kept

@@ -162,6 +162,12 @@ def test_drill_down_charts_kv_ttft_and_tokens_with_targets():
             assert [ln.points[-1][1] for ln in tokens.spec.lines] == [2000.0, 500.0]
             text = screen_text(app)
             assert "KV cache 62.5%" in text and "TTFT p95 300 ms" in text
+            await pilot.resize_terminal(80, 24)
+            await pilot.pause()
+            shown = [c for c in screen.query(Chart) if c.display]
+            assert len(shown) == 8 and all(c.region.height >= 5 for c in shown)
+            await pilot.resize_terminal(160, 48)
+            await pilot.pause()
             await pilot.press("escape")
             t.move_cursor(t.keys.index("qwen-7b"))
             await pilot.press("enter")

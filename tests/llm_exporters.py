@@ -191,3 +191,16 @@ def triton(model: str = "resnet", summaries: bool = False) -> list[Sample]:
             out += gauge("nv_inference_request_summary_us", {**lab, "quantile": q}, us)
         out += gauge("nv_inference_queue_summary_us", {**lab, "quantile": "0.95"}, 1_500)
     return out
+
+
+def llamacpp() -> list[Sample]:
+    """llama-server --metrics: no labels at all (one model per server, the job names it)."""
+    return [
+        *gauge("llamacpp:requests_processing", {}, 2),
+        *gauge("llamacpp:requests_deferred", {}, 1),
+        *gauge("llamacpp:kv_cache_usage_ratio", {}, 0.375),
+        *gauge("llamacpp:prompt_tokens_seconds", {}, 150.5),
+        *gauge("llamacpp:predicted_tokens_seconds", {}, 41.25),
+        *counter("llamacpp:prompt_tokens_total", {}, 150),
+        *counter("llamacpp:tokens_predicted_total", {}, 40),
+    ]

@@ -55,6 +55,7 @@ SERVERS = {
     "tgi": llm.tgi,
     "triton": llm.triton,
     "triton_summaries": lambda: llm.triton("bert", summaries=True),
+    "llamacpp": llm.llamacpp,
 }
 
 
@@ -128,6 +129,18 @@ def test_tgi_batch_tokens_and_no_ttft(stack):
     assert x["prompt_tokens_per_second"] == pytest.approx(800, rel=RATE)
     assert m.unavailable["extras.ttft_p95_seconds"] == "TGI exports no time-to-first-token metric"
     assert m.unavailable["extras.kv_cache_usage_ratio"] == "TGI exports no KV-cache usage"
+
+
+def test_llamacpp_gauges_and_no_latency(stack):
+    (m,) = stack.models("llamacpp").values()
+    assert m.name == "llm-llamacpp" and m.profile == "llamacpp" and m.queue_length == 1
+    assert m.extras == {
+        "running_requests": 2,
+        "kv_cache_usage_ratio": 0.375,
+        "prompt_tokens_per_second": 150.5,
+        "generation_tokens_per_second": 41.25,
+    }
+    assert m.unavailable["latency_p95_seconds"] == "llama.cpp exports no latency histogram"
 
 
 def test_triton_default_metrics_give_means_never_quantiles(stack):

@@ -280,3 +280,23 @@ def test_history_keeps_the_serving_series_bounded():
     points = history.model("m110", "kv_cache_usage_ratio", 3600.0, now)
     assert len(points) == 100 and points[-1] == (now, 0.5)
     assert history.model("m110", "running_requests", 3600.0, now) == []  # not charted: not kept
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "spaced", "compact"),
+    [
+        ("kv_cache_usage_ratio", 0.625, "62.5%", "62%"),
+        ("ttft_p95_seconds", 0.3, "300 ms", "300ms"),
+        ("latency_mean_seconds", 0.012, "~12 ms", "~12ms"),
+        ("queue_time_mean_seconds", 0.0003, "~300µs", "~300µs"),
+        ("generation_tokens_per_second", 1234.0, "1.2k/s", "1.2k/s"),
+        ("running_requests", 7.0, "7", "7"),
+        ("prefix_cache_hit_ratio", 0.3, "30.0%", "30%"),
+        ("ttft_p95_seconds", None, "n/a", "n/a"),
+        ("ttft_p95_seconds", float("nan"), "n/a", "n/a"),
+        ("a_users_own_figure", 0.12345, "0.123", "0.123"),
+    ],
+)
+def test_each_figure_is_written_with_its_unit(key, value, spaced, compact):
+    assert serving.fmt(key, value) == spaced
+    assert serving.fmt(key, value, compact=True) == compact

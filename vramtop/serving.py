@@ -117,8 +117,8 @@ def fmt(key: str, value: float | None, compact: bool = False) -> str:
         return units.figure(value, 3)
     if f.unit == "ratio":  # 62.5 %: a KV cache's share is read against a threshold
         text = units.ratio(value) if compact else units.percent(value * 100, 1)
-    elif f.unit == "seconds":
-        text = units.seconds(value, units.COMPACT if compact else units.SPACED)
+    elif f.unit == "seconds":  # under 10 ms the spaced form would round to "0 ms"
+        text = units.seconds(value, units.COMPACT if compact or value < 0.01 else units.SPACED)
     elif f.unit == "per_second":
         text = units.rate(value)
     else:

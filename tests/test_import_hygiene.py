@@ -74,18 +74,22 @@ ALLOWED: dict[str, set[str]] = {
     "attribution": {"model"},
     "health": {"model"},  # a GPU's worst finding, XID meanings (package data), nvml alerts
     "config": {"attribution", "durations", "redact", "serving"},  # never a source
-    "sources": {"model", "profiles", "clean", "redact", "fleet", "health", "serving"},
+    "silencing": {"model", "durations", "clean"},  # a silence's matchers, as values
+    "sources": {"model", "profiles", "clean", "redact", "fleet", "health", "silencing"}
+    | {"serving"},
     "collector": {"model", "attribution", "sources", "clean", "redact", "worker", "fleet"}
     | {"health"},
-    "record": {"model"},  # the file format only
-    "export": {"model", "clean", "units", "fleet", "serving"},
+    "record": {"model", "health"},  # the file format; health: replay's "next change" digest
+    "export": {"model", "clean", "units", "fleet", "health", "silencing", "serving"},
+    "actions": {"model", "clean", "units"},  # signals to local processes: psutil, no screen
     "feeds": {"model", "history", "record", "clean", "redact", "worker"},
-    "demo": {"model", "profiles", "sources", "serve"},  # the fleet hosts run vramtop exporters
+    # The fleet hosts run vramtop exporters; health: the XIDs' meanings.
+    "demo": {"model", "profiles", "sources", "serve", "health"},
     "wiring": {"config", "attribution", "collector", "demo", "durations", "profiles", "redact"}
     | {"sources", "fleet"},
     # The screen consumes feeds of Frames: it never reaches a source, the collector or wiring.
     "tui": {"model", "config", "history", "export", "feeds", "record", "clean", "units"}
-    | {"redact", "worker", "fleet", "serving"},
+    | {"redact", "worker", "fleet", "health", "actions", "silencing", "serving"},  # health: pure
     # doctor: one-shot checks over the same wiring, profiles and sources as the live path.
     "doctor": {"config", "wiring", "profiles", "sources"},
     "serve": {"model"},  # the exporter: Frame -> metric families

@@ -83,10 +83,14 @@ class Settings:
     theme_source: str = "--theme"  # where ``theme`` came from, to blame the right layer
     snapshot_dir: str | None = None  # where the snapshot key writes; None: the current directory
     columns: tuple[str, ...] | None = None  # the Models table's; None: as the models have
+    readonly: bool = False  # no actions (signals, silences): keys, palette and help lose them
     # The exporter: (address, port) to serve /metrics on, and whether per-pid series are sent
     serve_metrics: tuple[str, int] | None = None
     serve_metrics_processes: bool = False
     config_file: str | None = None  # where the file layer came from, for messages
+    # Actions: read-only removes them all; a silence's createdBy (None: the login name)
+    readonly: bool = False
+    silence_author: str | None = None
 
 
 def parse_duration(text: str | float | int) -> float:
@@ -481,6 +485,8 @@ _KEYS: dict[str, tuple[Callable[[Any], Any], str, str | None]] = {
         'a list of Models table columns, like ["name", "vram", "kv", "p95", "ttft"]',
         "VRAMTOP_COLUMNS",
     ),
+    "readonly": (_bool, "true or false", "VRAMTOP_READONLY"),
+    "silence_author": (_plain, "a name for a silence's createdBy", "VRAMTOP_SILENCE_AUTHOR"),
     "targets": (
         _targets,
         "a table of non-negative numbers with keys " + ", ".join(f.name for f in fields(Targets)),

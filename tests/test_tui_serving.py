@@ -194,3 +194,46 @@ def test_a_bad_column_in_the_config_is_one_sentence_and_exit_2(tmp_path):
         "vram, kv, p50, p95, ttft, itl, p99, tokens, running, rps, err, queue, preempt, gpus, "
         "hosts, via)\n"
     )
+
+
+def test_columns_from_the_environment_and_a_bad_one_names_the_variable():
+    from vramtop.config import ConfigError, load
+
+    settings = load(env={"VRAMTOP_COLUMNS": "name, vram,kv,ttft"}, config_file=None)
+    assert settings.columns == ("name", "vram", "kv", "ttft")
+    try:
+        load(env={"VRAMTOP_COLUMNS": "vram,TTFT"})
+    except ConfigError as err:
+        assert str(err).startswith("VRAMTOP_COLUMNS names no Models table column 'TTFT'")
+    else:
+        raise AssertionError("VRAMTOP_COLUMNS=vram,TTFT was accepted")
+
+
+def serving_app():
+    history = History()
+    for step in range(STEPS):
+        history.add(serving_frame(step, kv=0.5 + step / 1000))
+    targets = Targets(ttft_p95_seconds=0.25, kv_cache_warning_ratio=0.6)
+    settings = Settings(interval=3600.0, targets=targets)
+    return make_app(ScriptedCollector([serving_frame()]), history=history, settings=settings)
+
+
+def after(*keys: str):
+    async def run_before(pilot) -> None:
+        await wait_until(pilot, lambda: pilot.app.frames_received >= 1, "the first frame")
+        await pilot.pause()
+        if keys:
+            await pilot.press(*keys)
+        await pilot.pause()
+
+    return run_before
+
+
+def test_overview_with_serving_columns_looks_like_this(snap_compare):
+    assert snap_compare(serving_app(), terminal_size=(80, 24), run_before=after())
+
+
+def test_serving_drill_down_looks_like_this(snap_compare):
+    # Tab to the models (llama-70b first, by VRAM), Enter.
+    keys = after("tab", "enter")
+    assert snap_compare(serving_app(), terminal_size=(80, 24), run_before=keys)

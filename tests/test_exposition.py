@@ -297,4 +297,11 @@ def test_openmetrics_with_exemplars_through_the_scrape_source():
     for m in seen.values():
         assert m.profile == "facesocial" and m.queue_length == 3 and m.vram_bytes == 2**30
         assert m.requests_per_second == 0 and m.error_ratio == 0  # 0 of 0, read twice
-    assert replace(seen[OM_TYPE], instances=()) == replace(seen[TEXT_TYPE], instances=())
+    # Alike but for where they were read (a missing figure's reason names the server).
+    for m in seen.values():
+        why = m.unavailable["extras.timeouts_per_second"]
+        assert re.fullmatch(r"metric `model_timeout` not found on 127\.0\.0\.1:\d+", why), why
+    assert replace(seen[OM_TYPE], instances=(), unavailable={}) == replace(
+        seen[TEXT_TYPE], instances=(), unavailable={}
+    )
+    assert set(seen[OM_TYPE].unavailable) == set(seen[TEXT_TYPE].unavailable)

@@ -67,18 +67,20 @@ ALLOWED: dict[str, set[str]] = {
     "redact": set(),
     "worker": set(),
     "clean": {"units"},
+    "serving": {"units"},  # the serving figures' registry: labels, units, formats
     "profiles": set(),
-    "history": {"model"},
+    "history": {"model", "serving"},
     "fleet": {"model"},  # hosts of a Frame: what the Hosts screen and the exports share
     "attribution": {"model"},
     "health": {"model"},  # a GPU's worst finding, XID meanings (package data), nvml alerts
-    "config": {"attribution", "durations", "redact"},  # never a source
+    "config": {"attribution", "durations", "redact", "serving"},  # never a source
     "silencing": {"model", "durations", "clean"},  # a silence's matchers, as values
-    "sources": {"model", "profiles", "clean", "redact", "fleet", "health", "silencing"},
+    "sources": {"model", "profiles", "clean", "redact", "fleet", "health", "silencing"}
+    | {"serving"},
     "collector": {"model", "attribution", "sources", "clean", "redact", "worker", "fleet"}
     | {"health"},
     "record": {"model", "health"},  # the file format; health: replay's "next change" digest
-    "export": {"model", "clean", "units", "fleet", "health", "silencing"},
+    "export": {"model", "clean", "units", "fleet", "health", "silencing", "serving"},
     "actions": {"model", "clean", "units"},  # signals to local processes: psutil, no screen
     "feeds": {"model", "history", "record", "clean", "redact", "worker"},
     # The fleet hosts run vramtop exporters; health: the XIDs' meanings.
@@ -87,7 +89,7 @@ ALLOWED: dict[str, set[str]] = {
     | {"sources", "fleet"},
     # The screen consumes feeds of Frames: it never reaches a source, the collector or wiring.
     "tui": {"model", "config", "history", "export", "feeds", "record", "clean", "units"}
-    | {"redact", "worker", "fleet", "health", "actions", "silencing"},  # health: pure
+    | {"redact", "worker", "fleet", "health", "actions", "silencing", "serving"},  # health: pure
     # doctor: one-shot checks over the same wiring, profiles and sources as the live path.
     "doctor": {"config", "wiring", "profiles", "sources"},
     "serve": {"model"},  # the exporter: Frame -> metric families

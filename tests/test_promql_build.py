@@ -69,8 +69,9 @@ def test_counters_accept_both_suffixes_and_fallbacks_use_or():
 
 def test_query_count_is_fixed_per_profile():
     vllm = load_all()["vllm"]
-    # 12 fleet-wide figures and one p95 per replica: none grows with models or hosts
-    assert len(model_queries(vllm, "s", "2m")) == 13
+    # 17 fleet-wide figures and one p95 per replica: none grows with models or hosts (and
+    # they all go in one request: see PromSource._batch)
+    assert len(model_queries(vllm, "s", "2m")) == 18
 
 
 def test_each_replica_has_its_p95_and_the_host_label_joins_every_instance_grouping():
@@ -89,7 +90,7 @@ def test_each_replica_has_its_p95_and_the_host_label_joins_every_instance_groupi
     assert not [q for q in model_queries(profiles["llamacpp"], "s", "2m") if q.key == INSTANCE_P95]
     queries = model_queries(profiles["vllm"], "s", "2m", host_label="node")
     by_instance = [q.expr for q in queries if "instance" in q.expr]
-    assert len(by_instance) == 7 and all("instance, node)" in e for e in by_instance)
+    assert len(by_instance) == 9 and all("instance, node)" in e for e in by_instance)
     # the tgi profile names the model by job: the grouping holds each label once
     tgi = model_queries(profiles["tgi"], "s", "2m")
     assert "sum by (job, instance) (tgi_queue_size{s})" in [q.expr for q in tgi]

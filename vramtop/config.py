@@ -44,6 +44,9 @@ class Targets:
     queue_length_warning: float = 50.0  # ModelQueueBacklog
     vram_critical_ratio: float = 0.95  # VRAMExhausted
     cpu_warning_ratio: float = 0.8  # HighCPUUsage
+    # LLM serving: drawn and coloured only where configured (None: no target)
+    ttft_p95_seconds: float | None = None  # time to first token, p95
+    kv_cache_warning_ratio: float | None = None  # KV cache in use, 0..1
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,7 @@ class Settings:
     theme: str | None = None  # None: vramtop-dark, or vramtop-mono without colour
     theme_source: str = "--theme"  # where ``theme`` came from, to blame the right layer
     snapshot_dir: str | None = None  # where the snapshot key writes; None: the current directory
+    columns: tuple[str, ...] | None = None  # the Models table's; None: as the models have
     readonly: bool = False  # no actions (signals, silences): keys, palette and help lose them
     # The exporter: (address, port) to serve /metrics on, and whether per-pid series are sent
     serve_metrics: tuple[str, int] | None = None
@@ -320,6 +324,22 @@ def _re2_only(pattern: str) -> str | None:
     return None
 
 
+def _columns(value: Any) -> tuple[str, ...]:
+    from vramtop.serving import MODEL_COLUMNS
+
+    if isinstance(value, str):
+        value = [v.strip() for v in value.split(",") if v.strip()]
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+        raise ValueError(value)
+    unknown = [v for v in value if v not in MODEL_COLUMNS]
+    if unknown:
+        raise Refused(
+            f"names no Models table column {shown('columns', unknown[0])} "
+            f"(columns: {', '.join(MODEL_COLUMNS)})"
+        )
+    return tuple(dict.fromkeys(value))
+
+
 def _label(value: Any) -> str:
     if not isinstance(value, str) or not LABEL_NAME.fullmatch(value.strip()):
         raise ValueError(value)
@@ -460,6 +480,11 @@ _KEYS: dict[str, tuple[Callable[[Any], Any], str, str | None]] = {
     "serve_metrics_processes": (_bool, "true or false", "VRAMTOP_SERVE_METRICS_PROCESSES"),
     "theme": (_plain, "a theme name", "VRAMTOP_THEME"),
     "snapshot_dir": (_path, "a directory path", "VRAMTOP_SNAPSHOT_DIR"),
+    "columns": (
+        _columns,
+        'a list of Models table columns, like ["name", "vram", "kv", "p95", "ttft"]',
+        "VRAMTOP_COLUMNS",
+    ),
     "readonly": (_bool, "true or false", "VRAMTOP_READONLY"),
     "silence_author": (_plain, "a name for a silence's createdBy", "VRAMTOP_SILENCE_AUTHOR"),
     "targets": (

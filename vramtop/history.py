@@ -21,6 +21,7 @@ from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 
 from vramtop.model import MODEL_FIGURES, Frame
+from vramtop.serving import HISTORY_KEYS
 
 Point = tuple[float, float]
 SeriesKey = tuple[str, str, str]  # ("gpu", "0" or "host/0", field) or ("model", name, field)
@@ -34,6 +35,7 @@ THROTTLE_BANDS: tuple[tuple[str, frozenset[str]], ...] = (
     ("pwr-cap", frozenset({"sw_power_cap"})),
 )
 MODEL_FIELDS = MODEL_FIGURES
+SERVING_FIELDS = HISTORY_KEYS  # from ModelReading.extras, under the same names
 RAW_POINTS = 600
 TIERS = ((10.0, 360), (120.0, 720))  # (bucket seconds, buckets kept): 1 h and 24 h
 LONGEST_WINDOW = 24 * 3600.0
@@ -184,6 +186,9 @@ class History:
         for m in frame.models:
             for name in MODEL_FIELDS:
                 self._put(("model", m.name, name), t, getattr(m, name))
+            if m.extras:
+                for name in SERVING_FIELDS:
+                    self._put(("model", m.name, name), t, m.extras.get(name))
         for g in frame.gpus:
             key = gpu_key(g.index, g.host)
             # A fleet's GPUs join only while there is room: 8000 of them must not churn

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from vramtop import clean, units
+from vramtop import clean, serving, units
 from vramtop.export import fmt, hosts
 from vramtop.export import health as gpu_health
 from vramtop.export.layout import (
@@ -35,6 +35,8 @@ def tables(frame: Frame, rules: Rules | None = None) -> list[Table]:
     if fleet := hosts.shown(frame, rules):
         out.append(hosts.hosts_table(fleet))
     out += [_gpus(frame), _processes(frame), _models(frame)]
+    if serving_table := _serving(frame):
+        out.append(serving_table)
     if replicated := hosts.replicated(frame):
         out.append(hosts.replicas_table(replicated, rules))
     out.append(_alerts(frame))
@@ -201,14 +203,18 @@ def _models(frame: Frame) -> Table:
         ("Model", "VRAM", "p50", "p95", "p99", "Req/s", "Errors", "Queue", "Hosts", "PIDs", "GPUs"),
         empty="no models identified",
     )
+    means = False
     for m in frame.models:
         hosts = ", ".join(clean.literal(i) for i in m.instances) or "-"
+        p95 = fmt.seconds(m.latency_p95_seconds)
+        if m.latency_p95_seconds is None and (mean := serving.stand_in(m.extras, P95)):
+            p95, means = serving.fmt(*mean), True
         table.rows.append(
             (
                 c(clean.shorten(m.name, MODEL_WIDTH)),
                 c(fmt.human_bytes(m.vram_bytes)),
                 c(fmt.seconds(m.latency_p50_seconds)),
-                c(fmt.seconds(m.latency_p95_seconds)),
+                c(p95),
                 c(fmt.seconds(m.latency_p99_seconds)),
                 c(fmt.num(m.requests_per_second, digits=1)),
                 c(fmt.pct(None if m.error_ratio is None else m.error_ratio * 100, 2)),
@@ -218,9 +224,34 @@ def _models(frame: Frame) -> Table:
                 c(" ".join(str(i) for i in m.gpus) or "-"),
             )
         )
-        extras = ", ".join(f"{clean.literal(k)} {fmt.fixed(v, 3)}" for k, v in m.extras.items())
-        if extras:
-            table.notes.append(note(f"{clean.shorten(m.name, MODEL_WIDTH)}: {extras}"))
+    if means:
+        table.notes.append(serving.MEAN_LEGEND)
+    return table
+
+
+P95 = "latency_p95_seconds"
+
+
+def _serving(frame: Frame) -> Table | None:
+    """LLM serving figures per model, with units (vramtop.serving): only the figures some
+    model has, only the models that have any; then why each missing one is missing."""
+    keys = serving.present(frame.models)
+    if not keys:
+        return None
+    table = Table("Serving", ("Model", *(serving.label(k) for k in keys)))
+    for m in frame.models:
+        if not m.extras:
+            continue
+        cells = (serving.fmt(k, m.extras.get(k)) for k in keys)
+        table.rows.append((c(clean.shorten(m.name, MODEL_WIDTH)), *(c(x) for x in cells)))
+        for key, why in m.unavailable.items():
+            figure = key.removeprefix("extras.")
+            if key == P95 or (key.startswith("extras.") and figure in serving.BY_KEY):
+                what = "p95" if key == P95 else serving.label(figure)
+                name = clean.shorten(m.name, MODEL_WIDTH)
+                table.notes.append(note(f"{name}: {what}: {clean.literal(why)}"))
+    if any(serving.BY_KEY[k].mean for k in keys if k in serving.BY_KEY):
+        table.notes.insert(0, serving.MEAN_LEGEND)
     return table
 
 

@@ -62,6 +62,8 @@ class Profile:
     name_label: str | None = None
     host_labels: tuple[str, ...] = ("instance",)
     processes: dict[str, str] = field(default_factory=dict)
+    # Why a figure is missing where the server cannot or will not export it (figure -> reason)
+    absent: dict[str, str] = field(default_factory=dict)
 
 
 def load_all(extra_dirs: list[Path] | tuple[Path, ...] = ()) -> dict[str, Profile]:
@@ -104,6 +106,7 @@ def _parse(data: dict[str, Any], path: str) -> Profile:
         "expressions",
         "processes",
         "extras",
+        "absent",
         *MODEL_FIELDS,
     }
     for key in data:
@@ -122,6 +125,7 @@ def _parse(data: dict[str, Any], path: str) -> Profile:
     fields_ = {k: _field(v, f"fields.{k}") for k, v in _table(data, "fields").items()}
     exprs = {k: _plain(v, f"expressions.{k}") for k, v in _table(data, "expressions").items()}
     procs = {k: _plain(v, f"processes.{k}") for k, v in _table(data, "processes").items()}
+    absent = {k: _plain(v, f"absent.{k}") for k, v in _table(data, "absent").items()}
     return Profile(
         name=name,
         kind=kind,
@@ -137,6 +141,7 @@ def _parse(data: dict[str, Any], path: str) -> Profile:
         name_label=data.get("name_label"),
         host_labels=_names(data.get("host_labels", ["instance"]), "host_labels"),
         processes=procs,
+        absent=absent,
     )
 
 

@@ -6,8 +6,38 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from vramtop.model import ModelReading, freeze
+from vramtop.profiles import Profile
 
 MAX_BYTES = 2**63 - 1  # what any byte counter can hold; beyond is a broken exporter
+
+
+def serving_reasons(
+    p: Profile, f: Mapping[str, float], nodata: set[str], where: str, idle: str
+) -> dict[str, str]:
+    """Why each latency or serving figure the profile names is missing for one model: no
+    requests in the window (the metric is there, its rate is 0/0: ``idle`` says so), the metric
+    not found (an
+    older or newer server, a flag not set), or what the profile says the server never exports.
+    Keys as in ``unavailable``: latency_p95_seconds, extras.<key>."""
+    out: dict[str, str] = {}
+    for key, s in p.series.items():
+        if key == "latency":
+            have, reason_key = "latency.0.95" in f, "latency_p95_seconds"
+        elif key.startswith("extras."):
+            have, reason_key = key in f, key
+        else:
+            continue
+        if have:
+            continue
+        if key in nodata:
+            out[reason_key] = idle
+        else:
+            out[reason_key] = f"metric `{s.metrics[0]}` not found {where}"
+    for key, why in p.absent.items():
+        figure = "latency.0.95" if key == "latency_p95_seconds" else f"extras.{key}"
+        if figure not in f:
+            out["latency_p95_seconds" if key == "latency_p95_seconds" else figure] = why
+    return out
 
 
 def model_from_figures(
@@ -29,8 +59,10 @@ def model_from_figures(
         ratio = errors / requests
     elif errors == 0 and requests == 0:
         ratio = 0.0
-    reasons = dict(missing or {})
-    if f.get("latency.0.95") is None and "latency" not in reasons:
+    reasons = {k: v for k, v in (missing or {}).items() if k not in f}  # another target had it
+    if "latency.0.95" in f:
+        reasons.pop("latency_p95_seconds", None)
+    if f.get("latency.0.95") is None and not {"latency", "latency_p95_seconds"} & set(reasons):
         reasons["latency_p95_seconds"] = "no requests in the rate window, or no latency metric"
     if ratio is None and "error_ratio" not in reasons:
         reasons["error_ratio"] = "no requests in the rate window, or no error counter"

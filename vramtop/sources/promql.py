@@ -16,6 +16,7 @@ from typing import Any
 
 from vramtop.model import GpuReading, HealthEvent, HostReading, ModelReading
 from vramtop.profiles import Profile
+from vramtop.serving import HISTORY_KEYS
 from vramtop.sources import promreadings as read
 from vramtop.sources.base import SourceError
 from vramtop.sources.http import Endpoint, QueryError, client, get_json
@@ -151,7 +152,7 @@ class PromSource:
             note = "no known inference-server or GPU metrics found (see --profile)"
         by_profile = {p.name: p for p in self._active}
         naming = self._naming
-        models = read.models(answers, by_profile, naming)
+        models = read.models(answers, by_profile, naming, self._window)
         self._profile_of = {m.name: by_profile[m.profile] for m in models if m.profile}
         gpus, xids = read.gpus_and_xids(answers, by_profile, naming)
         known = {g.host for g in gpus} | {f.instance for m in models for f in m.by_instance}
@@ -288,6 +289,7 @@ _SERIES_NAMES = {
     "requests": "requests_per_second",
     "queue": "queue_length",
     "vram": "vram_bytes",
+    **{f"extras.{k}": k for k in HISTORY_KEYS},
 }
 MAX_POINTS = 240  # per series: enough for a chart, far below Prometheus's 11,000-point limit
 

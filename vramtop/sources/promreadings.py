@@ -22,7 +22,7 @@ from vramtop.model import (
 )
 from vramtop.profiles import Profile
 from vramtop.sources import remote_health
-from vramtop.sources.figures import MAX_BYTES, model_from_figures
+from vramtop.sources.figures import MAX_BYTES, model_from_figures, serving_reasons
 from vramtop.sources.queries import INSTANCE_P95, UP, Query
 
 Samples = list[tuple[dict[str, str], float | None]]
@@ -76,9 +76,14 @@ class _Best:
 
 
 def models(
-    answers: Iterable[Answer], profiles: dict[str, Profile], naming: Naming = BY_INSTANCE
+    answers: Iterable[Answer],
+    profiles: dict[str, Profile],
+    naming: Naming = BY_INSTANCE,
+    window: str = "2m",
 ) -> tuple[ModelReading, ...]:
+    """``window``: the rate window, named in the reason for a figure with no requests."""
     figures: dict[str, _Best] = defaultdict(_Best)
+    nodata: dict[str, set[str]] = defaultdict(set)  # a NaN answer: the metric, no requests
     shares: dict[tuple[str, str], _Best] = defaultdict(_Best)
     instances: dict[str, set[str]] = defaultdict(set)
     source: dict[str, Profile] = {}
@@ -100,6 +105,7 @@ def models(
             if "instance" in labels:
                 instances[name].add(labels["instance"])
             if value is None or math.isinf(value):
+                nodata[name].add(q.key)
                 continue
             host = naming.of(labels)
             if host and q.key in _SHARE_KEYS:
@@ -124,8 +130,16 @@ def models(
     out = []
     for name, best in sorted(figures.items()):
         p = source.get(name)
+        hosts = ", ".join(sorted(instances[name]))
+        where = f"in Prometheus for {hosts}" if hosts else "in Prometheus"
+        idle = f"no requests in the last {window}"
+        reasons = serving_reasons(p, best.values, nodata[name], where, idle) if p else {}
         m = model_from_figures(
-            name, best.values, p.name if p else None, tuple(sorted(instances[name])), missing[name]
+            name,
+            best.values,
+            p.name if p else None,
+            tuple(sorted(instances[name])),
+            {**reasons, **missing[name]},
         )
         out.append(replace(m, by_instance=tuple(by_model.get(name, ()))))
     return tuple(out)

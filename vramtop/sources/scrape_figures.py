@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from vramtop.model import GpuReading
 from vramtop.profiles import Profile, Series
 from vramtop.sources.exposition import Samples, histogram_quantile, increase
+from vramtop.sources.figures import serving_reasons
 from vramtop.sources.promql_syntax import counter_names
 from vramtop.sources.promreadings import Answer, gpus_and_xids
 from vramtop.sources.queries import QUANTILES, Query
@@ -40,8 +41,10 @@ def model_figures(
     figures: dict[Key, dict[str, float]] = defaultdict(dict)
     missing: dict[Key, dict[str, str]] = defaultdict(dict)
     for p in profiles:
+        nodata: dict[str, set[str]] = defaultdict(set)
         for key, series in p.series.items():
-            for name, value in _evaluate(series, p.model_label, before, now, dt).items():
+            found = _evaluate(series, p.model_label, before, now, dt)
+            for name, value in found.items():
                 model, _, q = name.partition("\0")  # quantiles come back as "model\0q"
                 k = (p.name, model)
                 if math.isfinite(value):
@@ -49,7 +52,35 @@ def model_figures(
                 else:  # null with a reason, as on the PromQL path; never NaN in a Frame
                     figures.setdefault(k, {})
                     missing[k][key] = f"{instance} reported {_word(value)} for it"
+            valued = {name.partition("\0")[0] for name in found}
+            for model in _present(series, p.model_label, now.samples) - valued:
+                nodata[model].add(key)  # the metric is there, with no requests to measure
+        for (profile, model), f in figures.items():
+            if profile == p.name:
+                idle = (
+                    f"no requests in the last {dt:.{0 if dt >= 10 else 1}f}s"
+                    if dt > 0
+                    else f"rates need a second scrape of {instance}"
+                )
+                why = serving_reasons(p, f, nodata[model], f"on {instance}", idle)
+                missing[(profile, model)] = {**why, **missing.get((profile, model), {})}
     return figures, missing
+
+
+def _present(s: Series, model_label: str, samples: Samples) -> set[str]:
+    """The models that have any sample of the series' metrics (under any of its names)."""
+    names = [
+        n
+        for m in (*s.metrics, *s.mean_count)
+        for n in (m, f"{m}_bucket", f"{m}_count", *counter_names(m))
+    ]
+    out: set[str] = set()
+    for name in names:
+        for labels in samples.get(name, {}):
+            d = dict(labels)
+            if model_label in d and _matches(d, s):
+                out.add(d[model_label])
+    return out
 
 
 def gpus(
@@ -146,7 +177,10 @@ def _evaluate(
         for labels, value in _pick(now.samples, s.metrics).items():
             d = dict(labels)
             if model_label in d and "quantile" in d:
-                result[f"{d[model_label]}\0{float(d['quantile'])}"] = value * s.scale
+                if s.quantile is None:
+                    result[f"{d[model_label]}\0{float(d['quantile'])}"] = value * s.scale
+                elif float(d["quantile"]) == s.quantile:
+                    result[d[model_label]] = value * s.scale
     return result
 
 

@@ -111,7 +111,12 @@ def fill(a: ModelReading, b: ModelReading) -> ModelReading:
         extras=MappingProxyType({**b.extras, **a.extras}),
     )
     reasons = {**b.unavailable, **a.unavailable}
-    known = {k for k in reasons if getattr(merged, _FIELD.get(k, k), None) is not None}
+    known = {
+        k
+        for k in reasons
+        if getattr(merged, _FIELD.get(k, k), None) is not None
+        or k.removeprefix("extras.") in merged.extras
+    }
     return replace(merged, unavailable=freeze({k: v for k, v in reasons.items() if k not in known}))
 
 

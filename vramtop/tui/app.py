@@ -50,6 +50,7 @@ from vramtop.tui.screens.silences import SilencesScreen
 from vramtop.tui.silence_target import author, silence_scope, silence_target
 from vramtop.tui.themes import NO_COLOR_THEME, LoadedThemes
 from vramtop.tui.view import View
+from vramtop.tui.widgets.model_table import auto_columns
 from vramtop.tui.widgets.process_table import ProcessTable
 from vramtop.tui.widgets.status_bar import Status
 
@@ -98,6 +99,8 @@ class VramtopApp(App[None]):
         self.record_problem: str | None = None
         self.frames_received = 0
         self.fleet_start: bool | None = None  # the first frame held several hosts
+        # The Models table's columns: the config's, changed from the palette; None: automatic
+        self.model_columns: tuple[str, ...] | None = settings.columns
         self._notes = list(notes)
         self.acted: tuple[Outcome, float] | None = None  # the last signal's outcome, and when
         if settings.no_color and not self.no_color:
@@ -213,7 +216,17 @@ class VramtopApp(App[None]):
             self.palette,
             now,
             host_label=self.settings.host_label,
+            model_columns=self.model_columns,
         )
+
+    def toggle_model_column(self, key: str) -> None:
+        """The palette's column entries: from the columns on screen, one more or one less."""
+        shown = self.model_columns
+        if shown is None:
+            frame = self.shown or self.latest
+            shown = auto_columns(frame.models if frame else ())
+        self.model_columns = tuple(k for k in shown if k != key) if key in shown else (*shown, key)
+        self.redraw()
 
     def live_screen(self) -> LiveScreen | None:
         for screen in reversed(self.screen_stack):
@@ -385,6 +398,7 @@ class VramtopApp(App[None]):
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         yield from commands.own(self)
+        yield from commands.columns(self)
         yield from commands.themes(self)
 
     def command(self, name: str) -> Callable[[], None]:

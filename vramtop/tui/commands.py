@@ -37,6 +37,25 @@ def own(app: VramtopApp) -> Iterable[SystemCommand]:
         yield SystemCommand("Refresh faster", "Shorter interval (-)", app.command("faster"))
 
 
+def columns(app: VramtopApp) -> Iterable[SystemCommand]:
+    """Show or hide each optional column of the Models table (``columns`` in the config)."""
+    from vramtop.tui.widgets.model_table import ALL_COLUMNS, auto_columns
+
+    frame = app.shown or app.latest
+    shown = app.model_columns or auto_columns(frame.models if frame else ())
+    for col in ALL_COLUMNS[1:]:
+        verb = "Hide" if col.key in shown else "Show"
+        yield SystemCommand(
+            f"Column: {col.label.strip()}",
+            f"{verb} the Models table's {col.label.strip()} column ({col.key})",
+            _column(app, col.key),
+        )
+
+
+def _column(app: VramtopApp, key: str):
+    return lambda: app.toggle_model_column(key)
+
+
 SIGNAL_ENTRIES = (
     ("terminate", "Terminate", "SIGTERM", "T"),
     ("kill", "Kill", "SIGKILL", "K"),

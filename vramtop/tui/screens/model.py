@@ -11,6 +11,7 @@ from textual.widgets import Footer
 
 from vramtop import clean
 from vramtop.history import Point, combine_all
+from vramtop.serving import HISTORY_KEYS
 from vramtop.tui import cells
 from vramtop.tui.messages import BackfillReady, BackfillWanted, OpenHost
 from vramtop.tui.plot import ChartSpec, Line
@@ -29,7 +30,20 @@ from vramtop.tui.widgets.status_bar import StatusBar
 from vramtop.tui.widgets.window_picker import WindowPicker
 
 LATENCY = ("latency_p50_seconds", "latency_p95_seconds", "latency_p99_seconds")
-SERIES = (*LATENCY, "requests_per_second", "error_ratio", "queue_length", "vram_bytes")
+SERIES = (
+    *LATENCY,
+    "requests_per_second",
+    "error_ratio",
+    "queue_length",
+    "vram_bytes",
+    *HISTORY_KEYS,
+)
+# The serving charts and the figures behind each: shown for a model that has any of them.
+SERVING_CHARTS = {
+    "kv": ("kv_cache_usage_ratio",),
+    "ttft": ("ttft_p95_seconds", "inter_token_p95_seconds"),
+    "tokens": ("prompt_tokens_per_second", "generation_tokens_per_second"),
+}
 
 
 def _rate(v: float) -> str:
@@ -58,6 +72,9 @@ class ModelScreen(DrillScreen):
             yield Chart("Errors", id="errors")
             yield Chart("Queue", id="queue")
             yield Chart("VRAM", id="vram")
+            yield Chart("KV cache", id="kv", classes="serving")
+            yield Chart("TTFT/ITL p95", id="ttft", classes="serving")
+            yield Chart("Tokens/s", id="tokens", classes="serving")
         with Horizontal(id="lower"):
             yield ReplicaTable(self.model_name, id="replicas")
             yield ProcessTable(pids=(), hide=("model",), id="procs")
@@ -131,6 +148,37 @@ class ModelScreen(DrillScreen):
         whole = next((m for m in view.fleet_frame.models if m.name == self.model_name), None)
         serving = [g for g in frame.gpus if model and g.index in model.gpus and g.host is None]
         marks = event_marks(p, frame, serving, t0)
+        llm = any(data[k] for k in HISTORY_KEYS) or (
+            whole is not None and any(k in whole.extras for k in HISTORY_KEYS)
+        )
+        if llm != self.has_class("serving"):
+            self.set_class(llm, "serving")
+        if llm:
+            charts.update(
+                {
+                    "kv": (
+                        [Line("KV", data["kv_cache_usage_ratio"], p.series[0])],
+                        cells.percent_ratio,
+                        t.kv_cache_warning_ratio,
+                    ),
+                    "ttft": (
+                        [
+                            Line("TTFT", data["ttft_p95_seconds"], p.series[0]),
+                            Line("ITL", data["inter_token_p95_seconds"], p.series[1]),
+                        ],
+                        cells.seconds,
+                        t.ttft_p95_seconds,
+                    ),
+                    "tokens": (
+                        [
+                            Line("prompt", data["prompt_tokens_per_second"], p.series[0]),
+                            Line("gen", data["generation_tokens_per_second"], p.series[1]),
+                        ],
+                        _rate,
+                        None,
+                    ),
+                }
+            )
         for chart_id, (lines, y_format, target) in charts.items():
             chart = self.query_one(f"#{chart_id}", Chart)
             chart.empty_note = _empty_note(whole, chart_id)
@@ -191,6 +239,12 @@ def _in_gib(points: list[Point]) -> list[Point]:
 
 def _empty_note(model: object, chart_id: str) -> str:
     if chart_id == "vram":
+        return "no data yet"
+    if chart_id in SERVING_CHARTS:  # the reason its own figures are missing
+        unavailable = getattr(model, "unavailable", None) or {}
+        for key in SERVING_CHARTS[chart_id]:
+            if f"extras.{key}" in unavailable:
+                return clean.literal(unavailable[f"extras.{key}"])
         return "no data yet"
     # Serving figures need Prometheus or a scrape; with NVML alone they are not available.
     reason = ""

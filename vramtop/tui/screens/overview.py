@@ -10,6 +10,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.widgets import Footer
 
+from vramtop.serving import MEAN_LEGEND
 from vramtop.tui.messages import OpenGpu, OpenModel
 from vramtop.tui.screens.base import LiveScreen, set_title, table_title
 from vramtop.tui.view import View
@@ -84,6 +85,8 @@ class OverviewScreen(LiveScreen):
             gsub = Text(nvml.detail)
         set_title(gpus, gtitle, gsub)
         msub = None if frame.models else Text("no models identified yet")
+        if models.uses_means:
+            msub = Text(MEAN_LEGEND)
         set_title(models, table_title("Models", models), msub)
         firing = sum(1 for a in frame.alerts if a.state == "firing" and not a.silenced)
         atitle = Text(f"Alerts ({firing} firing)" if frame.alerts else "Alerts")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.text import Text
 
-from vramtop import clean
+from vramtop import clean, serving
 from vramtop.export import fmt
 from vramtop.model import ModelReading
 from vramtop.tui import cells
@@ -76,9 +76,24 @@ class ModelInfo(TextPanel):
         for i, (label, value, role) in enumerate(figures):
             out.append(("  " if i else "") + label + " ", p.dim)
             out.append(value, p.dim if value == fmt.NA else p.role(role))
+        if m.latency_p95_seconds is None and serving.stand_in(m.extras, "latency_p95_seconds"):
+            out.append("  (" + serving.MEAN_LEGEND + ")", p.dim)
+        if keys := serving.present((m,)):  # the LLM serving figures, with units
+            out.append("\n")
+            roles = {
+                "kv_cache_usage_ratio": t.kv_cache_warning_ratio,
+                "ttft_p95_seconds": t.ttft_p95_seconds,
+            }
+            for i, key in enumerate(keys):
+                value = m.extras[key]
+                out.append(("  " if i else "") + clean.literal(serving.label(key)) + " ", p.dim)
+                out.append(serving.fmt(key, value), p.role(cells.over(value, roles.get(key))))
         # One line per reason: a host's replica lacks several figures for the same one.
         by_reason: dict[str, list[str]] = {}
         for key, reason in m.unavailable.items():
+            figure = key.removeprefix("extras.")
+            if key.startswith("extras.") and figure in serving.BY_KEY:
+                key = serving.label(figure)
             by_reason.setdefault(reason, []).append(key)
         for reason, keys in by_reason.items():
             out.append(f"\n{', '.join(keys)}: ", p.dim)

@@ -1,4 +1,5 @@
-"""Models: VRAM, latency quantiles, request rate, errors, queue and where they run."""
+"""Models: VRAM, KV cache, latency quantiles, TTFT, request rate, errors, queue and where they
+run. The serving columns (KV%, TTFT...) appear when a model has them, or as configured."""
 
 from __future__ import annotations
 
@@ -6,30 +7,84 @@ from typing import ClassVar
 
 from rich.text import Text
 
+from vramtop import serving, units
 from vramtop.model import ModelReading
 from vramtop.tui import cells
 from vramtop.tui.view import View
 from vramtop.tui.widgets.frame_table import Col, FrameTable, Item
 
+# Every column the table can show, in its order; ``columns = [...]`` picks among these keys.
+ALL_COLUMNS: tuple[Col, ...] = (
+    Col("name", "Model", 16, flex=True, max_width=48),
+    Col("vram", "VRAM", 7, justify="right"),
+    Col("kv", "KV%", 4, priority=1, justify="right"),
+    Col("p50", "p50", 6, priority=2, justify="right"),
+    Col("p95", "p95", 6, justify="right"),
+    Col("ttft", "TTFT", 6, priority=1, justify="right"),
+    Col("itl", "ITL", 6, priority=2, justify="right"),
+    Col("p99", "p99", 6, priority=1, justify="right"),
+    Col("tokens", "Tok/s", 6, priority=2, justify="right"),
+    Col("running", "Run", 4, priority=2, justify="right"),
+    Col("rps", "Req/s", 7, justify="right"),
+    Col("err", "Err", 6, justify="right"),
+    Col("queue", "Queue", 5, justify="right"),
+    Col("preempt", "Pre/s", 6, priority=3, justify="right"),
+    Col("gpus", "GPUs", 5, priority=3),
+    Col("hosts", "Hosts", 12, priority=4, flex=True, max_width=40),
+    Col("via", "Via", 7, priority=5),
+)
+COLUMN_KEYS = tuple(c.key for c in ALL_COLUMNS)
+assert COLUMN_KEYS == serving.MODEL_COLUMNS, "the config's column names are the table's"
+# Shown when no ``columns`` are configured; the serving ones join when a model has them.
+BASE = ("name", "vram", "p50", "p95", "p99", "rps", "err", "queue", "gpus", "hosts", "via")
+# column -> the extras figure behind it
+SERVING = {
+    "kv": "kv_cache_usage_ratio",
+    "ttft": "ttft_p95_seconds",
+    "itl": "inter_token_p95_seconds",
+    "tokens": "generation_tokens_per_second",
+    "running": "running_requests",
+    "preempt": "preemptions_per_second",
+}
+AUTO = ("kv", "ttft")  # joined automatically when any model has them
+_BY_KEY = {c.key: c for c in ALL_COLUMNS}
+
+
+def auto_columns(models: tuple[ModelReading, ...]) -> tuple[str, ...]:
+    """The default columns for these models: the base set, plus KV% and TTFT where known."""
+    have = {k for k in AUTO if any(SERVING[k] in m.extras for m in models)}
+    return tuple(c.key for c in ALL_COLUMNS if c.key in BASE or c.key in have)
+
+
+def spec_of(keys: tuple[str, ...]) -> tuple[Col, ...]:
+    """The columns for these keys, in the table's order; the name always first."""
+    wanted = {"name", *keys}
+    return tuple(c for c in ALL_COLUMNS if c.key in wanted)
+
 
 class ModelTable(FrameTable):
-    COLUMNS: ClassVar[tuple[Col, ...]] = (
-        Col("name", "Model", 16, flex=True, max_width=48),
-        Col("vram", "VRAM", 7, justify="right"),
-        Col("p50", "p50", 6, priority=2, justify="right"),
-        Col("p95", "p95", 6, justify="right"),
-        Col("p99", "p99", 6, priority=1, justify="right"),
-        Col("rps", "Req/s", 7, justify="right"),
-        Col("err", "Err", 6, justify="right"),
-        Col("queue", "Queue", 5, justify="right"),
-        Col("gpus", "GPUs", 5, priority=3),
-        Col("hosts", "Hosts", 12, priority=4, flex=True, max_width=40),
-        Col("via", "Via", 7, priority=5),
-    )
+    COLUMNS: ClassVar[tuple[Col, ...]] = spec_of(BASE)
     DEFAULT_SORT = "vram"
     DEFAULT_REVERSE = True
-    DESCENDING_FIRST = frozenset({"vram", "p50", "p95", "p99", "rps", "err", "queue"})
+    DESCENDING_FIRST = frozenset(set(COLUMN_KEYS) - {"name", "gpus", "hosts", "via"})
     NOUN = "models"
+
+    def show(self, view: View) -> None:
+        self.view = view
+        keys = view.model_columns or auto_columns(view.frame.models)
+        self.set_spec(spec_of(keys))
+        self.show_items(self.items_for(view))
+
+    @property
+    def uses_means(self) -> bool:
+        """A p95 cell shows a mean (``~``): the panel says what ``~`` means."""
+        view = self.view
+        if view is None or "p95" not in {c.key for c in self.spec}:
+            return False
+        return any(
+            m.latency_p95_seconds is None and serving.stand_in(m.extras, "latency_p95_seconds")
+            for m in view.frame.models
+        )
 
     def items_for(self, view: View) -> list[Item]:
         totals = {g.index: g.memory_total_bytes for g in view.frame.gpus}
@@ -41,26 +96,44 @@ class ModelTable(FrameTable):
         share = m.vram_bytes / capacity if m.vram_bytes is not None and capacity else None
         vram_role = "bad" if share is not None and share >= t.vram_critical_ratio else None
         target = t.inference_p95_seconds
+        x = m.extras
+        p95, p95_text = m.latency_p95_seconds, cells.seconds(m.latency_p95_seconds)
+        if p95 is None and (mean := serving.stand_in(x, "latency_p95_seconds")):
+            p95, p95_text = mean[1], serving.fmt(mean[0], mean[1], compact=True)
+        kv = x.get("kv_cache_usage_ratio")
+        ttft = x.get("ttft_p95_seconds")
         c: dict[str, Text] = {
             "name": cells.lit(m.name, p.text),
             "vram": cells.number(cells.gib(m.vram_bytes), p, vram_role),
+            "kv": cells.number(
+                units.percent(None if kv is None else kv * 100),
+                p,
+                cells.over(kv, t.kv_cache_warning_ratio, 0.9),
+            ),
             "p50": cells.number(
                 cells.seconds(m.latency_p50_seconds), p, cells.over(m.latency_p50_seconds, target)
             ),
-            "p95": cells.number(
-                cells.seconds(m.latency_p95_seconds), p, cells.over(m.latency_p95_seconds, target)
-            ),
+            "p95": cells.number(p95_text, p, cells.over(p95, target)),
+            "ttft": cells.number(cells.seconds(ttft), p, cells.over(ttft, t.ttft_p95_seconds)),
+            "itl": cells.number(cells.seconds(x.get("inter_token_p95_seconds")), p),
             "p99": cells.number(
                 cells.seconds(m.latency_p99_seconds),
                 p,
                 "warn" if cells.over(m.latency_p99_seconds, target) else None,
             ),
+            "tokens": cells.number(_per_s(x.get("generation_tokens_per_second")), p),
+            "running": cells.number(cells.count(x.get("running_requests")), p),
             "rps": cells.number(cells.rate(m.requests_per_second), p),
             "err": cells.number(
                 cells.percent_ratio(m.error_ratio), p, cells.over(m.error_ratio, t.error_ratio, 0.5)
             ),
             "queue": cells.number(
                 cells.count(m.queue_length), p, cells.over(m.queue_length, t.queue_length_warning)
+            ),
+            "preempt": cells.number(
+                _per_s(x.get("preemptions_per_second")),
+                p,
+                "warn" if x.get("preemptions_per_second") else None,
             ),
             "gpus": cells.plain(",".join(str(i) for i in m.gpus) or cells.DASH, p.text),
             "hosts": cells.lit(", ".join(m.instances), p.dim)
@@ -74,15 +147,29 @@ class ModelTable(FrameTable):
             sort={
                 "name": m.name.lower(),
                 "vram": m.vram_bytes,
+                "kv": kv,
                 "p50": m.latency_p50_seconds,
-                "p95": m.latency_p95_seconds,
+                "p95": p95,
+                "ttft": ttft,
+                "itl": x.get("inter_token_p95_seconds"),
                 "p99": m.latency_p99_seconds,
+                "tokens": x.get("generation_tokens_per_second"),
+                "running": x.get("running_requests"),
                 "rps": m.requests_per_second,
                 "err": m.error_ratio,
                 "queue": m.queue_length,
+                "preempt": x.get("preemptions_per_second"),
                 "gpus": m.gpus[0] if m.gpus else None,
                 "hosts": ", ".join(m.instances) or None,
                 "via": ", ".join(m.sources) or None,
             },
             search=f"{m.name} {' '.join(m.instances)}".lower(),
         )
+
+
+def _per_s(value: float | None) -> str:
+    return cells.rate(value).removesuffix("/s")
+
+
+def column_label(key: str) -> str:
+    return _BY_KEY[key].label

@@ -89,7 +89,6 @@ class Settings:
     serve_metrics_processes: bool = False
     config_file: str | None = None  # where the file layer came from, for messages
     # Actions: read-only removes them all; a silence's createdBy (None: the login name)
-    readonly: bool = False
     silence_author: str | None = None
 
 

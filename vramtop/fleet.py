@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from types import MappingProxyType
 
 from vramtop.model import (
@@ -26,6 +27,7 @@ LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1", "ip6-localhost"})
 _PORT = re.compile(r"^(?P<host>\[[^\]]*\]|[^:]*):\d+$")
 
 
+@lru_cache(maxsize=65536)  # the same instances every refresh, once per series
 def host_key(instance: str | None) -> str | None:
     """``10.0.0.5:8000`` -> ``10.0.0.5``; ``[::1]:9100`` -> ``::1``; a URL -> its host. A key
     that has no port, or a bare IPv6 address, is returned as it is."""

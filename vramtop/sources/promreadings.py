@@ -8,6 +8,7 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import Any
 
 from vramtop.clean import shorten
@@ -162,6 +163,7 @@ def _share(host: str, f: dict[str, float]) -> InstanceFigures:
 # -- GPUs -----------------------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=65536)  # the same UUIDs every refresh, tens of series each
 def normalise_uuid(uuid: str | None) -> str | None:
     """``GPU-8A7F...``, ``gpu-8a7f...`` and nvidia_gpu_exporter's bare ``8a7f...`` are one GPU."""
     if not uuid:
@@ -204,7 +206,8 @@ def gpus_and_xids(
             if uuid is None:
                 continue
             g = seen.setdefault(uuid, {}).setdefault(p.name, {"profile": p.name})
-            g.setdefault("host", _gpu_host(labels, p, naming))
+            if "host" not in g:  # once per GPU: a fleet answer has tens of series per GPU
+                g["host"] = _gpu_host(labels, p, naming)
             if p.name_label and labels.get(p.name_label):
                 g["name"] = labels[p.name_label]
             if p.index_label and labels.get(p.index_label, "").isdigit():

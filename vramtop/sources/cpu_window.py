@@ -1,10 +1,11 @@
 """The host's CPU % over a window between two snapshots of its CPU times.
 
-psutil.cpu_percent(interval=None) keeps its last snapshot per thread (psutil >= 7), so a window
-started in one thread and read in another (the host source's worker) measured nothing and said
-0.0 %. Here a window is two explicit snapshots, and the command line starts the first one as soon
-as it knows a local mode will run: by the time the host source is polled the imports, the config
-and the NVML reads have filled the window, and a one-shot run never sleeps for it.
+psutil.cpu_percent(interval=None) keeps its last snapshot per thread (psutil 7.2, as pinned), so
+a window started in one thread and read in another (the host source's worker) measured nothing
+and said 0.0 %. Here a window is two explicit snapshots, and the command line starts the first
+one as soon as it knows a local mode will run: by the time the host source is polled the
+imports, the config and the NVML reads have filled the window, and a one-shot run never sleeps
+for it.
 """
 
 from __future__ import annotations

@@ -44,6 +44,8 @@ def phase_inproc(b: Bench) -> None:
             ]
         )
     static_later = sum(c.get(n, 0) for c in calls[1:] for n in STATIC_NVML)
+    steady = statistics.mean(c.get("*", 0) for c in later)
+    b.results["nvml.per_refresh"] = (calls[0].get("*", 0), steady, local["local"]["frame"]["gpus"])
     b.results["nvml.static_after_first"] = static_later
     b.results["nvml.handles_after_first"] = sum(
         c.get("nvmlDeviceGetHandleByIndex_v2", 0) for c in calls[1:]

@@ -9,6 +9,7 @@ import statistics
 import subprocess
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from host import MODELS
 from measure import TIMER_C, Tree, compile_c, first_frame, once, wait_gone, watch
@@ -60,7 +61,9 @@ def peer_ready(screen: str) -> bool:
 def phase_live(b: Bench, profile: bool) -> None:
     argv = [*b.vramtop, "--interval", "1", "--prometheus", b.serving.url]
     vramtop = Tool("vramtop", argv, None, version(b.vramtop))
-    tools = [vramtop, *b.peers]
+    # The same view without Prometheus: NVML, psutil and the screen only.
+    local = Tool("vramtop-local", [*b.vramtop, "--interval", "1"], None, vramtop.version)
+    tools = [vramtop, local, *b.peers]
     pids: dict[str, int] = {}
     try:
         for t in tools:
@@ -101,7 +104,7 @@ def phase_live(b: Bench, profile: bool) -> None:
                 pct(max(w.peak for w in ws)),
                 mib(rss_end),
                 mib(max(max(w.rss) for w in ws if w.rss)),
-                ratio(base, mean) if name in pids and name != "vramtop" else "",
+                ratio(base, mean) if name in pids and not name.startswith("vramtop") else "",
             ]
         )
         b.results[f"live.{name}.cpu"] = mean
@@ -121,7 +124,8 @@ def phase_live(b: Bench, profile: bool) -> None:
         f"All at once, each in its own {WIDTH}x{HEIGHT} tmux session, refreshing every 1 s "
         f"(btop: update_ms=1000; htop: -d 10), {b.plan.window:g} s windows after "
         f"{b.plan.warmup:g} s of warm-up. CPU = CPU seconds of the process tree / wall seconds, "
-        "as % of one core. 'GPU rows': screen lines naming an H100 (8 GPUs exist); 'pids': "
+        "as % of one core. vramtop reads Prometheus too, vramtop-local only NVML and the host. "
+        "'GPU rows': screen lines naming an H100 (8 GPUs exist); 'pids': "
         "how many of the 64 GPU processes' pids are on screen. Rows in () are the shared "
         "machinery, for context. Last screens: " + str(b.out)
     )
@@ -222,6 +226,27 @@ def phase_once(b: Bench) -> None:
     head = ["command", "wall", "CPU", "max RSS", "drew GPUs", "wall / nvitop's"]
     note = f"Each alone, median of {b.plan.once_reps} after one warm-up run; output to a file."
     b.report.section("One-shot frame", table(head, rows), note)
+    startup(b, timer)
+
+
+def startup(b: Bench, timer: Path) -> None:
+    """``--version`` and ``--help``: the parser alone, before any mode imports its libraries."""
+    checks = {
+        "--version": lambda out: out.startswith("vramtop "),
+        "--help": lambda out: out.startswith("usage: vramtop"),
+    }
+    rows = []
+    for flag, ok in checks.items():
+        r = once(timer, [*b.vramtop, flag], b.env, b.plan.startup_reps, ok)
+        b.results[f"startup.{flag}"] = r.wall if r.ok else None
+        rows.append(
+            [f"vramtop {flag}", ms(r.wall), ms(r.cpu), mib(r.max_rss), "yes" if r.ok else "NO"]
+        )
+    b.report.section(
+        "Start-up: --version and --help",
+        table(["command", "wall", "CPU", "max RSS", "printed it"], rows),
+        f"Median of {b.plan.startup_reps} runs after one warm-up run, each alone.",
+    )
 
 
 def phase_first(b: Bench) -> None:
@@ -303,6 +328,11 @@ def phase_long(b: Bench) -> None:
     drawn = re.findall(r"(GPUs|Models|Processes) \((\d+)", screen)
     rows.append(["on screen at the end", ", ".join(f"{k} {n}" for k, n in drawn)])
     b.results["long.rss"] = (rss.get(10), end_rss, max(v for _, v in samples))
+    # Growth per hour from 60 s on (the first minute fills caches and the history buffers).
+    base = rss.get(60)
+    if base is not None and b.plan.long_s > 60:
+        b.results["long.growth_per_hour"] = (end_rss - base) * 3600 / (b.plan.long_s - 60)
+        rows.append(["growth per hour after 60 s", mib(b.results["long.growth_per_hour"])])
     b.report.section(
         f"vramtop for {b.plan.long_s / 60:g} minutes at 1 s (fake NVML + Prometheus)",
         table(["after", "RSS"], rows),

@@ -40,6 +40,7 @@ class Plan:
     scale_interval: int  # the fleet exporters' scrape interval
     peers: bool
     long_s: float = 0.0
+    startup_reps: int = 10  # runs of --version and of --help
 
 
 FULL = Plan(15, 30, 2, 5, 3, 10, 120, (1, 10, 100, 1000), (10, 100, 1000), 15, True)

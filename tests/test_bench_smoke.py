@@ -15,6 +15,7 @@ REPO = Path(__file__).resolve().parent.parent
 SECTIONS = (
     "## Live view at 1 s",
     "## One-shot frame",
+    "## Start-up: --version and --help",
     "## Time to the first complete frame",
     "## NVML calls per refresh",
     "## Collector cost per refresh",

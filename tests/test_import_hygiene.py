@@ -94,11 +94,13 @@ ALLOWED: dict[str, set[str]] = {
     "doctor": {"config", "wiring", "profiles", "sources"},
     "serve": {"model"},  # the exporter: Frame -> metric families
     "cli": {"config", "wiring", "export", "record", "feeds", "tui", "model", "durations", "serve"}
-    | {"collector", "doctor", "fleet"},
+    | {"collector", "doctor", "fleet"}
+    | {"sources"},  # sources.cpu_window only: the host CPU window opens before the imports
 }
 # Modules that belong to another part: credentials.py is the config layer's secret reading,
 # entry.py and __main__.py start the command line.
-PART_OF = {"credentials": "config", "entry": "cli", "__main__": "cli"}
+# choices.py holds the values the flag parser shares with config, without importing config.
+PART_OF = {"credentials": "config", "choices": "config", "entry": "cli", "__main__": "cli"}
 PACKAGE = Path(vramtop.__file__).parent
 
 

@@ -16,13 +16,10 @@ from typing import Any
 
 from vramtop import durations
 from vramtop.attribution import Rule
+from vramtop.choices import FORMATS
 
-FORMATS = ("text", "markdown", "json")
 MIN_INTERVAL = 0.1
 MAX_DURATION = 7 * 86400.0
-# --serve-metrics: outside 9100-9999 (the exporters' range, all allocated) and far from 9090,
-# 9093, 9100 (node), 9400 (DCGM) and 9835 (nvidia_gpu_exporter).
-DEFAULT_SERVE_PORT = 19400
 
 
 class ConfigError(Exception):

@@ -10,7 +10,6 @@ import sys
 from collections.abc import Mapping, Sequence
 
 from vramtop.cli.flags import EXIT_USAGE, parser, settings_from
-from vramtop.config import ConfigError
 
 
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
@@ -18,6 +17,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["doctor"]:  # the one word command; every other command line is flags
         from vramtop.cli.doctor import run_doctor
+        from vramtop.config import ConfigError
 
         try:
             return run_doctor(argv[1:], env)
@@ -27,6 +27,14 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM (entry.Terminated: 143)
             return getattr(stop, "code", 130)
     args = parser().parse_args(argv)
+    # Only now, with a mode to run: --help and --version stop above on argparse alone.
+    if not (args.demo or args.replay):
+        # The host CPU window opens first: the imports and NVML reads below fill it.
+        from vramtop.sources.cpu_window import start_early
+
+        start_early()
+    from vramtop.config import ConfigError
+
     try:
         settings = settings_from(args, env)
         from vramtop.cli.serve import serve_mode

@@ -1,4 +1,7 @@
-"""Every command-line flag (general, remote, recording) and how they become Settings."""
+"""Every command-line flag (general, remote, recording) and how they become Settings.
+
+The parser needs nothing but argparse: ``--help`` and ``--version`` never import the settings
+(config.py and what it pulls in); settings_from does, once a mode runs."""
 
 from __future__ import annotations
 
@@ -6,11 +9,14 @@ import argparse
 import re
 import sys
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vramtop import __version__
-from vramtop.config import DEFAULT_SERVE_PORT, FORMATS, Settings, check_flag, load
+from vramtop.choices import DEFAULT_SERVE_PORT, FORMATS
 from vramtop.entry import write_stdout
+
+if TYPE_CHECKING:
+    from vramtop.config import Settings
 
 EXIT_USAGE = 2
 AT_HELP = "2026-11-28T03:12:00Z (UTC unless it names a zone), -5m (before the end) or +90s"
@@ -213,6 +219,8 @@ def glue_at_value(argv: Sequence[str]) -> list[str]:
 
 
 def settings_from(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
+    from vramtop.config import check_flag, load
+
     flags: dict[str, Any] = {
         "format": "json" if args.json else args.format,
         "gpus": args.gpus,
@@ -232,6 +240,8 @@ def settings_from(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
 
 
 def _remote_settings(args: argparse.Namespace) -> dict[str, Any]:
+    from vramtop.config import check_flag
+
     flags: dict[str, Any] = {}
     pairs = [
         ("prometheus_url", "--prometheus", args.prometheus),
@@ -258,6 +268,8 @@ def _remote_settings(args: argparse.Namespace) -> dict[str, Any]:
 
 def _serve_settings(args: argparse.Namespace) -> dict[str, Any]:
     """The exporter's flags; ``vramtop doctor``'s parser has none."""
+    from vramtop.config import check_flag
+
     flags: dict[str, Any] = {}
     if getattr(args, "serve_metrics", None) is not None:
         flags["serve_metrics"] = check_flag("serve_metrics", "--serve-metrics", args.serve_metrics)

@@ -1,4 +1,8 @@
-"""The host itself through psutil: CPU, memory, load and the disk of ``/``."""
+"""The host itself through psutil: CPU, memory, load and the disk of ``/``.
+
+CPU % is the whole host's busy share between two snapshots (cpu_window): since the previous
+poll, or for the first poll since the command line chose a local mode (at least MIN_CPU_WINDOW).
+"""
 
 from __future__ import annotations
 
@@ -10,8 +14,9 @@ import psutil
 
 from vramtop.clean import one_line
 from vramtop.model import HostReading, freeze
+from vramtop.sources.cpu_window import busy_percent, snapshot, take_early
 
-# psutil measures CPU % between two calls; a window shorter than this is mostly noise.
+# CPU times count in 10 ms ticks: a window shorter than this is mostly noise.
 MIN_CPU_WINDOW = 0.05
 
 
@@ -21,9 +26,10 @@ class HostSource:
     def __init__(self, disk_path: str = "/", hostname: str | None = None) -> None:
         self._disk_path = disk_path
         self._hostname = hostname or socket.gethostname()
-        # Start the CPU window now so the first poll (often a --once) has a real figure.
-        psutil.cpu_percent(interval=None)
-        self._primed_at = time.monotonic()
+        # The first poll (often a --once) measures since the command line opened the window,
+        # or since now when nothing did.
+        self._window = take_early()
+        self._first = True
 
     @property
     def hostname(self) -> str:
@@ -31,11 +37,14 @@ class HostSource:
 
     def poll(self) -> HostReading:
         reasons: dict[str, str] = {}
-        wait = MIN_CPU_WINDOW - (time.monotonic() - self._primed_at)
-        if wait > 0:
-            time.sleep(wait)
-        cpu = psutil.cpu_percent(interval=None)
-        self._primed_at = -1e18  # later polls measure since the previous one
+        if self._first:
+            self._first = False
+            wait = MIN_CPU_WINDOW - (time.monotonic() - self._window[0])
+            if wait > 0:  # only for a window opened just now (a source built and polled at once)
+                time.sleep(wait)
+        now = snapshot()
+        cpu = busy_percent(self._window[1], now[1])
+        self._window = now  # later polls measure since the previous one
         mem = psutil.virtual_memory()
         try:
             load: tuple[float, float, float] | None = os.getloadavg()

@@ -1,0 +1,139 @@
+"""Start-up stays light: ``--version`` and ``--help`` import nothing but argparse and vramtop's
+tiny modules, a local ``--once`` imports no HTTP client, and the host CPU figure of a first poll
+measures a real window without a fixed sleep. Import sets, never timings (those are in bench/)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections import namedtuple
+from pathlib import Path
+
+import psutil
+import pytest
+
+from vramtop import __version__
+from vramtop.demo.scenario import Gpu, Process, Scenario
+from vramtop.sources import cpu_window, host
+
+HEAVY = (
+    "textual",
+    "rich",
+    "httpx",
+    "h11",
+    "anyio",
+    "prometheus_client",
+    "prometheus_api_client",
+    "requests",
+)
+SETTINGS = ("vramtop.config", "vramtop.model", "vramtop.attribution", "tomllib")
+
+
+def imported(stderr: str) -> set[str]:
+    """The modules a ``python -X importtime`` child imported, from its stderr."""
+    names = set()
+    for line in stderr.splitlines():
+        if line.startswith("import time:") and line.count("|") == 2:
+            names.add(line.rsplit("|", 1)[1].strip())
+    names.discard("package")  # the header line: "self [us] | cumulative | imported package"
+    return names
+
+
+def tops(names: set[str]) -> set[str]:
+    return {n.split(".")[0] for n in names}
+
+
+def clean_env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VRAMTOP_", "PYTHON"))}
+    env["XDG_CONFIG_HOME"] = str(tmp_path / "xdg")
+    return env
+
+
+@pytest.mark.parametrize("flag", ["--version", "--help"])
+def test_version_and_help_import_only_argparse(flag: str, tmp_path: Path) -> None:
+    out = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "vramtop", flag],
+        capture_output=True,
+        text=True,
+        env=clean_env(tmp_path),
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    if flag == "--version":
+        assert out.stdout == f"vramtop {__version__}\n"
+    else:
+        assert out.stdout.startswith("usage: vramtop ") and "--serve-metrics" in out.stdout
+        assert "default port 19400" in out.stdout
+    names = imported(out.stderr)
+    assert {"argparse", "vramtop.cli.flags", "vramtop.choices"} <= names  # the parse is seen
+    assert not tops(names) & {*HEAVY, "psutil", "pynvml"}, sorted(names)
+    assert not names & set(SETTINGS), sorted(names)
+    ours = {n for n in names if n.startswith("vramtop")}
+    assert ours == {
+        "vramtop",
+        "vramtop.choices",
+        "vramtop.cli",
+        "vramtop.cli.flags",
+        "vramtop.entry",
+    }
+
+
+def test_local_once_imports_no_http_client(run_vramtop, tmp_path: Path) -> None:
+    # The real CLI on the fake 2-GPU host, no remote flag: NVML and psutil, nothing of HTTP.
+    gpus = tuple(Gpu(processes=(Process(os.getpid(), 2**30),)) for _ in range(2))
+    out = run_vramtop("--once", scenario=Scenario(gpus=gpus), env={"PYTHONPROFILEIMPORTTIME": "1"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.count("NVIDIA H100") == 2, out.stdout
+    names = imported(out.stderr)
+    assert {"pynvml", "psutil", "vramtop.sources.nvml", "vramtop.export.text"} <= names
+    assert not tops(names) & set(HEAVY), sorted(n for n in names if tops({n}) & set(HEAVY))
+
+
+# -- the host CPU window --------------------------------------------------------------------
+
+Times = namedtuple("Times", "user nice system idle iowait irq softirq steal guest guest_nice")
+
+
+def test_busy_percent_counts_as_psutil_does() -> None:
+    before = Times(100, 10, 50, 800, 20, 0, 5, 0, 7, 1)
+    # +30 user (of which 6 guest), +10 system, +50 idle, +10 iowait: busy 40 of 100.
+    after = Times(130, 10, 60, 850, 30, 0, 5, 0, 13, 1)
+    assert cpu_window.busy_percent(before, after) == 40.0
+    assert cpu_window.busy_percent(before, before) == 0.0  # no time passed
+    # A counter that went backwards (a CPU taken offline) counts as no time, not negative.
+    assert cpu_window.busy_percent(after._replace(user=120, idle=900), after) == 100.0
+
+
+def test_first_poll_measures_the_window_opened_in_another_thread(monkeypatch) -> None:
+    # psutil.cpu_percent(None) keeps its last snapshot per thread: opened on the command line's
+    # thread and read on the host worker's, it measured nothing and said 0.0 %.
+    slept: list[float] = []
+    monkeypatch.setattr(host.time, "sleep", slept.append)
+    monkeypatch.setattr(cpu_window, "_early", None)
+    cpu_window.start_early()
+    deadline = time.monotonic() + 0.3
+    while time.monotonic() < deadline:  # this process keeps one CPU busy for the window
+        pass
+    source = host.HostSource()
+    assert cpu_window._early is None  # the source took the window over
+    readings = []
+    worker = threading.Thread(target=lambda: readings.append(source.poll()))
+    worker.start()
+    worker.join()
+    assert slept == []  # the window was long enough: no sleep
+    assert readings[0].cpu_percent > 0.0
+    assert readings[0].cpu_count == psutil.cpu_count()
+
+
+def test_a_source_polled_at_once_still_waits_out_the_minimum_window(monkeypatch) -> None:
+    slept: list[float] = []
+    monkeypatch.setattr(host.time, "sleep", slept.append)
+    monkeypatch.setattr(cpu_window, "_early", None)
+    source = host.HostSource()
+    source.poll()
+    assert len(slept) == 1 and 0 < slept[0] <= host.MIN_CPU_WINDOW
+    source.poll()  # later polls measure since the previous one, however short
+    assert len(slept) == 1

@@ -72,19 +72,22 @@ ALLOWED: dict[str, set[str]] = {
     "fleet": {"model"},  # hosts of a Frame: what the Hosts screen and the exports share
     "attribution": {"model"},
     "health": {"model"},  # a GPU's worst finding, XID meanings (package data), nvml alerts
-    "config": {"attribution", "durations", "redact"},  # never a source
-    "sources": {"model", "profiles", "clean", "redact", "fleet", "health"},
+    "links": {"model"},  # [links] URL templates filled for a model, GPU or alert
+    # Alert rules on Frame figures, evaluated in-process (alerts without Prometheus)
+    "local_rules": {"model", "units", "durations", "links", "redact", "fleet"},
+    "config": {"attribution", "durations", "redact", "local_rules", "links"},  # never a source
+    "sources": {"model", "profiles", "clean", "redact", "fleet", "health", "links"},
     "collector": {"model", "attribution", "sources", "clean", "redact", "worker", "fleet"}
-    | {"health"},
+    | {"health", "local_rules"},
     "record": {"model"},  # the file format only
-    "export": {"model", "clean", "units", "fleet"},
+    "export": {"model", "clean", "units", "fleet", "links"},
     "feeds": {"model", "history", "record", "clean", "redact", "worker"},
     "demo": {"model", "profiles", "sources", "serve"},  # the fleet hosts run vramtop exporters
     "wiring": {"config", "attribution", "collector", "demo", "durations", "profiles", "redact"}
-    | {"sources", "fleet"},
+    | {"sources", "fleet", "local_rules"},
     # The screen consumes feeds of Frames: it never reaches a source, the collector or wiring.
     "tui": {"model", "config", "history", "export", "feeds", "record", "clean", "units"}
-    | {"redact", "worker", "fleet"},
+    | {"redact", "worker", "fleet", "links"},
     # doctor: one-shot checks over the same wiring, profiles and sources as the live path.
     "doctor": {"config", "wiring", "profiles", "sources"},
     "serve": {"model"},  # the exporter: Frame -> metric families

@@ -16,6 +16,7 @@ from typing import Any
 
 from vramtop import durations
 from vramtop.attribution import Rule
+from vramtop.local_rules import DEFAULT_RULES, LocalRule
 
 FORMATS = ("text", "markdown", "json")
 MIN_INTERVAL = 0.1
@@ -44,6 +45,8 @@ class Targets:
     queue_length_warning: float = 50.0  # ModelQueueBacklog
     vram_critical_ratio: float = 0.95  # VRAMExhausted
     cpu_warning_ratio: float = 0.8  # HighCPUUsage
+    error_ratio_critical: float = 0.01  # HighErrorRate: 5xx above 1 % of requests
+    latency_p95_warning_seconds: float = 1.0  # SlowAPIResponse
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,9 @@ class Settings:
     serve_metrics: tuple[str, int] | None = None
     serve_metrics_processes: bool = False
     config_file: str | None = None  # where the file layer came from, for messages
+    # Alerts without Prometheus (vramtop.local_rules) and links out (vramtop.links)
+    rules: tuple[LocalRule, ...] = DEFAULT_RULES
+    links: tuple[tuple[str, str], ...] = ()  # (name, URL template)
 
 
 def parse_duration(text: str | float | int) -> float:
@@ -377,6 +383,24 @@ def _path(value: Any) -> str:
     return os.path.expanduser(value)
 
 
+def _local_rules(value: Any) -> tuple[LocalRule, ...]:
+    from vramtop.local_rules import RuleError, parse_rules
+
+    try:
+        return parse_rules(value, (f.name for f in fields(Targets)))
+    except RuleError as why:
+        raise Refused(str(why)) from None
+
+
+def _links(value: Any) -> tuple[tuple[str, str], ...]:
+    from vramtop.links import LinkError, parse_links
+
+    try:
+        return parse_links(value)
+    except LinkError as why:
+        raise Refused(str(why)) from None
+
+
 def _headers(value: Any) -> tuple[tuple[str, str], ...]:
     from vramtop.credentials import headers
 
@@ -456,6 +480,8 @@ _KEYS: dict[str, tuple[Callable[[Any], Any], str, str | None]] = {
     "serve_metrics_processes": (_bool, "true or false", "VRAMTOP_SERVE_METRICS_PROCESSES"),
     "theme": (_plain, "a theme name", "VRAMTOP_THEME"),
     "snapshot_dir": (_path, "a directory path", "VRAMTOP_SNAPSHOT_DIR"),
+    "rules": (_local_rules, "a list of alert rules ([[rules]])", None),
+    "links": (_links, "a table of names to http(s) URL templates ([links])", None),
     "targets": (
         _targets,
         "a table of non-negative numbers with keys " + ", ".join(f.name for f in fields(Targets)),

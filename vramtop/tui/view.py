@@ -21,6 +21,7 @@ class View:
     host_label: str | None = None  # settings.host_label: the label naming a fleet host
     host: str | None = None  # the fleet host ``frame`` is scoped to; None: the whole Frame
     whole: Frame | None = None  # the unscoped Frame, when scoped
+    links: tuple[tuple[str, str], ...] = ()  # settings.links: [links] URL templates
 
     @property
     def fleet_frame(self) -> Frame:

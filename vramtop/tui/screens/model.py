@@ -11,6 +11,7 @@ from textual.widgets import Footer
 from vramtop import clean
 from vramtop.history import Point, combine_all
 from vramtop.tui import cells
+from vramtop.tui.linking import links_text
 from vramtop.tui.messages import BackfillReady, BackfillWanted, OpenHost
 from vramtop.tui.plot import ChartSpec, Line
 from vramtop.tui.screens.base import set_title, table_title
@@ -141,9 +142,8 @@ class ModelScreen(DrillScreen):
         set_title(procs, ptitle)
         alerts = self.query_one("#model-alerts", AlertTable)
         alerts.show(view)
-        set_title(
-            alerts, Text(f"Alerts ({len(alerts.keys)})"), None if alerts.keys else Text("none")
-        )
+        links = links_text(alerts.selected_links(view), view.palette) or None
+        set_title(alerts, Text(f"Alerts ({len(alerts.keys)})"), links if alerts.keys else "none")
 
     def _replicas(self, view: View, has_procs: bool) -> None:
         """Served on fleet hosts: a row per host, the slowest first; Enter opens the host.
@@ -164,6 +164,10 @@ class ModelScreen(DrillScreen):
         replicas = self.query_one("#replicas", ReplicaTable)
         alone = replicas.display and not self.query_one("#procs").display
         return replicas if alone else super().filter_table()
+
+    def on_frame_table_cursor_moved(self, event: FrameTable.CursorMoved) -> None:
+        if event.table.id == "model-alerts":  # the highlighted alert's links
+            self.refresh_titles()
 
     def on_frame_table_chosen(self, event: FrameTable.Chosen) -> None:
         if event.table.id == "replicas":

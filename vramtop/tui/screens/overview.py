@@ -10,6 +10,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.widgets import Footer
 
+from vramtop.tui.linking import links_text
 from vramtop.tui.messages import OpenGpu, OpenModel
 from vramtop.tui.screens.base import LiveScreen, set_title, table_title
 from vramtop.tui.view import View
@@ -88,13 +89,17 @@ class OverviewScreen(LiveScreen):
         firing = sum(1 for a in frame.alerts if a.state == "firing" and not a.silenced)
         atitle = Text(f"Alerts ({firing} firing)" if frame.alerts else "Alerts")
         if frame.alerts:
-            asub = None
+            asub = links_text(alerts.selected_links(view), view.palette) or None
         elif any(s.name in ("alerts", "alertmanager") for s in frame.sources):
             asub = Text("none firing")
         else:
             asub = Text("no alert source configured")
         set_title(alerts, atitle, asub)
         set_title(host, Text("Host & sources"))
+
+    def on_frame_table_cursor_moved(self, event: FrameTable.CursorMoved) -> None:
+        if event.table.id == "alerts":  # the highlighted alert's links
+            self.refresh_titles()
 
     def on_frame_table_chosen(self, event: FrameTable.Chosen) -> None:
         host = self.host

@@ -7,13 +7,15 @@ from typing import ClassVar
 
 from rich.text import Text
 
+from vramtop.links import MODEL_LABELS, Link, for_alert
 from vramtop.model import AlertReading
 from vramtop.tui import cells
 from vramtop.tui.view import View
 from vramtop.tui.widgets.frame_table import Col, FrameTable, Item
 
 SEVERITY_RANK = {"critical": 0, "page": 0, "error": 1, "warning": 2, "warn": 2, "info": 3}
-MODEL_LABELS = ("model", "model_name", "served_model_name", "model_id")
+# Where an alert came from, short enough for a column; "local" is a vramtop rule.
+SOURCE_WORDS = {"prometheus": "prom", "alertmanager": "am", "prometheus+alertmanager": "prom+am"}
 
 
 def alert_rank(a: AlertReading, now: float) -> tuple[int, int, int, float]:
@@ -32,6 +34,7 @@ class AlertTable(FrameTable):
         Col("severity", "Severity", 8, priority=1),
         Col("age", "Age", 5, priority=1, justify="right"),
         Col("name", "Alert", 14, flex=True, max_width=32),
+        Col("source", "From", 7, priority=3),
         Col("summary", "Summary", 16, priority=2, flex=True),
     )
     DEFAULT_SORT = "state"
@@ -63,6 +66,12 @@ class AlertTable(FrameTable):
             return None
         return next((alert.labels[k] for k in MODEL_LABELS if k in alert.labels), None)
 
+    def selected_links(self, view: View) -> list[Link]:
+        """The highlighted alert's runbook and [links]: shown under the list, copied by y."""
+        key = self.selected_key
+        alert = self.by_key.get(key) if key is not None else None
+        return for_alert(view.links, alert) if alert is not None else []
+
     def _item(self, view: View, a: AlertReading, i: int) -> Item:
         p = view.palette
         firing = a.state == "firing"
@@ -82,6 +91,7 @@ class AlertTable(FrameTable):
             "severity": cells.lit(a.severity, tone if a.silenced or sev > 1 else p.bad),
             "age": cells.plain(cells.age(age) if age is not None else cells.DASH, tone, "right"),
             "name": cells.lit(a.name, tone),
+            "source": cells.lit(SOURCE_WORDS.get(a.source, a.source), p.dim),
             "summary": cells.lit(a.summary or cells.DASH, p.dim if a.silenced else tone),
         }
         return Item(
@@ -92,7 +102,8 @@ class AlertTable(FrameTable):
                 "severity": (sev, a.severity),
                 "age": age,
                 "name": a.name.lower(),
+                "source": a.source,
                 "summary": a.summary.lower(),
             },
-            search=f"{a.name} {a.summary} {' '.join(a.labels.values())}".lower(),
+            search=f"{a.name} {a.source} {a.summary} {' '.join(a.labels.values())}".lower(),
         )

@@ -369,3 +369,92 @@ def test_a_real_prometheus_alert_replaces_the_local_one(prometheus):
         ("ModelQueueBacklog", "prometheus", "pending"),  # Prometheus's, not the local firing one
         ("Probe", "local", "firing"),  # the local rules did run on this model
     ]
+
+
+def test_a_headless_recording_replays_the_local_transitions(fake_lib, exporter, tmp_path):
+    """The real ``vramtop --record --headless`` over the fake NVML and a real scrape: the
+    recorded Frames carry the local alert pending, then firing once ``for`` has passed, and
+    ``--replay`` shows it as it was."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from fakenvml import fake_env
+
+    scenario_path = tmp_path / "scenario.toml"
+    Scenario().write(scenario_path)
+    config = tmp_path / "config.toml"
+    config.write_text(
+        '[[rules]]\nname = "ModelQueueBacklog"\nfor = "1s"\n\n'
+        '[[rules]]\nname = "HighCPUUsage"\nenabled = false\n'
+    )
+    base = {k: v for k, v in os.environ.items() if not k.startswith("VRAMTOP_")}
+    base["XDG_CONFIG_HOME"] = str(tmp_path / "xdg")
+    env = fake_env(fake_lib, scenario_path, base)
+    path = tmp_path / "local.rec"
+    argv = ["--record", str(path), "--headless", "--interval", "0.2", "--config", str(config)]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vramtop", *argv, "--scrape", exporter.url],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
+
+    def backlog(f: Frame) -> list[AlertReading]:
+        return [a for a in f.alerts if a.name == "ModelQueueBacklog"]
+
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None:
+            if path.exists() and path.stat().st_size:
+                with Recording.open(path) as rec:
+                    if len(rec) and any(a.state == "firing" for a in backlog(rec.frame(-1))):
+                        break
+            time.sleep(0.1)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    with Recording.open(path) as rec:
+        frames = [rec.frame(i) for i in range(len(rec))]
+    seen = [(f.time, backlog(f)) for f in frames]
+    assert all(len(alerts) == 1 for _, alerts in seen), err
+    since = seen[0][1][0].active_since
+    assert since == frames[0].time  # true from the first frame on
+    states = [alerts[0].state for _, alerts in seen]
+    assert all(alerts[0].active_since == since for _, alerts in seen)
+    assert states == ["pending" if t - since < 1.0 else "firing" for t, _ in seen]
+    assert "pending" in states and states[-1] == "firing", (states, err)
+    assert seen[-1][1][0].source == "local"
+
+    replayed = subprocess.run(
+        [sys.executable, "-m", "vramtop", "--replay", str(path), "--once", "--json", "--at", "-0s"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=60,
+    )
+    assert replayed.returncode == 0, replayed.stderr
+    (shown,) = [a for a in json.loads(replayed.stdout)["alerts"] if a["source"] == "local"]
+    assert (shown["name"], shown["state"], shown["labels"]) == (
+        "ModelQueueBacklog",
+        "firing",
+        {"model": "yolov10n"},
+    )
+
+
+def test_the_readme_rules_and_links_examples_are_valid(tmp_path):
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    part = readme[readme.index("## Alerts without Prometheus") : readme.index("## Configuration")]
+    path = tmp_path / "config.toml"
+    path.write_text("\n".join(re.findall(r"```toml\n(.*?)```", part, re.S)))
+    s = load({}, str(path))
+    assert [r.name for r in s.rules][-1] == "GpuHot"
+    assert [name for name, _ in s.links] == ["grafana", "gpu", "logs", "alerts"]

@@ -191,6 +191,7 @@ class VramtopApp(App[None]):
             now,
             host_label=self.settings.host_label,
             links=self.settings.links,
+            local_rules=bool(self.settings.rules) and not self.replay,
         )
 
     def live_screen(self) -> LiveScreen | None:

@@ -92,6 +92,8 @@ class OverviewScreen(LiveScreen):
             asub = links_text(alerts.selected_links(view), view.palette) or None
         elif any(s.name in ("alerts", "alertmanager") for s in frame.sources):
             asub = Text("none firing")
+        elif view.local_rules:
+            asub = Text("none firing (local rules only)")
         else:
             asub = Text("no alert source configured")
         set_title(alerts, atitle, asub)

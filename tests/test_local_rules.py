@@ -459,3 +459,42 @@ def test_the_readme_rules_and_links_examples_are_valid(tmp_path):
     s = load({}, str(path))
     assert [r.name for r in s.rules][-1] == "GpuHot"
     assert [name for name, _ in s.links] == ["grafana", "gpu", "logs", "alerts"]
+
+
+def test_the_alerts_panel_shows_local_alerts_as_local():
+    from test_tui_support import (
+        STEPS,
+        ScriptedCollector,
+        frame_at,
+        make_app,
+        prefilled_history,
+        run,
+        screen_text,
+        wait_until,
+    )
+
+    base = frame_at(STEPS)
+    (local,) = LocalRules(DEFAULT_RULES, Targets()).evaluate(
+        replace(base, gpus=(), models=(ModelReading("yolo", None, queue_length=70),))
+    )
+    quiet = replace(base, alerts=(), sources=tuple(s for s in base.sources if s.name != "alerts"))
+    frames = [replace(base, alerts=(local,)), quiet]
+    collector = ScriptedCollector(frames)
+    app = make_app(collector, history=prefilled_history())
+
+    async def go():
+        async with app.run_test(size=(160, 48)) as pilot:
+            await wait_until(pilot, lambda: app.frames_received >= 1, "the first frame")
+            await pilot.pause()
+            row = next(
+                line for line in screen_text(app).splitlines() if "ModelQueueBacklog" in line
+            )
+            assert "pending" in row and " local " in row
+            assert "Model yolo has 70 " in row  # the summary, cut to the panel
+            await pilot.press("r")
+            await wait_until(pilot, lambda: app.frames_received >= 2, "the second frame")
+            await pilot.pause()
+            assert "none firing (local rules only)" in screen_text(app)
+            await pilot.press("q")
+
+    run(go())

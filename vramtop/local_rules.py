@@ -365,7 +365,7 @@ def _model_words(m: ModelReading, here: str) -> dict[str, str]:
 
 
 def _gpu_labels(g: GpuReading) -> tuple[tuple[str, str], ...]:
-    labels = [("gpu", str(g.index)), ("uuid", g.uuid or "")]
+    labels = [("gpu", str(g.index))] + ([("uuid", g.uuid)] if g.uuid else [])
     if g.host is not None:
         labels.append(("instance", g.host))
     return tuple(labels)

@@ -18,7 +18,7 @@ from types import MappingProxyType
 from typing import Any
 
 from vramtop import durations, units
-from vramtop.links import MODEL_LABELS
+from vramtop.links import MODEL_LABELS, is_web
 from vramtop.model import (
     AlertReading,
     Frame,
@@ -213,7 +213,8 @@ def _show(raw: Any) -> str:
 def _rule(
     where: str, name: str, entry: dict, base: LocalRule | None, targets: tuple[str, ...]
 ) -> LocalRule:
-    def need(field: str) -> Any:
+    def pick(field: str) -> Any:
+        """The entry's value, else the shipped rule's; a new rule must give it."""
         if field in entry:
             return entry[field]
         if base is None:
@@ -221,26 +222,20 @@ def _rule(
                 f"{where}: field {field!r} is missing (a new rule needs figure, "
                 "comparison and threshold)"
             )
-        return None
+        return getattr(base, field)
 
-    figure = need("figure")
-    if figure is None:
-        figure = base.figure  # type: ignore[union-attr]
-    elif not isinstance(figure, str) or figure not in ALL_FIGURES:
+    figure = pick("figure")
+    if not isinstance(figure, str) or figure not in ALL_FIGURES:
         raise RuleError(
             f"{where}: field 'figure' must be one of {', '.join(ALL_FIGURES)}, got {_show(figure)}"
         )
-    comparison = need("comparison")
-    if comparison is None:
-        comparison = base.comparison  # type: ignore[union-attr]
-    elif comparison not in COMPARISONS:
+    comparison = pick("comparison")
+    if comparison not in COMPARISONS:
         raise RuleError(
             f"{where}: field 'comparison' must be one of >, >=, <, <=, got {_show(comparison)}"
         )
-    threshold = need("threshold")
-    if threshold is None:
-        threshold = base.threshold  # type: ignore[union-attr]
-    elif isinstance(threshold, str):
+    threshold = pick("threshold")
+    if isinstance(threshold, str):
         if threshold not in targets:
             raise RuleError(
                 f"{where}: field 'threshold' must be a number or a target name "
@@ -283,23 +278,11 @@ def _rule(
     if problem:
         raise RuleError(f"{where}: field 'summary' {problem}")
     runbook = entry.get("runbook_url", base.runbook_url if base else None)
-    if runbook is not None and not _http(runbook):
+    if runbook is not None and not is_web(runbook):
         raise RuleError(
             f"{where}: field 'runbook_url' must be an http:// or https:// URL, got {_show(runbook)}"
         )
     return LocalRule(name, figure, comparison, threshold, for_seconds, severity, summary, runbook)
-
-
-def _http(url: Any) -> bool:
-    from urllib.parse import urlsplit
-
-    if not isinstance(url, str) or any(c.isspace() or ord(c) < 32 for c in url):
-        return False
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return False
-    return parts.scheme in ("http", "https") and bool(parts.netloc)
 
 
 def template_problem(template: str, allowed: Sequence[str]) -> str | None:

@@ -239,3 +239,27 @@ def test_y_without_links_says_how_to_get_them():
             await pilot.press("q")
 
     run(go())
+
+
+def test_the_snapshot_key_writes_the_links_into_the_markdown(tmp_path):
+    settings = Settings(interval=3600.0, links=TEMPLATES[:1])
+    app = make_app(ScriptedCollector([frame_at(STEPS)]), tmp_path=tmp_path, settings=settings)
+
+    async def go():
+        async with app.run_test(size=(100, 30)) as pilot:
+            await wait_until(pilot, lambda: app.frames_received >= 1, "the first frame")
+            await pilot.press("x")
+            await wait_until(
+                pilot,
+                lambda: any("Snapshot written" in (n.title or "") for n in app._notifications),
+                "the snapshot",
+            )
+            await pilot.press("q")
+
+    run(go())
+    (md,) = tmp_path.glob("vramtop-*.md")
+    text = md.read_text()
+    assert (
+        "- model qwen-7b: [grafana](https://grafana.example/d/abc?var-model=qwen-7b"
+        "&var-host=10.0.0.5%3A8000)\n"
+    ) in text

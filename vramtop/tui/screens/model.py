@@ -4,6 +4,7 @@ and alerts. Charts come from local history, filled at once by the collector's ba
 from __future__ import annotations
 
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.containers import Grid, Horizontal
 from textual.widgets import Footer
@@ -11,7 +12,6 @@ from textual.widgets import Footer
 from vramtop import clean
 from vramtop.history import Point, combine_all
 from vramtop.tui import cells
-from vramtop.tui.linking import links_text
 from vramtop.tui.messages import BackfillReady, BackfillWanted, OpenHost
 from vramtop.tui.plot import ChartSpec, Line
 from vramtop.tui.screens.base import set_title, table_title
@@ -142,8 +142,8 @@ class ModelScreen(DrillScreen):
         set_title(procs, ptitle)
         alerts = self.query_one("#model-alerts", AlertTable)
         alerts.show(view)
-        links = links_text(alerts.selected_links(view), view.palette) or None
-        set_title(alerts, Text(f"Alerts ({len(alerts.keys)})"), links if alerts.keys else "none")
+        note = alerts.footnote(view) if alerts.keys else Text("none")
+        set_title(alerts, Text(f"Alerts ({len(alerts.keys)})"), note)
 
     def _replicas(self, view: View, has_procs: bool) -> None:
         """Served on fleet hosts: a row per host, the slowest first; Enter opens the host.
@@ -166,7 +166,15 @@ class ModelScreen(DrillScreen):
         return replicas if alone else super().filter_table()
 
     def on_frame_table_cursor_moved(self, event: FrameTable.CursorMoved) -> None:
-        if event.table.id == "model-alerts":  # the highlighted alert's links
+        if event.table.id == "model-alerts":  # the highlighted alert's source and links
+            self.refresh_titles()
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        if event.widget.id == "model-alerts":
+            self.refresh_titles()
+
+    def on_descendant_blur(self, event: events.DescendantBlur) -> None:
+        if event.widget.id == "model-alerts":
             self.refresh_titles()
 
     def on_frame_table_chosen(self, event: FrameTable.Chosen) -> None:

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import ClassVar
 
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.widgets import Footer
 
-from vramtop.tui.linking import links_text
 from vramtop.tui.messages import OpenGpu, OpenModel
 from vramtop.tui.screens.base import LiveScreen, set_title, table_title
 from vramtop.tui.view import View
@@ -89,7 +89,7 @@ class OverviewScreen(LiveScreen):
         firing = sum(1 for a in frame.alerts if a.state == "firing" and not a.silenced)
         atitle = Text(f"Alerts ({firing} firing)" if frame.alerts else "Alerts")
         if frame.alerts:
-            asub = links_text(alerts.selected_links(view), view.palette) or None
+            asub = alerts.footnote(view)
         elif any(s.name in ("alerts", "alertmanager") for s in frame.sources):
             asub = Text("none firing")
         elif view.local_rules:
@@ -100,7 +100,15 @@ class OverviewScreen(LiveScreen):
         set_title(host, Text("Host & sources"))
 
     def on_frame_table_cursor_moved(self, event: FrameTable.CursorMoved) -> None:
-        if event.table.id == "alerts":  # the highlighted alert's links
+        if event.table.id == "alerts":  # the highlighted alert's source and links
+            self.refresh_titles()
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        if event.widget.id == "alerts":
+            self.refresh_titles()
+
+    def on_descendant_blur(self, event: events.DescendantBlur) -> None:
+        if event.widget.id == "alerts":
             self.refresh_titles()
 
     def on_frame_table_chosen(self, event: FrameTable.Chosen) -> None:

@@ -15,9 +15,10 @@ SLOW_STEP = 0.2  # seconds between bytes of a slow answer: far below any per-rea
 
 
 class BadServer:
-    """``mode``: html, error, notjson, unauthorized, hang, ok (``body`` answered as JSON), and
-    the byte-level faults in ``_raw``: slowheaders, slowbody, cut, reset, close, badgzip, redirect,
-    empty, huge, hugechunked, gzipbomb, echo, echotext, metrics (``text`` as /metrics).
+    """``mode``: html, error, notjson, unauthorized, hang, status (``status`` with ``body``), ok
+    (``body`` answered as JSON), and the byte-level faults in ``_raw``: slowheaders, slowbody,
+    cut, reset, close, badgzip, redirect, empty, huge, hugechunked, gzipbomb, echo, echotext,
+    metrics (``text`` as /metrics).
     Records every request's headers so tests can check what reached the server."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
@@ -27,6 +28,7 @@ class BadServer:
         self.size = 0  # the body size of "huge" and "hugechunked"
         self.location = "http://127.0.0.1:1/elsewhere"  # where "redirect" points
         self.redirect_status = 307
+        self.status = 200  # the HTTP status of mode "status"
         self.requests: list[dict[str, str]] = []
         self.release = threading.Event()
         owner = self
@@ -63,6 +65,8 @@ class BadServer:
                     ctype, text = "text/plain", "hello"
                 elif owner.mode == "unauthorized":
                     status, text = 401, json.dumps({"status": "error", "error": "unauthorized"})
+                elif owner.mode == "status":  # ``status`` with ``body`` as JSON
+                    status = owner.status
                 data = text.encode()
                 self.send_response(status)
                 self.send_header("content-type", ctype)
@@ -70,7 +74,7 @@ class BadServer:
                 self.end_headers()
                 self.wfile.write(data)
 
-            do_GET = do_POST = _answer
+            do_GET = do_POST = do_DELETE = _answer
 
         self.server = ThreadingHTTPServer((host, port), Handler)
         self.server.daemon_threads = True

@@ -463,3 +463,31 @@ def test_an_unknown_theme_is_blamed_on_the_layer_it_came_from(tmp_path):
         with pytest.raises(ConfigError) as err:
             pick_theme(settings, settings.theme, env)
         assert str(err.value).startswith(start)
+
+
+# -- read-only (issue 13) -------------------------------------------------------------------
+
+
+def test_readonly_from_file_environment_or_flag(tmp_path):
+    home = {"HOME": str(tmp_path)}
+    assert load(env=home).readonly is False
+    path = write(tmp_path, "readonly = true\n")
+    assert load(env=home, config_file=str(path)).readonly is True
+    assert load(env={**home, "VRAMTOP_READONLY": "1"}).readonly is True
+    off = {**home, "VRAMTOP_READONLY": "no"}
+    assert load(env=off, config_file=str(path)).readonly is False  # env over the file
+    assert load(env=off, flags={"readonly": True}).readonly is True  # the flag over both
+    with pytest.raises(ConfigError, match="VRAMTOP_READONLY must be true or false, got 'maybe'"):
+        load(env={**home, "VRAMTOP_READONLY": "maybe"})
+    bad = write(tmp_path, 'readonly = "sometimes"\n')
+    with pytest.raises(ConfigError, match="key 'readonly' must be true or false"):
+        load(env=home, config_file=str(bad))
+
+
+def test_readonly_flag_reaches_the_settings():
+    from vramtop.cli.flags import parser, settings_from
+
+    env = {"XDG_CONFIG_HOME": "/nonexistent"}
+    assert settings_from(parser().parse_args(["--readonly"]), env).readonly is True
+    assert settings_from(parser().parse_args([]), env).readonly is False
+    assert settings_from(parser().parse_args([]), {**env, "VRAMTOP_READONLY": "true"}).readonly

@@ -96,7 +96,7 @@ def test_markdown_tables_survive_pipes():
     assert len(rows) == 1
     # every unescaped pipe is a column separator: the row has exactly the header's columns
     cells = re.split(r"(?<!\\)\|", rows[0])
-    assert len(cells) == 8 + 2
+    assert len(cells) == 13 + 2
 
 
 def test_empty_host_without_gpu():

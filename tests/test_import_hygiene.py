@@ -76,18 +76,21 @@ ALLOWED: dict[str, set[str]] = {
     # Alert rules on Frame figures, evaluated in-process (alerts without Prometheus)
     "local_rules": {"model", "units", "durations", "links", "redact", "fleet"},
     "config": {"attribution", "durations", "redact", "local_rules", "links"},  # never a source
-    "sources": {"model", "profiles", "clean", "redact", "fleet", "health", "links"},
+    "silencing": {"model", "durations", "clean"},  # a silence's matchers, as values
+    "sources": {"model", "profiles", "clean", "redact", "fleet", "health", "silencing", "links"},
     "collector": {"model", "attribution", "sources", "clean", "redact", "worker", "fleet"}
     | {"health", "local_rules"},
-    "record": {"model"},  # the file format only
-    "export": {"model", "clean", "units", "fleet", "links"},
+    "record": {"model", "health"},  # the file format; health: replay's "next change" digest
+    "export": {"model", "clean", "units", "fleet", "health", "silencing", "links"},
+    "actions": {"model", "clean", "units"},  # signals to local processes: psutil, no screen
     "feeds": {"model", "history", "record", "clean", "redact", "worker"},
-    "demo": {"model", "profiles", "sources", "serve"},  # the fleet hosts run vramtop exporters
+    # The fleet hosts run vramtop exporters; health: the XIDs' meanings.
+    "demo": {"model", "profiles", "sources", "serve", "health"},
     "wiring": {"config", "attribution", "collector", "demo", "durations", "profiles", "redact"}
     | {"sources", "fleet", "local_rules"},
     # The screen consumes feeds of Frames: it never reaches a source, the collector or wiring.
     "tui": {"model", "config", "history", "export", "feeds", "record", "clean", "units"}
-    | {"redact", "worker", "fleet", "links"},
+    | {"redact", "worker", "fleet", "health", "actions", "silencing", "links"},  # health: pure
     # doctor: one-shot checks over the same wiring, profiles and sources as the live path.
     "doctor": {"config", "wiring", "profiles", "sources"},
     "serve": {"model"},  # the exporter: Frame -> metric families

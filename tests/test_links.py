@@ -161,7 +161,7 @@ def _links_in(text) -> list[tuple[str, str]]:
     ]
 
 
-def test_drill_downs_show_links_and_y_copies_them():
+def test_drill_downs_show_links_and_c_copies_them():
     from vramtop.tui.screens.gpu import GpuScreen
     from vramtop.tui.screens.model import ModelScreen
     from vramtop.tui.widgets.alert_table import AlertTable
@@ -189,7 +189,7 @@ def test_drill_downs_show_links_and_y_copies_them():
             info = app.screen.query_one(ModelInfo)
             assert _links_in(info._text) == [("grafana", qwen)]
             assert "Links grafana" in screen_text(app)
-            await pilot.press("y")
+            await pilot.press("c")
             assert app.clipboard == qwen
             await pilot.press("escape")
             app.screen.query_one("#gpus").focus()
@@ -199,7 +199,7 @@ def test_drill_downs_show_links_and_y_copies_them():
             assert _links_in(app.screen.query_one(GpuInfo)._text) == [
                 ("gpu", f"{gpu2}&host=gpu-box-01")
             ]
-            await pilot.press("y")
+            await pilot.press("c")
             assert app.clipboard == f"{gpu2}&host=gpu-box-01"
             await pilot.press("escape")
             alerts = app.screen.query_one("#alerts", AlertTable)
@@ -212,22 +212,22 @@ def test_drill_downs_show_links_and_y_copies_them():
                 ("runbook", RUNBOOK),
                 ("alerts", "https://alerts.example/#/alerts?filter=ModelQueueBacklog"),
             ]
-            await pilot.press("y")
+            await pilot.press("c")
             assert app.clipboard == RUNBOOK
-            await pilot.press("y")  # again: the alert's next link
+            await pilot.press("c")  # again: the alert's next link
             assert app.clipboard == "https://alerts.example/#/alerts?filter=ModelQueueBacklog"
             await pilot.press("q")
 
     run(go())
 
 
-def test_y_without_links_says_how_to_get_them():
+def test_c_without_links_says_how_to_get_them():
     app = make_app(ScriptedCollector([frame_at(STEPS)]), history=prefilled_history())
 
     async def go():
         async with app.run_test(size=(100, 30)) as pilot:
             await wait_until(pilot, lambda: app.frames_received >= 1, "the first frame")
-            await pilot.press("y")
+            await pilot.press("c")
             await pilot.pause()
             assert app.clipboard == ""
             (note,) = [n.message for n in app._notifications]

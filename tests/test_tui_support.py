@@ -11,7 +11,9 @@ import math
 import threading
 import time
 from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import replace
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from rich.console import Console
@@ -22,7 +24,9 @@ from vramtop.history import History
 from vramtop.model import (
     AlertReading,
     Frame,
+    GpuHealth,
     GpuReading,
+    HealthEvent,
     HostReading,
     MigReading,
     ModelReading,
@@ -108,6 +112,7 @@ def frame_at(step: int, demo: bool = False, hostile: bool = False) -> Frame:
             ),
         ),
     }
+    procs = {i: tuple(_busy(p, step) for p in ps) for i, ps in procs.items()}
     gpus = []
     for i in range(3):
         used = sum(p.used_memory_bytes or 0 for p in procs[i]) + GIB // 2
@@ -128,6 +133,7 @@ def frame_at(step: int, demo: bool = False, hostile: bool = False) -> Frame:
                 mig_mode=i == 2,
                 mig_devices=(MigReading("MIG-2a", 1, 37 * GIB, 40 * GIB),) if i == 2 else (),
                 processes=procs[i],
+                health=fixture_health(i, step),
                 unavailable=freeze({"temperature_c": "not supported on this GPU"})
                 if i == 1
                 else freeze({}),
@@ -233,6 +239,85 @@ def frame_at(step: int, demo: bool = False, hostile: bool = False) -> Frame:
         ),
         driver_version="550.54.15",
         demo=demo,
+        events=tuple(e for e in FIXTURE_EVENTS if e.time <= t),
+    )
+
+
+# GPU 2 (serving qwen-7b) logs an XID 13 at step 280; GPU 3 fell off the bus at step 100.
+FIXTURE_EVENTS = (
+    HealthEvent(
+        T0 + 100, "GPU-00000003-aaaa", 3, "gpu_lost", None, "GPU fell off the bus", "critical"
+    ),
+    HealthEvent(
+        T0 + 280,
+        "GPU-00000002-aaaa-bbbb-cccc-dddddddddddd",
+        2,
+        "xid",
+        13,
+        "graphics engine exception",
+        "warning",
+    ),
+)
+NO_NVLINK = "this GPU has no NVLink"
+
+
+def fixture_health(i: int, step: int) -> GpuHealth:
+    """GPU 0 healthy; GPU 1 power-capped while busy; GPU 2 thermally throttled for steps
+    240-269, on a x8 link, without NVLink (its reason shown)."""
+    util = 50 + 40 * math.sin(step / 15.0 + i)
+    reasons: tuple[str, ...] = ()
+    if i == 1 and util > 80:
+        reasons = ("sw_power_cap",)
+    if i == 2 and 240 <= step < 270:
+        reasons = ("sw_thermal", "hw_thermal")
+    return GpuHealth(
+        throttle_reasons=reasons,
+        performance_state=0,
+        ecc_mode=True,
+        ecc_corrected_volatile=3 if i == 2 else 0,
+        ecc_uncorrected_volatile=0,
+        ecc_corrected_aggregate=41 if i == 2 else 0,
+        ecc_uncorrected_aggregate=0,
+        remapped_rows_correctable=1 if i == 2 else 0,
+        remapped_rows_uncorrectable=0,
+        remapped_rows_pending=False,
+        remapped_rows_failure=False,
+        pcie_replay_count=7 if i == 2 else 0,
+        pcie_link_gen=5,
+        pcie_link_gen_max=5,
+        pcie_link_width=16,
+        pcie_link_width_max=16,
+        pcie_tx_bytes_per_second=1_500_000_000,
+        pcie_rx_bytes_per_second=300_000_000,
+        nvlink_links=None if i == 2 else 18,
+        nvlink_errors=None if i == 2 else freeze_counts({"replay": 0, "recovery": 0}),
+        unavailable=freeze(
+            {
+                "retired_pages_sbe": "not supported on this GPU",
+                "retired_pages_dbe": "not supported on this GPU",
+                "retired_pages_pending": "not supported on this GPU",
+                **({"nvlink_links": NO_NVLINK, "nvlink_errors": NO_NVLINK} if i == 2 else {}),
+            }
+        ),
+    )
+
+
+def freeze_counts(counts: dict[str, int]) -> MappingProxyType[str, int]:
+    return MappingProxyType(dict(counts))
+
+
+def _busy(p: ProcessReading, step: int) -> ProcessReading:
+    """Per-process use: SM and memory-controller %, host CPU, RSS, started 2 h before T0
+    (a PID-namespace stranger has none of it)."""
+    if p.user is None:
+        return p
+    return replace(
+        p,
+        sm_percent=float(p.pid % 97),
+        memory_controller_percent=float(p.pid % 31),
+        cpu_percent=float(100 + p.pid % 7),
+        rss_bytes=(p.pid % 13 + 2) * GIB,
+        started_at=T0 - 7200 + (p.pid % 100),
     )
 
 

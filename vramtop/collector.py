@@ -21,6 +21,7 @@ from vramtop.model import (
     MODEL_FIGURES,
     Frame,
     GpuReading,
+    HealthEvent,
     HostReading,
     InstanceFigures,
     ModelReading,
@@ -34,7 +35,7 @@ from vramtop.sources.procs import ProcessInspector
 from vramtop.worker import Worker
 
 DEFAULT_TIMEOUT = 5.0
-_ORDER = {"host": 0, "nvml": 1, "prometheus": 2, "alerts": 3}
+_ORDER = {"host": 0, "nvml": 1, "prometheus": 2, "alerts": 3, "silences": 4}
 
 
 class Source(Protocol):
@@ -116,6 +117,11 @@ class Collector:
         statuses.sort(key=lambda s: _ORDER.get(s.name, 9))
         return self._build(now, results, statuses)
 
+    @property
+    def silences(self) -> Any:
+        """The Alertmanager silence client (vramtop.sources.silences), when one is configured."""
+        return next((s.client for s in self._sources if s.name == "silences"), None)
+
     def backfill(self, model: str, window: float) -> dict[str, list[tuple[float, float]]]:
         """One model's recent history from a source that keeps it (Prometheus), for charts
         that are full the moment they open. Blocking: call it from a worker."""
@@ -162,7 +168,8 @@ class Collector:
             driver_version=nvml.driver_version if nvml else None,
             demo=self._demo,
             hosts=tuple(h for r in remote for h in getattr(r, "hosts", ())),
-            events=nvml.events if nvml else (),
+            events=_events(nvml, remote),
+            silences=tuple(s for r in remote for s in getattr(r, "silences", ())),
         )
         # A critical GPU finding fires as an alert even where no Prometheus is configured.
         if found := critical_alerts(frame):
@@ -198,6 +205,15 @@ class Collector:
             )
             procs.append(self._inspector.usage(p.pid).apply(described))
         return replace(gpu, processes=tuple(procs))
+
+
+def _events(nvml: NvmlReading | None, remote: list[Any]) -> tuple[HealthEvent, ...]:
+    """This machine's events, then remote GPUs' (DCGM's last XID), oldest first."""
+    local = nvml.events if nvml else ()
+    far = [e for r in remote for e in getattr(r, "events", ())]
+    if not far:
+        return local
+    return tuple(sorted((*local, *far), key=lambda e: e.time))
 
 
 def _polling(source: Source, then: Callable[[Any], Any] | None) -> Callable[[Any], Any]:

@@ -82,6 +82,7 @@ class Settings:
     theme: str | None = None  # None: vramtop-dark, or vramtop-mono without colour
     theme_source: str = "--theme"  # where ``theme`` came from, to blame the right layer
     snapshot_dir: str | None = None  # where the snapshot key writes; None: the current directory
+    readonly: bool = False  # no actions (signals, silences): keys, palette and help lose them
     # The exporter: (address, port) to serve /metrics on, and whether per-pid series are sent
     serve_metrics: tuple[str, int] | None = None
     serve_metrics_processes: bool = False
@@ -89,6 +90,9 @@ class Settings:
     # Alerts without Prometheus (vramtop.local_rules) and links out (vramtop.links)
     rules: tuple[LocalRule, ...] = DEFAULT_RULES
     links: tuple[tuple[str, str], ...] = ()  # (name, URL template)
+    # Actions: read-only removes them all; a silence's createdBy (None: the login name)
+    readonly: bool = False
+    silence_author: str | None = None
 
 
 def parse_duration(text: str | float | int) -> float:
@@ -482,6 +486,8 @@ _KEYS: dict[str, tuple[Callable[[Any], Any], str, str | None]] = {
     "snapshot_dir": (_path, "a directory path", "VRAMTOP_SNAPSHOT_DIR"),
     "rules": (_local_rules, "a list of alert rules ([[rules]])", None),
     "links": (_links, "a table of names to http(s) URL templates ([links])", None),
+    "readonly": (_bool, "true or false", "VRAMTOP_READONLY"),
+    "silence_author": (_plain, "a name for a silence's createdBy", "VRAMTOP_SILENCE_AUTHOR"),
     "targets": (
         _targets,
         "a table of non-negative numbers with keys " + ", ".join(f.name for f in fields(Targets)),

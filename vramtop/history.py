@@ -7,9 +7,11 @@ memory stays flat however long vramtop runs:
 - 10 s means over the last hour;
 - 2 min means over the last 24 hours.
 
-A query for a window takes the finest ring that still covers it. The number of series is
-capped too (``max_series``): models come and go, and one unseen for the longest window, or the
-least recently updated when the cap is hit, is dropped.
+A GPU's throttling is kept as one 0/1 series per band (``THROTTLE_BANDS``), made the first
+time the band is seen, so a bucket's mean is the share of it spent throttled and a GPU that
+never throttles costs nothing. A query for a window takes the finest ring that still covers
+it. The number of series is capped too (``max_series``): models come and go, and one unseen
+for the longest window, or the least recently updated when the cap is hit, is dropped.
 """
 
 from __future__ import annotations
@@ -24,6 +26,13 @@ Point = tuple[float, float]
 SeriesKey = tuple[str, str, str]  # ("gpu", "0" or "host/0", field) or ("model", name, field)
 
 GPU_FIELDS = ("memory_used_bytes", "utilization_percent")
+# Throttle bands charted over utilisation: name -> the clock event reasons (GpuHealth words).
+THROTTLE_BANDS: tuple[tuple[str, frozenset[str]], ...] = (
+    ("hw-slow", frozenset({"hw_slowdown"})),
+    ("pwr-brake", frozenset({"hw_power_brake"})),
+    ("thermal", frozenset({"hw_thermal", "sw_thermal"})),
+    ("pwr-cap", frozenset({"sw_power_cap"})),
+)
 MODEL_FIELDS = MODEL_FIGURES
 RAW_POINTS = 600
 TIERS = ((10.0, 360), (120.0, 720))  # (bucket seconds, buckets kept): 1 h and 24 h
@@ -184,7 +193,17 @@ class History:
                 continue
             for name in GPU_FIELDS:
                 self._put(("gpu", key, name), t, getattr(g, name))
+            reasons = g.health.throttle_reasons if g.health is not None else None
+            if reasons is not None:
+                self._throttle(key, t, reasons)
         self._evict(t)
+
+    def _throttle(self, key: str, t: float, reasons: tuple[str, ...]) -> None:
+        for band, words in THROTTLE_BANDS:
+            skey = ("gpu", key, "throttle:" + band)
+            on = not words.isdisjoint(reasons)
+            if on or skey in self._series:
+                self._put(skey, t, 1.0 if on else 0.0)
 
     def _put(self, key: SeriesKey, t: float, value: float | None) -> None:
         if value is None:
@@ -228,6 +247,17 @@ class History:
         self, index: int, field: str, seconds: float, now: float, host: str | None = None
     ) -> list[Point]:
         return self.window(("gpu", gpu_key(index, host), field), seconds, now)
+
+    def throttle(
+        self, index: int, seconds: float, now: float, host: str | None = None
+    ) -> dict[str, list[Point]]:
+        """Each throttle band ever seen on the GPU: its 0/1 points (bucket means further back)."""
+        key = gpu_key(index, host)
+        out = {}
+        for band, _ in THROTTLE_BANDS:
+            if ("gpu", key, "throttle:" + band) in self._series:
+                out[band] = self.window(("gpu", key, "throttle:" + band), seconds, now)
+        return out
 
     def has_gpu(self, index: int, host: str | None = None) -> bool:
         return ("gpu", gpu_key(index, host), GPU_FIELDS[0]) in self._series

@@ -237,6 +237,40 @@ class AlertReading:
 
 
 @dataclass(frozen=True, slots=True)
+class SilenceMatcher:
+    """One matcher of an Alertmanager silence: ``name`` = ``value`` (``is_regex``: a fully
+    anchored regex; ``is_equal`` False: the negation, != or !~)."""
+
+    name: str
+    value: str
+    is_regex: bool = False
+    is_equal: bool = True
+
+    @property
+    def op(self) -> str:
+        return (
+            ("=~" if self.is_regex else "=") if self.is_equal else ("!~" if self.is_regex else "!=")
+        )
+
+    @property
+    def text(self) -> str:
+        """As the silence form and the exports write it: ``name=~value``, the value as is."""
+        return f"{self.name}{self.op}{self.value}"
+
+
+@dataclass(frozen=True, slots=True)
+class SilenceReading:
+    """An active Alertmanager silence. Times are epoch seconds."""
+
+    id: str
+    matchers: tuple[SilenceMatcher, ...] = ()
+    created_by: str = ""
+    comment: str = ""
+    starts_at: float | None = None
+    ends_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Frame:
     time: float
     host: HostReading
@@ -248,6 +282,7 @@ class Frame:
     driver_version: str | None = None
     demo: bool = False
     events: tuple[HealthEvent, ...] = ()  # recent GPU health events, oldest first (bounded)
+    silences: tuple[SilenceReading, ...] = ()  # active Alertmanager silences (bounded)
 
     @property
     def iso_time(self) -> str:

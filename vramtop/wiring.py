@@ -262,6 +262,10 @@ def remote_sources(
         from vramtop.sources.alerts import AlertSource
 
         out.append(AlertSource(prom, am, settings.instance, settings.match))
+    if am:
+        from vramtop.sources.silences import SilenceSource
+
+        out.append(SilenceSource(am))
     if targets:
         from vramtop.sources.scrape import ScrapeSource
 

@@ -79,6 +79,12 @@ def parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="config file (default $XDG_CONFIG_HOME/vramtop/config.toml)",
     )
+    p.add_argument(
+        "--readonly",
+        action="store_true",
+        default=None,
+        help="look only: no signals or silences (also VRAMTOP_READONLY, readonly = true)",
+    )
     p.add_argument("--version", action="version", version=f"vramtop {__version__}")
     _remote_flags(p)
     _recording_flags(p)
@@ -212,6 +218,7 @@ def settings_from(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
         "gpus": args.gpus,
         "no_color": args.no_color,
         "theme": args.theme,
+        "readonly": getattr(args, "readonly", None),
     }
     if args.interval is not None:
         flags["interval"] = check_flag("interval", "--interval", args.interval)

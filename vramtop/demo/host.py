@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING
 from vramtop.demo.scenario import Gpu, Process, Scenario
 from vramtop.demo.serving import squeeze
 from vramtop.demo.simnvml import SimulatedNvml
-from vramtop.model import HostReading
+from vramtop.health import xid_info
+from vramtop.model import HealthEvent, HostReading
 from vramtop.sources.nvml import GpuSelection, NvmlReading, NvmlSource
 from vramtop.sources.procs import ProcessInspector, ProcInfo, ProcUsage
 from vramtop.sources.scrape import ScrapeReading, ScrapeSource
@@ -122,8 +123,22 @@ PROCESSES = (
 _GPU_NAME = "NVIDIA H100 80GB HBM3"
 
 
-def scenario_at(t: float) -> Scenario:
-    """The demo host at epoch ``t``; a slow wave plus a VRAM squeeze on GPU 3 every 10 minutes."""
+# GPU health incidents, believable and periodic: GPU 0 power-capped under load, GPU 1 counting
+# corrected ECC errors, GPU 2 with a remapped row waiting for a reset, GPU 3 an XID 13 (a
+# graphics engine exception, the notebook's) every few minutes, the first just before the demo
+# starts so a one-shot frame already shows it.
+CAP_AT = 75  # GPU 0 hits its power cap above this utilisation (%)
+SBE_EVERY = 30.0  # seconds between corrected ECC errors on GPU 1
+XID_GPU, XID_CODE = 3, 13
+XID_EVERY = 420.0
+XID_FIRST = -60.0  # seconds after the demo starts (before it: already in the list)
+XID_KEPT = 3600.0  # how far back the list of events reaches
+
+
+def scenario_at(t: float, start: float | None = None) -> Scenario:
+    """The demo host at epoch ``t`` (``start``: when the demo started, for counts that rise);
+    a slow wave plus a VRAM squeeze on GPU 3 every 10 minutes, and the health incidents."""
+    up = 0.0 if start is None else max(0.0, t - start)
     wave = math.sin(t / 40.0)
     gpus = []
     for index in range(4):
@@ -131,6 +146,8 @@ def scenario_at(t: float) -> Scenario:
             Process(
                 pid=p.pid,
                 used_memory=None if p.gib is None else int(p.gib * GIB * (1 + 0.01 * wave)),
+                sm_util=int(max(0, min(100, 50 + 45 * math.sin(t / 13.0 + index + p.pid)))),
+                mem_util=int(max(0, min(100, 30 + 25 * math.sin(t / 11.0 + p.pid)))),
             )
             for p in PROCESSES
             if p.gpu == index
@@ -139,6 +156,9 @@ def scenario_at(t: float) -> Scenario:
         if index == 3:
             used += int(70 * GIB * squeeze(t)) + 4 * GIB  # the notebook nobody accounted for
         util = 55 + 35 * math.sin(t / 13.0 + index)
+        power = int(120_000 + 5_000 * util)
+        capped = index == 0 and util > CAP_AT
+        sbe = 37 + int(up / SBE_EVERY) if index == 1 else 0
         gpus.append(
             Gpu(
                 name=_GPU_NAME,
@@ -149,25 +169,62 @@ def scenario_at(t: float) -> Scenario:
                 utilization_gpu=int(max(0, min(100, util))),
                 utilization_memory=int(max(0, min(100, util * 0.6))),
                 temperature=int(48 + util / 4),
-                power_usage_mw=int(120_000 + 5_000 * util),
+                power_usage_mw=699_000 if capped else power,
                 power_limit_mw=700_000,
+                clocks_event_reasons=0x4 if capped else 0,
+                ecc_sbe_volatile=sbe,
+                ecc_sbe_aggregate=1_912 + sbe if index == 1 else 0,
+                remapped_cor=1 if index == 2 else 0,
+                remap_pending=1 if index == 2 else 0,
+                pcie_replay=3 if index == 1 else 0,
+                pcie_tx_kbps=int(900_000 + 700_000 * max(0.0, wave)),
+                pcie_rx_kbps=int(2_400_000 + 1_500_000 * max(0.0, wave)),
+                nvlink_links=18,
                 processes=procs,
             )
         )
     return Scenario(driver_version="550.54.15 (demo)", gpus=tuple(gpus))
 
 
+def xid_times(start: float, now: float) -> list[float]:
+    """When GPU 3's XID 13s happened, up to ``now``, within the kept window."""
+    first = start + XID_FIRST
+    if now < first:
+        return []
+    k_low = max(0, math.ceil((now - XID_KEPT - first) / XID_EVERY))
+    k_high = math.floor((now - first) / XID_EVERY)
+    return [first + k * XID_EVERY for k in range(k_low, k_high + 1)]
+
+
 class DemoNvmlSource(NvmlSource):
-    """The real NVML source; before each poll the simulated driver moves to the current time."""
+    """The real NVML source; before each poll the simulated driver moves to the current time.
+    GPU 3's XIDs follow the demo's clock (a timetable), so a one-shot frame and a replayed
+    demo show them at the same moments; the real event thread runs beside it, idle."""
 
     def __init__(self, selection: GpuSelection | None, clock: Callable[[], float]) -> None:
-        self._sim = SimulatedNvml(scenario_at(clock()))
+        self._start = clock()
+        self._sim = SimulatedNvml(scenario_at(self._start, self._start))
         self._wall = clock
-        super().__init__(backend=self._sim, selection=selection)
+        self._xid_shown = selection is None or selection.matches(
+            XID_GPU, self._sim.scenario.gpu_uuid(XID_GPU)
+        )
+        # The demo clock also paces the slow counters, so ECC counts rise on a replayed clock.
+        super().__init__(backend=self._sim, selection=selection, clock=clock)
 
     def poll(self) -> NvmlReading:
-        self._sim.scenario = scenario_at(self._wall())
-        return super().poll()
+        now = self._wall()
+        self._sim.scenario = scenario_at(now, self._start)
+        reading = super().poll()
+        if not self._xid_shown:
+            return reading
+        info = xid_info(XID_CODE)
+        uuid = self._sim.scenario.gpu_uuid(XID_GPU)
+        xids = tuple(
+            HealthEvent(at, uuid, XID_GPU, "xid", XID_CODE, info.meaning, info.severity)
+            for at in xid_times(self._start, now)
+        )
+        events = tuple(sorted((*reading.events, *xids), key=lambda e: e.time))
+        return replace(reading, events=events)
 
 
 class DemoInspector(ProcessInspector):

@@ -16,8 +16,7 @@ from types import MappingProxyType
 
 from vramtop.demo.exporter import GIB, ModelLoad, SimulatedExporter
 from vramtop.demo.fleet import alerts_at as fleet_alerts
-from vramtop.model import AlertReading
-from vramtop.sources.alerts import AlertsReading
+from vramtop.model import AlertReading, SilenceMatcher, SilenceReading
 
 LLM = {"ttft_p95": 0.35, "kv_cache_usage": 0.5, "preemptions_per_second": 0.0}
 
@@ -122,6 +121,38 @@ class DemoServing:
             self._exporters.clear()
 
 
+BACKLOG = INCIDENTS[1]
+SILENCED_AFTER = 75.0  # seconds into the backlog when on-call silences it for an hour
+
+
+@dataclass(frozen=True, slots=True)
+class DemoAlerts:
+    """The alerts, and the silences a demo Alertmanager would hold."""
+
+    alerts: tuple[AlertReading, ...]
+    silences: tuple[SilenceReading, ...] = ()
+    note: str = ""
+
+
+def demo_silence(t: float) -> SilenceReading | None:
+    """On-call silences the backlog 75 s in, as the demo's Alertmanager would show it."""
+    age = BACKLOG.age(t)
+    if age is None or age < SILENCED_AFTER:
+        return None
+    start = t - age + SILENCED_AFTER
+    return SilenceReading(
+        id=f"demo-{int(start)}",
+        matchers=(
+            SilenceMatcher("alertname", BACKLOG.alert),
+            SilenceMatcher("model", dict(BACKLOG.labels)["model"]),
+        ),
+        created_by="oncall",
+        comment="scaling out yolov10n (demo)",
+        starts_at=start,
+        ends_at=start + 3600.0,
+    )
+
+
 class DemoAlertSource:
     """The alerts the demo's incidents would fire under the shipped rules (no Prometheus)."""
 
@@ -131,8 +162,9 @@ class DemoAlertSource:
         self._clock = clock
         self._fleet = fleet  # also the demo fleet's alerts
 
-    def poll(self) -> AlertsReading:
+    def poll(self) -> DemoAlerts:
         t = self._clock()
+        silence = demo_silence(t)
         alerts = []
         for incident in INCIDENTS:
             age = _squeeze_age(t) if incident is _SQUEEZE else incident.age(t)
@@ -148,9 +180,10 @@ class DemoAlertSource:
                     summary=incident.summary + " (demo)",
                     labels=MappingProxyType(labels),
                     active_since=t - age,
+                    silenced=silence is not None and incident is BACKLOG,
                     source="demo",
                 )
             )
         if self._fleet:
             alerts.extend(fleet_alerts(t))
-        return AlertsReading(tuple(alerts))
+        return DemoAlerts(tuple(alerts), (silence,) if silence else ())

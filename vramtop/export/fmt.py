@@ -27,3 +27,11 @@ def time_of_day(epoch: float | None) -> str:
         return datetime.fromtimestamp(epoch, UTC).strftime("%H:%M:%SZ")  # type: ignore[arg-type]
     except (TypeError, ValueError, OverflowError, OSError):
         return NA
+
+
+def date_time(epoch: float | None) -> str:
+    """A day and minute in UTC, for what lasts longer than today (a silence's end)."""
+    try:
+        return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%MZ")  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError, OSError):
+        return NA

@@ -6,21 +6,27 @@ Bytes are integers; a value that could not be read is null, and its reason is un
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from typing import Any
 
+from vramtop import health
 from vramtop.export.hosts import shown
 from vramtop.fleet import HostRow, Rules
 from vramtop.model import (
     Frame,
+    GpuHealth,
     GpuReading,
+    HealthEvent,
     HostReading,
     InstanceFigures,
     ModelReading,
     ProcessReading,
+    SilenceReading,
     iso_utc,
 )
+from vramtop.silencing import matched_alerts, silenced
 
 SCHEMA = "vramtop/1"
 MAX_INT = 2**63 - 1
@@ -35,7 +41,7 @@ def document(frame: Frame, rules: Rules | None = None) -> dict[str, Any]:
         "host": _host(frame.host),
         "hosts": [_fleet_host(r) for r in shown(frame, rules)],
         "driver_version": frame.driver_version,
-        "gpus": [_gpu(g) for g in frame.gpus],
+        "gpus": [_gpu(g, frame) for g in frame.gpus],
         "models": [
             {
                 "name": m.name,
@@ -71,6 +77,8 @@ def document(frame: Frame, rules: Rules | None = None) -> dict[str, Any]:
             }
             for a in frame.alerts
         ],
+        "events": [_event(e) for e in frame.events],
+        "silences": [_silence(s, frame) for s in silenced(frame)],
         "sources": [
             {
                 "name": s.name,
@@ -79,6 +87,23 @@ def document(frame: Frame, rules: Rules | None = None) -> dict[str, Any]:
                 "since": iso_utc(s.since) if s.since is not None else None,
             }
             for s in frame.sources
+        ],
+    }
+
+
+def _silence(s: SilenceReading, frame: Frame) -> dict[str, Any]:
+    return {
+        "id": s.id,
+        "matchers": [
+            {"name": m.name, "value": m.value, "is_regex": m.is_regex, "is_equal": m.is_equal}
+            for m in s.matchers
+        ],
+        "created_by": s.created_by,
+        "comment": s.comment,
+        "starts_at": _iso(s.starts_at),
+        "ends_at": _iso(s.ends_at),
+        "alerts": [
+            {"name": a.name, "labels": dict(a.labels)} for a in matched_alerts(s, frame.alerts)
         ],
     }
 
@@ -136,7 +161,7 @@ def _iso(epoch: float | None) -> str | None:
         return None
 
 
-def _gpu(g: GpuReading) -> dict[str, Any]:
+def _gpu(g: GpuReading, frame: Frame) -> dict[str, Any]:
     return {
         "index": g.index,
         "host": g.host,
@@ -162,7 +187,42 @@ def _gpu(g: GpuReading) -> dict[str, Any]:
             for m in g.mig_devices
         ],
         "processes": [_process(p) for p in g.processes],
+        "health": _health(g, frame),
         "unavailable": dict(g.unavailable),
+    }
+
+
+_HEALTH_FIELDS = tuple(
+    f.name for f in dataclasses.fields(GpuHealth) if f.name not in ("unavailable", "nvlink_errors")
+)
+
+
+def _health(g: GpuReading, frame: Frame) -> dict[str, Any] | None:
+    """Every GpuHealth field, the Health column's word and severity; null where nobody read it
+    (a remote GPU without health metrics)."""
+    h = g.health
+    if h is None:
+        return None
+    word, severity = health.finding(g, frame.events, frame.time)
+    out: dict[str, Any] = {"finding": word, "severity": severity}
+    for name in _HEALTH_FIELDS:
+        value = getattr(h, name)
+        out[name] = list(value) if isinstance(value, tuple) else value
+    out["nvlink_errors"] = None if h.nvlink_errors is None else dict(h.nvlink_errors)
+    out["unavailable"] = dict(h.unavailable)
+    return out
+
+
+def _event(e: HealthEvent) -> dict[str, Any]:
+    return {
+        "time": _iso(e.time),
+        "epoch": e.time if math.isfinite(e.time) else None,
+        "gpu_uuid": e.gpu_uuid,
+        "gpu_index": e.gpu_index,
+        "kind": e.kind,
+        "code": e.code,
+        "meaning": e.meaning,
+        "severity": e.severity,
     }
 
 
@@ -178,6 +238,12 @@ def _process(p: ProcessReading) -> dict[str, Any]:
         "model_source": p.model_source,
         "mig_device": p.mig_device,
         "detail": p.detail,
+        "sm_percent": p.sm_percent,
+        "memory_controller_percent": p.memory_controller_percent,
+        "cpu_percent": p.cpu_percent,
+        "rss_bytes": p.rss_bytes,
+        "started_at": _iso(p.started_at),
+        "unavailable": dict(p.unavailable),
     }
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from vramtop import clean
+from vramtop import clean, units
 from vramtop.export import fmt, hosts
+from vramtop.export import health as gpu_health
 from vramtop.export.layout import (
     COMMAND_WIDTH,
     DETAIL_WIDTH,
@@ -16,7 +17,8 @@ from vramtop.export.layout import (
     note,
 )
 from vramtop.fleet import Rules
-from vramtop.model import Frame, GpuReading, HostReading
+from vramtop.model import Frame, GpuReading, HostReading, SilenceReading
+from vramtop.silencing import matched_alerts, silenced
 
 
 def title_of(frame: Frame) -> str:
@@ -35,7 +37,12 @@ def tables(frame: Frame, rules: Rules | None = None) -> list[Table]:
     out += [_gpus(frame), _processes(frame), _models(frame)]
     if replicated := hosts.replicated(frame):
         out.append(hosts.replicas_table(replicated, rules))
-    return [*out, _alerts(frame), _sources(frame)]
+    out.append(_alerts(frame))
+    if gpu_health.shown(frame):
+        out.append(gpu_health.events_table(frame))
+    if muting := silenced(frame):
+        out.append(_silences(frame, muting))
+    return [*out, _sources(frame)]
 
 
 def _host_cells(h: HostReading) -> tuple[Cell, ...]:
@@ -64,7 +71,18 @@ def _host(frame: Frame) -> Table:
 def _gpus(frame: Frame) -> Table:
     table = Table(
         "GPUs",
-        ("#", "Name", "UUID", "Memory used / total", "Util", "Temp", "Power", "MIG", "State"),
+        (
+            "#",
+            "Name",
+            "UUID",
+            "Memory used / total",
+            "Util",
+            "Temp",
+            "Power",
+            "MIG",
+            "State",
+            "Health",
+        ),
         empty="no GPUs",
     )
     for g in frame.gpus:
@@ -84,9 +102,11 @@ def _gpus(frame: Frame) -> Table:
                     g.state.upper() if g.state != "ok" else "ok",
                     "bad" if g.state != "ok" else "good",
                 ),
+                gpu_health.cell(g, frame),
             )
         )
         table.notes += _gpu_notes(g)
+        table.notes += gpu_health.notes(g, frame)
     return table
 
 
@@ -101,7 +121,21 @@ def _gpu_notes(g: GpuReading) -> list[str]:
 def _processes(frame: Frame) -> Table:
     table = Table(
         "Processes",
-        ("GPU", "PID", "User", "Name", "VRAM", "Model", "Via", "Command"),
+        (
+            "GPU",
+            "PID",
+            "User",
+            "Name",
+            "VRAM",
+            "SM %",
+            "Mem %",
+            "CPU %",
+            "RSS",
+            "Age",
+            "Model",
+            "Via",
+            "Command",
+        ),
         empty="no GPU processes",
     )
     for g in frame.gpus:
@@ -114,6 +148,11 @@ def _processes(frame: Frame) -> Table:
                     c(clean.shorten(p.user or fmt.NA, 24)),
                     c(clean.shorten(p.name, 24)),
                     c(fmt.human_bytes(p.used_memory_bytes)),
+                    c(fmt.pct(p.sm_percent)),
+                    c(fmt.pct(p.memory_controller_percent)),
+                    c(fmt.pct(p.cpu_percent, 1)),
+                    c(fmt.human_bytes(p.rss_bytes)),
+                    c(_age(p.started_at, frame.time)),
                     c(clean.shorten(p.model, 40) if p.model else "-"),
                     c(p.model_source or "-", "dim"),
                     c(
@@ -123,7 +162,37 @@ def _processes(frame: Frame) -> Table:
                     ),
                 )
             )
+    table.notes += _use_notes(frame)
     return table
+
+
+_USE = {
+    "sm_percent": "SM %",
+    "memory_controller_percent": "Mem %",
+    "cpu_percent": "CPU %",
+    "rss_bytes": "RSS",
+    "started_at": "Age",
+}
+
+
+def _use_notes(frame: Frame) -> list[str]:
+    """Why a process figure is n/a, once per reason: the same old driver says it for all."""
+    pids: dict[tuple[str, str], list[str]] = {}
+    for g in frame.gpus:
+        for p in g.processes:
+            for key, label in _USE.items():
+                if getattr(p, key) is None and key in p.unavailable:
+                    pids.setdefault((label, p.unavailable[key]), []).append(str(p.pid))
+    out = []
+    for (label, reason), which in pids.items():
+        more = f" and {len(which) - 3} more" if len(which) > 3 else ""
+        listed = ", ".join(which[:3]) + more
+        out.append(note(f"{label} n/a for PID {listed}: {clean.literal(reason)}"))
+    return out
+
+
+def _age(started_at: float | None, now: float) -> str:
+    return fmt.NA if started_at is None else units.age(now - started_at)
 
 
 def _models(frame: Frame) -> Table:
@@ -171,6 +240,23 @@ def _alerts(frame: Frame) -> Table:
                 c(clean.shorten(a.source, 24)),
                 c(since),
                 c(clean.shorten(a.summary, 80) if a.summary else "-"),
+            )
+        )
+    return table
+
+
+def _silences(frame: Frame, muting: list[SilenceReading]) -> Table:
+    """Active silences that mute a firing alert: what, until when, who and why."""
+    table = Table("Silences", ("Until", "Matchers", "By", "Comment", "Mutes"))
+    for s in muting:
+        names = sorted({a.name for a in matched_alerts(s, frame.alerts)})
+        table.rows.append(
+            (
+                c(fmt.date_time(s.ends_at)),
+                c(clean.shorten(", ".join(m.text for m in s.matchers), 80)),
+                c(clean.shorten(s.created_by, 24)),
+                c(clean.shorten(s.comment, 60)),
+                c(clean.shorten(", ".join(names), 60)),
             )
         )
     return table

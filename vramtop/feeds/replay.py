@@ -172,7 +172,9 @@ class ReplayFeed:
         else:
             target = rec.index_of_previous_alert_change(self.position)
         if target is None:
-            return f"No {'later' if direction > 0 else 'earlier'} change in the alerts"
+            return (
+                f"No {'later' if direction > 0 else 'earlier'} change in the alerts or GPU health"
+            )
         self.go(target)
         return None
 

@@ -21,10 +21,12 @@ from collections.abc import Callable
 from typing import Any
 
 from vramtop import model
+from vramtop.health import OK, UNKNOWN, finding
 from vramtop.model import Frame
 from vramtop.record.checks import Bad, checker, optional
 
 SCALAR, TUPLE, MAP, RECORD, RECORDS = range(5)
+QUIET = (OK[0], UNKNOWN[0])  # Health words that are no change worth stopping at
 _UNCHANGED = object()
 
 # What makes two readings "the same one" in consecutive frames; only compression depends on it.
@@ -36,6 +38,8 @@ _KEYS: dict[type, Callable[[Any], Any]] = {
     model.AlertReading: lambda a: (a.name, a.source, tuple(a.labels.items())),
     model.SourceStatus: lambda s: s.name,
     model.HostReading: lambda h: h.hostname,
+    model.HealthEvent: lambda e: (e.time, e.gpu_uuid, e.gpu_index, e.kind, e.code),
+    model.SilenceReading: lambda s: s.id,
 }
 # Frame.time travels in the block header, not in the payload.
 _OMIT = {Frame: frozenset({"time"})}
@@ -279,7 +283,17 @@ class Decoder:
 
 
 def alert_digest(frame: Frame) -> int:
-    """A checksum of the set of (alert name, state): replay finds where alerts change without
-    decoding frames."""
-    names = sorted({f"{a.name}\x1f{a.state}" for a in frame.alerts})
-    return zlib.crc32("\x1e".join(names).encode("utf-8", "surrogatepass"))
+    """A checksum of the set of (alert name, state), the newest health event and each GPU's
+    Health finding: replay's "next change" finds where any of them changes without decoding
+    frames. A frame without health digests as it did before health was recorded."""
+    parts = sorted({f"{a.name}\x1f{a.state}" for a in frame.alerts})
+    if frame.events:
+        e = frame.events[-1]  # the list is bounded: its newest entry says a new one came
+        parts.append(
+            f"event\x1f{e.time!r}\x1f{e.gpu_uuid}\x1f{e.gpu_index}\x1f{e.kind}\x1f{e.code}"
+        )
+    for g in frame.gpus:
+        word, _ = finding(g, frame.events, frame.time)
+        if word not in QUIET:
+            parts.append(f"health\x1f{g.host}\x1f{g.index}\x1f{word}")
+    return zlib.crc32("\x1e".join(parts).encode("utf-8", "surrogatepass"))

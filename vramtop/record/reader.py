@@ -170,8 +170,8 @@ class Recording:
         return p - 1 if self._order is None else self._order[p - 1]
 
     def index_of_next_alert_change(self, i: int) -> int | None:
-        """The first frame after ``i`` whose set of (alert name, state) differs from the one
-        before it."""
+        """The first frame after ``i`` whose set of (alert name, state), newest health event or
+        GPU Health findings differ from the one before it (see codec.alert_digest)."""
         p = bisect.bisect_right(self._changes, i)
         return self._changes[p] if p < len(self._changes) else None
 

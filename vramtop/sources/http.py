@@ -218,15 +218,19 @@ def fetch(
     what: str,
     params: Any = None,
     data: Any = None,
+    method: str | None = None,
+    json_body: Any = None,
 ) -> Answer:
-    """GET (or POST ``data``) ``path``, the whole exchange within ``endpoint.timeout`` and the
-    body within ``endpoint.max_bytes``; every failure is a SourceError with one sentence.
+    """GET (or POST ``data``; or ``method`` with ``json_body``) ``path``, the whole exchange
+    within ``endpoint.timeout`` and the body within ``endpoint.max_bytes``; every failure is a
+    SourceError with one sentence.
     ``what`` names the thing asked, as in "Prometheus at URL ..."."""
     where = f"{what} at {endpoint.safe_url}"
     be = "are" if what == "metrics" else "is"  # "metrics at URL are ..."
-    method = "GET" if data is None else "POST"
+    method = method or ("GET" if data is None and json_body is None else "POST")
+    body: dict[str, Any] = {"data": data} if json_body is None else {"json": json_body}
     try:
-        with _deadline(endpoint.timeout), http.stream(method, path, params=params, data=data) as r:
+        with _deadline(endpoint.timeout), http.stream(method, path, params=params, **body) as r:
             if _int(r.headers.get("content-length")) > endpoint.max_bytes:
                 raise SourceError(_too_big(where, endpoint))
             chunks, size = [], 0

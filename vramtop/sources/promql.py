@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from vramtop.model import GpuReading, HostReading, ModelReading
+from vramtop.model import GpuReading, HealthEvent, HostReading, ModelReading
 from vramtop.profiles import Profile
 from vramtop.sources import promreadings as read
 from vramtop.sources.base import SourceError
@@ -32,6 +32,7 @@ from vramtop.sources.queries import (
     model_queries,
     up_query,
 )
+from vramtop.sources.remote_health import XidWatch
 
 __all__ = ["PromReading", "PromSource", "backfill", "normalise_uuid"]
 
@@ -47,6 +48,7 @@ class PromReading:
     profiles: tuple[str, ...] = ()
     queries: int = 0
     note: str = ""
+    events: tuple[HealthEvent, ...] = ()  # the last XID each remote GPU reports (DCGM)
 
 
 class PromSource:
@@ -88,6 +90,7 @@ class PromSource:
         self._detected_at = -math.inf
         self._profile_of: dict[str, Profile] = {}
         self._requests = 0
+        self._xids = XidWatch()
         self._cached_groups: tuple[tuple[str, ...] | None, list[list[Query]]] = (None, [])
 
     def close(self) -> None:
@@ -150,7 +153,7 @@ class PromSource:
         naming = self._naming
         models = read.models(answers, by_profile, naming)
         self._profile_of = {m.name: by_profile[m.profile] for m in models if m.profile}
-        gpus = read.gpus(answers, by_profile, naming)
+        gpus, xids = read.gpus_and_xids(answers, by_profile, naming)
         known = {g.host for g in gpus} | {f.instance for m in models for f in m.by_instance}
         # The look-back is one more request after the others: only while time is left for it.
         spare = time.monotonic() - started < self.endpoint.timeout / 2
@@ -161,6 +164,7 @@ class PromSource:
             profiles=tuple(p.name for p in self._active),
             queries=self._requests,
             note=note,
+            events=self._xids.update(xids, at),
         )
 
     def _hosts(

@@ -21,6 +21,7 @@ from vramtop.model import (
     freeze,
 )
 from vramtop.profiles import Profile
+from vramtop.sources import remote_health
 from vramtop.sources.figures import MAX_BYTES, model_from_figures
 from vramtop.sources.queries import INSTANCE_P95, UP, Query
 
@@ -169,6 +170,14 @@ def gpus(
 ) -> tuple[GpuReading, ...]:
     """One GpuReading per GPU UUID, whichever exporters see it (vramtop's, DCGM,
     nvidia_gpu_exporter): each field from the first profile that has it."""
+    return gpus_and_xids(answers, profiles, naming)[0]
+
+
+def gpus_and_xids(
+    answers: Iterable[Answer], profiles: dict[str, Profile], naming: Naming = BY_INSTANCE
+) -> tuple[tuple[GpuReading, ...], dict[str, tuple[int, int]]]:
+    """The GPUs, and the last XID each exporter reports: UUID -> (index, code), for
+    remote_health.XidWatch."""
     seen: dict[str, dict[str, dict[str, Any]]] = {}  # uuid -> profile -> fields
     procs: dict[str, list[ProcessReading]] = defaultdict(list)
     for a in answers:
@@ -195,13 +204,23 @@ def gpus(
                 continue
             field_key, f = by_metric.get(labels.get("__name__", ""), (None, None))
             if field_key and value is not None and f is not None:
-                g[field_key] = value * f.scale
+                if field_key in remote_health.KEYS and not 0 <= value < remote_health.BLANK:
+                    continue  # NaN, below zero, or DCGM's "blank" sentinels: not a reading
+                if field_key in remote_health.SUMMED:  # one series per link or lane
+                    g[field_key] = g.get(field_key, 0.0) + value * f.scale
+                else:
+                    g[field_key] = value * f.scale
     merged = {uuid: _merge(views) for uuid, views in seen.items()}
     out = [
-        _gpu(uuid, g, procs[uuid])
+        _gpu(uuid, g, procs[uuid], profiles)
         for uuid, g in sorted(merged.items(), key=lambda kv: (kv[1]["host"], kv[1].get("index", 0)))
     ]
-    return tuple(out)
+    xids = {
+        uuid: (int(g.get("index", 0)), int(g[remote_health.XID]))
+        for uuid, g in merged.items()
+        if remote_health.XID in g
+    }
+    return tuple(out), xids
 
 
 def _merge(views: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -219,9 +238,13 @@ def _merge(views: dict[str, dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def _gpu(uuid: str, g: dict[str, Any], procs: list[ProcessReading]) -> GpuReading:
+def _gpu(
+    uuid: str, g: dict[str, Any], procs: list[ProcessReading], profiles: dict[str, Profile]
+) -> GpuReading:
     index = int(g.get("index", 0))
     host = g["host"]
+    mine = [profiles[n] for n in g["profiles"].split("+") if n in profiles]
+    health, why = remote_health.health(g, mine)
     return GpuReading(
         index=index,
         uuid=uuid,
@@ -244,6 +267,8 @@ def _gpu(uuid: str, g: dict[str, Any], procs: list[ProcessReading]) -> GpuReadin
             )
             for pr in procs
         ),
+        health=health,
+        unavailable=freeze({"health": why} if why else {}),
     )
 
 

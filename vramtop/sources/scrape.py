@@ -18,13 +18,14 @@ import httpx
 
 from vramtop import redact
 from vramtop.fleet import host_key
-from vramtop.model import GpuReading, HostReading, ModelReading
+from vramtop.model import GpuReading, HealthEvent, HostReading, ModelReading
 from vramtop.profiles import Profile
 from vramtop.sources import scrape_merge as merge
 from vramtop.sources.base import SourceError
 from vramtop.sources.exposition import Exposition, ExpositionError, TooManySeries, read
 from vramtop.sources.http import Endpoint, client, fetch, safe_text
 from vramtop.sources.pool import DaemonPool
+from vramtop.sources.remote_health import XidWatch
 from vramtop.sources.scrape_figures import Scrape, active, gpus, model_figures
 from vramtop.sources.scrape_merge import TargetResult
 
@@ -38,6 +39,7 @@ class ScrapeReading:
     note: str = ""
     hosts: tuple[HostReading, ...] = ()
     gpus: tuple[GpuReading, ...] = ()
+    events: tuple[HealthEvent, ...] = ()  # the last XID each GPU reports (DCGM)
 
 
 class ScrapeSource:
@@ -73,6 +75,7 @@ class ScrapeSource:
         self._max_series = max_series  # per target and scrape; more is an error naming the cap
         self._kept: list[deque[Scrape]] = [deque() for _ in self._endpoints]
         self._last_seen: dict[str, float] = {}
+        self._xids = XidWatch()
         self._polled = False
         workers = min(MAX_WORKERS, max(1, len(self._endpoints)))
         self._pool = DaemonPool(workers, "vramtop-scrape")
@@ -94,6 +97,7 @@ class ScrapeSource:
         for r in results:
             if r.ok:
                 self._last_seen[r.host] = max(self._last_seen.get(r.host, 0.0), r.seen)
+        xids = {uuid: x for r in results for uuid, x in r.xids.items()}
         notes = [f"{len(down)} of {len(results)} targets down: {down[0].error}"] if down else []
         notes += [r.note for r in results if r.ok and r.note][:3]
         return ScrapeReading(
@@ -101,6 +105,7 @@ class ScrapeSource:
             note="; ".join(notes),
             hosts=merge.hosts(results, self._last_seen),
             gpus=tuple(sorted((g for r in results for g in r.gpus), key=_gpu_order)),
+            events=self._xids.update(xids, self._wall()),
         )
 
     def _one(self, i: int, started: float, first: bool) -> TargetResult:
@@ -132,8 +137,10 @@ class ScrapeSource:
         samples = now.samples
         profiles = active(self._models, self._forced, samples)
         figures, missing = model_figures(profiles, before, now, where)
-        found = gpus(active(self._gpus, self._forced, samples), samples, host)
-        return TargetResult(host, figures, missing, note=now.note, seen=now.seen, gpus=found)
+        found, xids = gpus(active(self._gpus, self._forced, samples), samples, host)
+        return TargetResult(
+            host, figures, missing, note=now.note, seen=now.seen, gpus=found, xids=xids
+        )
 
     def _fetch(self, i: int, started: float) -> Scrape:
         endpoint, http = _bounded(self._endpoints[i], started), self._clients[i]

@@ -13,8 +13,7 @@ from vramtop.model import GpuReading
 from vramtop.profiles import Profile, Series
 from vramtop.sources.exposition import Samples, histogram_quantile, increase
 from vramtop.sources.promql_syntax import counter_names
-from vramtop.sources.promreadings import Answer
-from vramtop.sources.promreadings import gpus as _gpus
+from vramtop.sources.promreadings import Answer, gpus_and_xids
 from vramtop.sources.queries import QUANTILES, Query
 
 Key = tuple[str, str]  # (profile, model)
@@ -53,9 +52,12 @@ def model_figures(
     return figures, missing
 
 
-def gpus(profiles: Sequence[Profile], samples: Samples, host: str) -> tuple[GpuReading, ...]:
+def gpus(
+    profiles: Sequence[Profile], samples: Samples, host: str
+) -> tuple[tuple[GpuReading, ...], dict[str, tuple[int, int]]]:
     """The GPU profiles' fields as the PromQL answers would hold them, assembled by the same
-    code, so both paths read an exporter alike; every GPU belongs to ``host``."""
+    code, so both paths read an exporter alike; every GPU belongs to ``host``. With them, the
+    last XID each GPU reports (UUID -> (index, code))."""
     answers, by_name = [], {}
     for p in profiles:
         by_name[p.name] = p
@@ -72,7 +74,7 @@ def gpus(profiles: Sequence[Profile], samples: Samples, host: str) -> tuple[GpuR
             for labels, value in samples.get(metric, {}).items():
                 procs.samples.append((_as_host(dict(labels), metric, p, host), _finite(value)))
             answers.append(procs)
-    return _gpus(answers, by_name)
+    return gpus_and_xids(answers, by_name)
 
 
 def _as_host(labels: dict[str, str], metric: str, p: Profile, host: str) -> dict[str, str]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import reduce
 from types import MappingProxyType
 
@@ -34,6 +34,7 @@ class TargetResult:
     note: str = ""
     seen: float = 0.0  # the wall clock of this answer
     gpus: tuple[GpuReading, ...] = ()
+    xids: dict[str, tuple[int, int]] = field(default_factory=dict)  # UUID -> (index, last XID)
 
     @property
     def ok(self) -> bool:

@@ -12,18 +12,19 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from textual.app import App, SystemCommand
 from textual.binding import BindingType
 from textual.screen import Screen
 
+from vramtop.actions import Outcome
 from vramtop.config import Settings
 from vramtop.feeds import Arrived, Feed, Message, Trouble
 from vramtop.fleet import Rules, is_fleet
 from vramtop.history import History
 from vramtop.model import Frame
-from vramtop.tui import commands, keys, linking
+from vramtop.tui import acting, commands, keys, linking
 from vramtop.tui.jobs import backfill_job, run_job, snapshot_job
 from vramtop.tui.messages import (
     BackfillWanted,
@@ -33,6 +34,7 @@ from vramtop.tui.messages import (
     OpenHost,
     OpenModel,
     RedrawWanted,
+    SignalSent,
     SnapshotWritten,
 )
 from vramtop.tui.palette import Palette
@@ -43,8 +45,12 @@ from vramtop.tui.screens.host import HostScreen
 from vramtop.tui.screens.hosts import HostsScreen
 from vramtop.tui.screens.model import ModelScreen
 from vramtop.tui.screens.overview import OverviewScreen
+from vramtop.tui.screens.silence import SilenceForm
+from vramtop.tui.screens.silences import SilencesScreen
+from vramtop.tui.silence_target import author, silence_scope, silence_target
 from vramtop.tui.themes import NO_COLOR_THEME, LoadedThemes
 from vramtop.tui.view import View
+from vramtop.tui.widgets.process_table import ProcessTable
 from vramtop.tui.widgets.status_bar import Status
 
 STATUS_TICK = 1.0  # seconds between status-line refreshes (ages, "collecting for ...")
@@ -59,6 +65,7 @@ class VramtopApp(App[None]):
         *keys.LAST_KEYS,
         *keys.REPLAY_KEYS,
         *keys.FLEET_KEYS,
+        *keys.SILENCE_KEYS,
     ]
 
     def __init__(
@@ -73,9 +80,12 @@ class VramtopApp(App[None]):
         snapshot_dir: Path | None = None,
         cursor_blink: bool = True,
         notes: Iterable[str] = (),
+        silences: Any = None,
     ) -> None:
+        """``silences``: the Alertmanager silence client (vramtop.sources.silences), or None."""
         super().__init__()
         self.settings = settings
+        self.silences = silences
         self.feed = feed
         self.history = history if history is not None else History()
         self.clock = clock
@@ -89,6 +99,7 @@ class VramtopApp(App[None]):
         self.frames_received = 0
         self.fleet_start: bool | None = None  # the first frame held several hosts
         self._notes = list(notes)
+        self.acted: tuple[Outcome, float] | None = None  # the last signal's outcome, and when
         if settings.no_color and not self.no_color:
             self._monochrome()
         for t in themes.themes.values():
@@ -162,6 +173,8 @@ class VramtopApp(App[None]):
             return parameters[0] in self.feed.commands
         if action == "pause":  # the screen freezes only where the feed cannot pause itself
             return "pause" not in self.feed.commands
+        if action in ("silence", "silences"):  # absent, not just refused, where it cannot be
+            return self.can_silence and isinstance(self.screen, LiveScreen)
         return True
 
     def _say(self, note: str | None) -> None:
@@ -175,6 +188,16 @@ class VramtopApp(App[None]):
     @property
     def replay(self) -> bool:
         return self.feed.kind == "replay"
+
+    @property
+    def may_act(self) -> bool:
+        """Actions (signals, silences) exist: not read-only, not a replay."""
+        return not self.settings.readonly and not self.replay
+
+    @property
+    def can_silence(self) -> bool:
+        """Silences exist: the app may act and an Alertmanager is configured."""
+        return self.may_act and self.silences is not None
 
     # -- drawing -----------------------------------------------------------------------------
 
@@ -235,6 +258,8 @@ class VramtopApp(App[None]):
             recording=feed.recording,
             record_problem=self.record_problem,
             replay=replay,
+            readonly=self.settings.readonly,  # a replay says REPLAY instead (no room for both)
+            acted=acting.note(self),
         )
 
     def _make_palette(self) -> Palette:
@@ -294,6 +319,40 @@ class VramtopApp(App[None]):
             return
         txt, md = message.paths
         self.notify(f"{txt}\n{md.name}", title="Snapshot written", timeout=10, markup=False)
+
+    # -- signals ---------------------------------------------------------------------------
+
+    def on_process_table_signal_wanted(self, message: ProcessTable.SignalWanted) -> None:
+        acting.ask(self, message.table, message.key, message.name)
+
+    def signal_selected(self, name: str) -> Callable[[], None]:
+        """A palette entry that signals the selected process (after confirmation)."""
+        return lambda: acting.from_palette(self, name)
+
+    def on_signal_sent(self, message: SignalSent) -> None:
+        acting.show(self, message.outcome)
+
+    # -- silences ---------------------------------------------------------------------------
+
+    def action_silence(self) -> None:
+        found = silence_target(self.screen, self.focused)
+        if isinstance(found, str):
+            self.notify(found, severity="warning", timeout=5, markup=False)
+            return
+        matchers, about = found
+        who = author(self.settings.silence_author)
+        form = SilenceForm(self.silences, matchers, who, about)
+        self.push_screen(form, self._silence_created)
+
+    def _silence_created(self, silence_id: str | None) -> None:
+        if silence_id:
+            self.notify(f"Silence {silence_id} created", title="Silenced", markup=False)
+            if "refresh" in self.feed.commands:
+                self.action_feed("refresh")  # the alert shows silenced at once
+
+    def action_silences(self) -> None:
+        relevant, about = silence_scope(self.screen)
+        self.push_screen(SilencesScreen(self.silences, relevant, about))
 
     # -- drill-downs -------------------------------------------------------------------------
 

@@ -67,6 +67,7 @@ def power(draw: float | None, limit: float | None) -> str:
 
 
 rate = units.rate
+pct = units.percent
 percent_ratio = units.ratio
 count = units.count
 age = units.age

@@ -21,9 +21,27 @@ def own(app: VramtopApp) -> Iterable[SystemCommand]:
         yield SystemCommand("Refresh now", "Collect a frame now (r)", app.command("refresh"))
     yield SystemCommand("Snapshot", "Write the frame as text and Markdown (x)", app.action_snapshot)
     yield SystemCommand("Hosts", "Every fleet host, worst first (h)", app.action_hosts)
+    if app.may_act:
+        for name, verb, sig, key in SIGNAL_ENTRIES:
+            help_text = f"Send {sig} to the selected process, after a confirmation ({key})"
+            yield SystemCommand(f"{verb} process", help_text, app.signal_selected(name))
+    if app.can_silence:
+        yield SystemCommand(
+            "Silence…", "Silence the selected alert, model or GPU (m)", app.action_silence
+        )
+        yield SystemCommand(
+            "Silences", "Silences matching the view; expire one (M)", app.action_silences
+        )
     if not app.replay:
         yield SystemCommand("Refresh slower", "Longer interval (+)", app.command("slower"))
         yield SystemCommand("Refresh faster", "Shorter interval (-)", app.command("faster"))
+
+
+SIGNAL_ENTRIES = (
+    ("terminate", "Terminate", "SIGTERM", "T"),
+    ("kill", "Kill", "SIGKILL", "K"),
+    ("interrupt", "Interrupt", "SIGINT", "I"),
+)
 
 
 def themes(app: VramtopApp) -> Iterable[SystemCommand]:

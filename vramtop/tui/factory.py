@@ -78,6 +78,7 @@ def build_app(
         clock=clock,
         snapshot_dir=snapshot_dir,
         cursor_blink=cursor_blink,
+        silences=getattr(collector, "silences", None),
         notes=notes,
     )
 

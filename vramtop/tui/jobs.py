@@ -10,12 +10,13 @@ from typing import Any
 
 from textual.message import Message
 
+from vramtop import actions
 from vramtop.clean import one_line
 from vramtop.feeds import Backfill
 from vramtop.fleet import Rules
 from vramtop.history import Point
 from vramtop.model import Frame
-from vramtop.tui.messages import BackfillReady, SnapshotWritten
+from vramtop.tui.messages import BackfillReady, SignalSent, SnapshotWritten
 from vramtop.tui.screens.model import SERIES
 from vramtop.tui.snapshot import write_snapshot
 from vramtop.worker import Worker
@@ -45,6 +46,13 @@ def snapshot_job(
             )
         else:
             post(SnapshotWritten(paths))
+
+    return job
+
+
+def signal_job(pid: int, started_at: float, name: str, post: Post) -> Callable[[], None]:
+    def job() -> None:
+        post(SignalSent(actions.send(pid, started_at, name)))
 
     return job
 

@@ -10,6 +10,7 @@ from vramtop.tui.screens.drill import DrillScreen
 from vramtop.tui.screens.help import EXTRA_LIST_KEYS, Entry, HelpScreen, entries
 from vramtop.tui.screens.overview import OverviewScreen
 from vramtop.tui.widgets.frame_table import FrameTable
+from vramtop.tui.widgets.process_table import ProcessTable
 
 _INTERVAL = Binding.Group("Interval", compact=True)
 _STEP = Binding.Group("Step", compact=True)
@@ -40,7 +41,7 @@ LIVE_KEYS: list[BindingType] = [
 ]
 LAST_KEYS: list[BindingType] = [
     Binding("x", "snapshot", "Snapshot"),
-    Binding("y", "copy_link", "Copy the link of the selection", show=False),
+    Binding("c", "copy_link", "Copy the link of the selection", show=False),
     Binding("ctrl+p", "command_palette", "Palette", show=False),
 ]
 # Printable keys only: arrows, home/end, g/G, j/k and 1-4 belong to the lists and drill-downs.
@@ -58,19 +59,19 @@ REPLAY_KEYS: list[BindingType] = [
     Binding(
         "left_curly_bracket",
         "feed('alert_change', -1)",
-        "Previous alert change",
+        "Previous alert or health change",
         key_display="{",
         group=_ALERT,
     ),
     Binding(
         "right_curly_bracket",
         "feed('alert_change', 1)",
-        "Next alert change",
+        "Next alert or health change",
         key_display="}",
         group=_ALERT,
     ),
-    Binding("N", "feed('alert_change', -1)", "Previous alert change", show=False),
-    Binding("n", "feed('alert_change', 1)", "Next alert change", show=False),
+    Binding("N", "feed('alert_change', -1)", "Previous alert or health change", show=False),
+    Binding("n", "feed('alert_change', 1)", "Next alert or health change", show=False),
     Binding("0", "feed('go_start')", "Start of the recording", show=False),
     Binding("dollar_sign", "feed('go_end')", "End of the recording", key_display="$", show=False),
     Binding("less_than_sign", "feed('speed', -1)", "Slower", key_display="<", group=_SPEED),
@@ -78,6 +79,11 @@ REPLAY_KEYS: list[BindingType] = [
 ]
 # The fleet: open it from anywhere (it is the first screen when the first frame holds hosts).
 FLEET_KEYS: list[BindingType] = [Binding("h", "hosts", "Hosts", show=False)]
+# Alertmanager silences: only where the app may act and an Alertmanager is configured.
+SILENCE_KEYS: list[BindingType] = [
+    Binding("m", "silence", "Silence"),
+    Binding("M", "silences", "Silences matching the view", show=False),
+]
 # The live view's own keys, in the order the footer shows them.
 LIVE_VIEW_KEYS: list[BindingType] = [*COMMON_KEYS, *LIVE_KEYS, *LAST_KEYS]
 REPLAY_VIEW_KEYS: list[BindingType] = [*COMMON_KEYS, *LAST_KEYS, *REPLAY_KEYS]
@@ -103,6 +109,21 @@ def help_sections(app: App, kind: str = "live") -> list[tuple[str, list[Entry]]]
         ),
         ("This help", entries(app, HelpScreen.BINDINGS)),
     ]
+    if getattr(app, "may_act", False):  # absent read-only and in a replay
+        signals = [
+            *entries(app, ProcessTable.SIGNAL_KEYS),
+            ("", "after a confirmation; y sends, Esc or n cancels"),
+        ]
+        lists.insert(1, ("Process rows (on this machine)", signals))
+    if getattr(app, "can_silence", False):  # read-only, a replay or no Alertmanager: absent
+        said = {
+            "silence": "Silence the selected alert, or the model or GPU of a drill-down",
+            "silences": "Silences matching the view; e expires the selected one",
+        }
+        silences = [
+            (app.get_key_display(b), said[b.action]) for b in Binding.make_bindings(SILENCE_KEYS)
+        ]
+        lists.insert(-1, ("Silences (Alertmanager)", silences))
     if kind == "replay":
         everywhere = entries(app, [*COMMON_KEYS, *LAST_KEYS])
         return [("Replay", entries(app, REPLAY_KEYS)), ("Everywhere", everywhere), *lists]

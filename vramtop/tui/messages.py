@@ -8,6 +8,7 @@ from pathlib import Path
 from textual.message import Message
 from textual.message_pump import MessagePump
 
+from vramtop.actions import Outcome
 from vramtop.feeds import Trouble
 from vramtop.history import History, Point
 from vramtop.model import Frame
@@ -54,6 +55,13 @@ class BackfillReady(Message):
 class SnapshotWritten(Message):
     paths: tuple[Path, ...]
     error: str | None = None
+
+
+@dataclass
+class SignalSent(Message):
+    """What became of a confirmed signal (vramtop.actions.send), sent off the UI thread."""
+
+    outcome: Outcome
 
 
 # Screens ask, the app acts: a screen never calls into the app, so neither imports the other.

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from rich.style import Style
 from textual.color import Color, ColorParseError
 
+_SEVERITY_ROLE = {"critical": "bad", "warning": "warn", "info": "primary", "ok": "good"}
+
 
 @dataclass(frozen=True)
 class Palette:
@@ -25,9 +27,19 @@ class Palette:
     badge: Style  # DEMO / PAUSED labels
     alarm: Style  # reverse-video error label: STALE, LOST
     series: tuple[Style, ...]  # chart lines, distinct from each other
+    # Faint backgrounds by severity for chart bands (throttling); none in monochrome, where
+    # the band's own row under the chart says it.
+    tints: tuple[tuple[str, Style], ...] = ()
 
     def role(self, name: str | None) -> Style:
         return getattr(self, name) if name else self.text
+
+    def severity(self, name: str) -> Style:
+        """A health finding's style: critical, warning, info, ok, or unknown (dim)."""
+        return getattr(self, _SEVERITY_ROLE.get(name, "dim"))
+
+    def tint(self, severity: str) -> Style | None:
+        return next((style for name, style in self.tints if name == severity), None)
 
     @classmethod
     def from_variables(cls, variables: Mapping[str, str], mono: bool = False) -> Palette:
@@ -69,6 +81,10 @@ class Palette:
             badge=Style(color=background.hex, bgcolor=accent, bold=True),
             alarm=Style(color=background.hex, bgcolor=error, bold=True),
             series=(Style(color=primary), Style(color=secondary), Style(color=accent)),
+            tints=tuple(
+                (name, Style(bgcolor=Color.parse(colour).blend(background, 0.78).hex))
+                for name, colour in (("critical", error), ("warning", warning), ("info", primary))
+            ),
         )
 
 

@@ -2,7 +2,9 @@
 
 Pure (Rich only): the Chart widget calls :func:`render_chart` with its size and data.
 Each cell holds 2x4 dots; where series overlap the later one's colour wins. The target is a
-dashed line of dots in its own style, drawn where no series is.
+dashed line of dots in its own style, drawn where no series is. Bands (throttling) tint the
+plot's columns while they last; bands and marks (health events) also get a row of their own
+under the plot, on the same time axis, so they read in every theme.
 """
 
 from __future__ import annotations
@@ -25,6 +27,30 @@ class Line:
     label: str
     points: Sequence[Point]
     style: Style
+
+
+@dataclass(frozen=True)
+class Band:
+    """A condition over time: active where a point's value is above 0 (a bucket's mean of
+    0/1 samples is the share of it spent so). Earlier bands win a column."""
+
+    label: str
+    points: Sequence[Point]
+    style: Style
+    tint: Style | None = None  # background over the plot's active columns
+
+
+@dataclass(frozen=True)
+class Mark:
+    """A moment (a health event): ``▲`` at its time on the marker row, then its label."""
+
+    time: float
+    label: str
+    style: Style
+
+
+MARK = "▲"
+BAND = "━"
 
 
 def nice_ceiling(value: float) -> float:
@@ -62,6 +88,8 @@ class ChartSpec:
     note: str = ""  # after the legend, in the axis style
     y_floor: float = 0.0  # the y axis reaches at least this
     y_fixed: float | None = None  # a fixed y maximum (e.g. a GPU's total memory) when not exceeded
+    bands: tuple[Band, ...] = ()
+    marks: tuple[Mark, ...] = ()
 
 
 def render_chart(spec: ChartSpec, width: int, height: int) -> list[Text]:
@@ -73,8 +101,11 @@ def render_chart(spec: ChartSpec, width: int, height: int) -> list[Text]:
         return [Text("…", style=axis)] * max(0, height)
     clean = [[(t, v) for t, v in ln.points if t0 <= t <= t1 and math.isfinite(v)] for ln in lines]
     values = [v for pts in clean for _, v in pts]
-    if not values:
+    blank = not values  # no figures, but events and bands may still be shown on the time axis
+    if blank and not (spec.marks or spec.bands):
         return _empty(width, height, axis)
+    if blank:
+        target = None
     top = max([*values, y_floor, target or 0.0])
     if y_fixed is not None and y_fixed > 0 and top <= y_fixed:
         y_max = y_fixed
@@ -82,7 +113,12 @@ def render_chart(spec: ChartSpec, width: int, height: int) -> list[Text]:
         y_max = nice_ceiling(top * 1.05)
     with_axis = height >= 3
     rows = height - 1 if with_axis else height
-    labels = {0: y_format(y_max), rows - 1: "0"}
+    # Marks and bands get a row of their own where the plot keeps two rows, else they are
+    # written over the time axis.
+    marked = bool(spec.marks or spec.bands) and rows >= 3
+    if marked:
+        rows -= 1
+    labels = {0: "", rows - 1: ""} if blank else {0: y_format(y_max), rows - 1: "0"}
     label_w = max(len(s) for s in labels.values())
     target_row = None
     if target is not None and target <= y_max:
@@ -124,6 +160,7 @@ def render_chart(spec: ChartSpec, width: int, height: int) -> list[Text]:
                 c = x // 2
                 target_bits[c] = target_bits.get(c, 0) | _BITS[ty % 4][x % 2]
 
+    tints = _band_columns(spec, cols, dots_x) if spec.bands else {}
     out: list[Text] = []
     tstyle = target_style or axis
     for r in range(rows):
@@ -139,7 +176,9 @@ def render_chart(spec: ChartSpec, width: int, height: int) -> list[Text]:
                 ch, st = chr(0x2800 + target_bits[c]), tstyle
             else:
                 ch, st = " ", axis
-            if st is not run_style and run:
+            if c in tints and (tint := spec.bands[tints[c]].tint) is not None:
+                st = st + tint
+            if st != run_style and run:
                 text.append("".join(run), run_style)
                 run = []
             run_style = st
@@ -147,6 +186,10 @@ def render_chart(spec: ChartSpec, width: int, height: int) -> list[Text]:
         if run:
             text.append("".join(run), run_style)
         out.append(text)
+    marker = _marker_cells(spec, cols, dots_x, tints) if spec.marks or spec.bands else None
+    if marked and marker is not None:
+        prefix = Text(" " * label_w + "│", style=axis, no_wrap=True, overflow="crop")
+        out.append(_marker_text(prefix, marker, "", axis))
     if with_axis:
         left, right = _span_label(t1 - t0), "now"
         middle = _span_label((t1 - t0) / 2)
@@ -155,8 +198,89 @@ def render_chart(spec: ChartSpec, width: int, height: int) -> list[Text]:
         _put(axis_line, cols - len(right), right)
         if cols > len(left) + len(middle) + len(right) + 4:
             _put(axis_line, cols // 2 - len(middle) // 2, middle)
-        out.append(Text(" " * (label_w + 1) + "".join(axis_line), style=axis, no_wrap=True))
+        prefix = Text(" " * (label_w + 1), style=axis, no_wrap=True, overflow="crop")
+        if marker is not None and not marked:
+            out.append(_marker_text(prefix, marker, "".join(axis_line), axis))
+        else:
+            prefix.append("".join(axis_line))
+            out.append(prefix)
     return out
+
+
+def _column(t: float, t0: float, span: float, dots_x: int) -> int:
+    return round((t - t0) / span * (dots_x - 1)) // 2
+
+
+def _band_columns(spec: ChartSpec, cols: int, dots_x: int) -> dict[int, int]:
+    """Column -> the first band active there. A point holds until the next one, unless the
+    next is further than a gap away (data missing in between)."""
+    t0, t1 = spec.t0, spec.t1
+    span = (t1 - t0) or 1.0
+    out: dict[int, int] = {}
+    for which in reversed(range(len(spec.bands))):
+        pts = [(t, v) for t, v in spec.bands[which].points if t0 <= t <= t1 and math.isfinite(v)]
+        gap = _max_gap(pts, span / dots_x)
+        for i, (t, v) in enumerate(pts):
+            if v <= 0:
+                continue
+            first = _column(t, t0, span, dots_x)
+            last = first
+            if i + 1 < len(pts) and pts[i + 1][0] - t <= gap:
+                last = max(first, _column(pts[i + 1][0], t0, span, dots_x) - 1)
+            for c in range(max(0, first), min(cols - 1, last) + 1):
+                out[c] = which
+    return out
+
+
+def _marker_cells(
+    spec: ChartSpec, cols: int, dots_x: int, tints: dict[int, int]
+) -> list[tuple[str, Style] | None]:
+    """Per column what the marker row shows (None: nothing). Marks first, as ``▲`` and their
+    label (after the mark, or before it at the right edge; a later mark never hides an
+    earlier one), then bands as runs of ``━`` in the free cells, named at their start."""
+    cells: list[tuple[str, Style] | None] = [None] * cols
+    span = (spec.t1 - spec.t0) or 1.0
+    for mark in sorted(spec.marks, key=lambda m: m.time):
+        if not spec.t0 <= mark.time <= spec.t1:
+            continue
+        c = min(cols - 1, max(0, _column(mark.time, spec.t0, span, dots_x)))
+        if cells[c] is not None:
+            continue
+        cells[c] = (MARK, mark.style)
+        label = mark.label
+        for where in (range(c + 1, c + 1 + len(label)), range(c - len(label), c)):
+            if where.start >= 0 and where.stop <= cols and all(cells[i] is None for i in where):
+                for i, ch in zip(where, label, strict=True):
+                    cells[i] = (ch, mark.style)
+                break
+    runs: list[list[int]] = []  # [first column, last column, band]
+    for c in sorted(tints):
+        if runs and runs[-1][1] == c - 1 and runs[-1][2] == tints[c]:
+            runs[-1][1] = c
+        else:
+            runs.append([c, c, tints[c]])
+    for first, last, which in runs:
+        band = spec.bands[which]
+        free = [c for c in range(first, last + 1) if cells[c] is None]
+        for c in free:
+            cells[c] = (BAND, band.style)
+        named = range(first, first + len(band.label))
+        if last - first + 1 > len(band.label) and all(c in free for c in named):
+            for c, ch in zip(named, band.label, strict=True):
+                cells[c] = (ch, band.style)
+    return cells
+
+
+def _marker_text(
+    prefix: Text, cells: list[tuple[str, Style] | None], under: str, axis: Style
+) -> Text:
+    """The marker cells over ``under`` (blank, or the time axis when there is no room for a
+    row of their own)."""
+    text = prefix
+    for c, cell in enumerate(cells):
+        ch, st = cell if cell is not None else (under[c] if c < len(under) else " ", axis)
+        text.append(ch, st)
+    return text
 
 
 def _empty(width: int, height: int, axis: Style) -> list[Text]:

@@ -1,5 +1,6 @@
 """Model drill-down: latency quantiles, rates, queue and VRAM over a window; its processes
-and alerts. Charts come from local history, filled at once by the collector's backfill."""
+and alerts. Charts come from local history, filled at once by the collector's backfill. The
+health events of the GPUs serving it are marked under the latency chart, on its time axis."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from vramtop.tui.messages import BackfillReady, BackfillWanted, OpenHost
 from vramtop.tui.plot import ChartSpec, Line
 from vramtop.tui.screens.base import set_title, table_title
 from vramtop.tui.screens.drill import DrillScreen
+from vramtop.tui.screens.gpu import event_marks
 from vramtop.tui.view import View
 from vramtop.tui.widgets.alert_table import AlertTable, for_model
 from vramtop.tui.widgets.chart import Chart
@@ -128,10 +130,23 @@ class ModelScreen(DrillScreen):
         }
         # The charts are the model's across the fleet, also on a host's replica.
         whole = next((m for m in view.fleet_frame.models if m.name == self.model_name), None)
+        serving = [g for g in frame.gpus if model and g.index in model.gpus and g.host is None]
+        marks = event_marks(p, frame, serving, t0)
         for chart_id, (lines, y_format, target) in charts.items():
             chart = self.query_one(f"#{chart_id}", Chart)
             chart.empty_note = _empty_note(whole, chart_id)
-            chart.plot(ChartSpec(tuple(lines), t0, now, y_format, axis, target, p.warn))
+            chart.plot(
+                ChartSpec(
+                    tuple(lines),
+                    t0,
+                    now,
+                    y_format,
+                    axis,
+                    target,
+                    p.warn,
+                    marks=marks if chart_id == "latency" else (),
+                )
+            )
         procs = self.query_one("#procs", ProcessTable)
         procs.pids = set(model.processes) if model else set()
         procs.show(view)

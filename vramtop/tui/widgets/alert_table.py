@@ -79,7 +79,7 @@ class AlertTable(FrameTable):
 
     def footnote(self, view: View) -> Text | None:
         """Under the focused list: where the highlighted alert comes from (the From column may
-        not fit) and its links, which y copies."""
+        not fit) and its links, which c copies."""
         alert = self.selected() if self.has_focus else None
         if alert is None:
             return None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widget import Widget
 
-from vramtop.tui.plot import ChartSpec, render_chart
+from vramtop.tui.plot import BAND, ChartSpec, render_chart
 
 
 class Chart(Widget):
@@ -38,6 +38,8 @@ class Chart(Widget):
         if len(spec.lines) > 1:
             for ln in spec.lines:
                 title.append(" " + ln.label, ln.style)
+        for band in spec.bands:
+            title.append(" " + BAND + band.label, band.style)
         if spec.target is not None:
             title.append(" ┄" + spec.y_format(spec.target), spec.target_style)
         if spec.note:

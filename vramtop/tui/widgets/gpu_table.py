@@ -7,7 +7,7 @@ from typing import ClassVar
 
 from rich.text import Text
 
-from vramtop import clean
+from vramtop import clean, health
 from vramtop.export import fmt
 from vramtop.history import gpu_key as series_key
 from vramtop.model import GpuReading
@@ -28,16 +28,19 @@ class GpuTable(FrameTable):
         Col("name", "Name", 15, priority=4),
         Col("bar", "VRAM", 10, flex=True, max_width=50),
         Col("used", "Used", 9, justify="right"),
-        Col("share", "Mem", 4, priority=1, justify="right"),
+        Col("share", "Mem", 4, priority=3, justify="right"),
         Col("util", "Util", 4, justify="right"),
         Col("temp", "Temp", 4, priority=1, justify="right"),
         Col("power", "Power", 9, priority=2, justify="right"),
         Col("spark", "History", 8, priority=1, flex=True, sortable=False),
         Col("procs", "Procs", 5, priority=3, justify="right"),
+        # The longest word is "retire pending"; at 80 columns Mem % and Procs make room.
+        Col("health", "Health", 13, flex=True, max_width=14),
     )
     HOST = Col("host", "Host", 12, priority=2, flex=True, max_width=32)
     DEFAULT_SORT = "index"
     DESCENDING_FIRST = frozenset({"bar", "used", "share", "util", "temp", "power", "procs"})
+    HEALTH_RANK: ClassVar[dict[str, int]] = {"critical": 0, "warning": 1, "info": 2, "ok": 3}
     NOUN = "GPUs"
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
@@ -76,7 +79,9 @@ class GpuTable(FrameTable):
             else Text(" " * spark_w)
         )
         lost = g.state != "ok"
+        word, severity = health.finding(g, view.frame.events, view.frame.time)
         c: dict[str, Text] = {
+            "health": cells.lit(word, p.severity(severity)),
             "index": cells.plain(str(g.index), p.bad if lost else p.text, "right"),
             "name": cells.lit(short_name(g.name)),
             "spark": spark,
@@ -115,6 +120,7 @@ class GpuTable(FrameTable):
                 "temp": g.temperature_c,
                 "power": g.power_watts,
                 "procs": len(g.processes),
+                "health": self.HEALTH_RANK.get(severity),  # the worst first; unknown last
             },
             search=f"{g.index} {g.name or ''} {g.uuid or ''} {g.host or ''}".lower(),
         )

@@ -1,4 +1,6 @@
-"""GPU processes: PID, user, VRAM, model and the full command line (shown literally)."""
+"""GPU processes: PID, user, VRAM, SM/memory-controller use, host CPU, RSS and age, model and
+the full command line (shown literally). T, K and I ask to signal the selected one (the app
+confirms and sends); absent when the app may not act."""
 
 from __future__ import annotations
 
@@ -6,6 +8,8 @@ from collections.abc import Iterable
 from typing import ClassVar
 
 from rich.text import Text
+from textual.binding import Binding, BindingType
+from textual.message import Message
 
 from vramtop.model import ProcessReading
 from vramtop.tui import cells
@@ -19,13 +23,36 @@ class ProcessTable(FrameTable):
         Col("gpu", "GPU", 3, priority=2, justify="right"),
         Col("user", "User", 10, priority=1),
         Col("vram", "VRAM", 7, justify="right"),
+        Col("sm", "SM%", 4, priority=1, justify="right"),
+        Col("mem", "Mem%", 4, priority=2, justify="right"),
+        Col("cpu", "CPU%", 5, priority=2, justify="right"),
+        Col("rss", "RSS", 6, priority=3, justify="right"),
+        Col("age", "Age", 5, priority=3, justify="right"),
         Col("model", "Model", 14, priority=1, flex=True, max_width=36),
         Col("command", "Command", 20, flex=True),
     )
     DEFAULT_SORT = "vram"
     DEFAULT_REVERSE = True
-    DESCENDING_FIRST = frozenset({"vram"})
+    DESCENDING_FIRST = frozenset({"vram", "sm", "mem", "cpu", "rss"})  # age: youngest first
     NOUN = "processes"
+    # Upper case, as nvitop has them: a stray lower-case key (k moves the cursor) never asks.
+    SIGNAL_KEYS: ClassVar[list[BindingType]] = [
+        Binding("T", "signal('terminate')", "Terminate the process (SIGTERM)", show=False),
+        Binding("K", "signal('kill')", "Kill the process (SIGKILL)", show=False),
+        Binding("I", "signal('interrupt')", "Interrupt the process (SIGINT)", show=False),
+    ]
+    BINDINGS: ClassVar[list[BindingType]] = SIGNAL_KEYS  # and FrameTable's, inherited
+
+    class SignalWanted(Message):
+        """T, K or I on a row: ``name`` is a vramtop.actions.SIGNALS key; ``view`` what the
+        user saw when asking (its start time identifies the process)."""
+
+        def __init__(self, table: ProcessTable, key: str, name: str) -> None:
+            super().__init__()
+            self.table = table
+            self.key = key
+            self.name = name
+            self.view: View | None = table.view
 
     def __init__(
         self,
@@ -40,6 +67,16 @@ class ProcessTable(FrameTable):
         self.spec = tuple(c for c in self.COLUMNS if c.key not in set(hide))
         self.gpu = gpu
         self.pids = None if pids is None else set(pids)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "signal":  # read-only or a replay: the keys do not exist
+            return bool(getattr(self.app, "may_act", False))
+        return True
+
+    def action_signal(self, name: str) -> None:
+        key = self.selected_key
+        if key is not None:
+            self.post_message(self.SignalWanted(self, key, name))
 
     def items_for(self, view: View) -> list[Item]:
         items = []
@@ -60,11 +97,17 @@ class ProcessTable(FrameTable):
                 command.append(" (" + proc.detail + ")", p.dim)
         else:
             command = cells.lit(proc.detail or proc.name or "n/a", p.dim)
+        age = None if proc.started_at is None else max(0.0, view.frame.time - proc.started_at)
         c: dict[str, Text] = {
             "pid": cells.plain(str(proc.pid), p.text, "right"),
             "gpu": cells.plain(str(proc.gpu_index), p.text, "right"),
             "user": cells.lit(proc.user, p.text) if proc.user else cells.dash(p, "left"),
             "vram": cells.number(cells.gib(proc.used_memory_bytes), p),
+            "sm": cells.number(cells.pct(proc.sm_percent), p),
+            "mem": cells.number(cells.pct(proc.memory_controller_percent), p),
+            "cpu": cells.number(cells.pct(proc.cpu_percent), p),
+            "rss": cells.number(cells.gib(proc.rss_bytes), p),
+            "age": cells.number(cells.age(age), p),
             "model": cells.lit(proc.model, p.primary) if proc.model else cells.dash(p, "left"),
             "command": command,
         }
@@ -76,6 +119,11 @@ class ProcessTable(FrameTable):
                 "gpu": proc.gpu_index,
                 "user": proc.user,
                 "vram": proc.used_memory_bytes,
+                "sm": proc.sm_percent,
+                "mem": proc.memory_controller_percent,
+                "cpu": proc.cpu_percent,
+                "rss": proc.rss_bytes,
+                "age": age,
                 "model": proc.model,
                 "command": proc.command,
             },

@@ -1,5 +1,6 @@
-"""The top line: host, driver, DEMO, the frame's time and age, refresh interval, PAUSED,
-REC while recording; in a replay, where it is in the recording and how it plays."""
+"""The top line: host, driver, DEMO, read-only, the frame's time and age, refresh interval,
+PAUSED, REC while recording, the last signal's outcome; in a replay, where it is in the
+recording and how it plays."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from rich.text import Text
 from textual.widget import Widget
 
 from vramtop import clean
+from vramtop.actions import Outcome
 from vramtop.export import fmt
 from vramtop.feeds import Position
 from vramtop.model import Frame, iso_utc
@@ -30,6 +32,8 @@ class Status:
     recording: str | None = None  # --record FILE
     record_problem: str | None = None  # the last write failed
     replay: Position | None = None
+    readonly: bool = False  # --readonly: no actions
+    acted: Outcome | None = None  # the last signal, while recent
 
     @property
     def stale_for(self) -> float | None:
@@ -74,6 +78,8 @@ class StatusBar(Widget):
         p = s.palette
         left = Text(no_wrap=True, overflow="ellipsis")
         left.append(" vramtop ", p.badge)
+        if s.readonly:
+            left.append(" read-only", p.warn)
         short = left
         frame = s.shown or s.latest
         if frame is not None:
@@ -88,6 +94,12 @@ class StatusBar(Widget):
             if frame.driver_version:
                 left.append("  driver " + clean.literal(frame.driver_version), p.dim)
         right = Text(no_wrap=True)
+        if s.acted is not None:
+            a = s.acted
+            right.append(
+                f"{a.signal} pid {a.pid}: {'sent' if a.sent else 'not sent'}  ",
+                p.good if a.sent else p.bad,
+            )
         if s.replay is not None:
             return left, _replay_part(s, s.replay, right), short
         if s.recording is not None:

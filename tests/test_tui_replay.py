@@ -46,6 +46,9 @@ FRAMES = 300
 EVERY = 2.0  # seconds between recorded frames
 START = 150  # where the replays below open, as --at would pick
 PENDING, FIRING, CLEARED = 100, 110, 200  # the frames where KvCacheFull changes state
+# GPU health changes (test_tui_support's fixture): GPU 2 throttles (thermal) from 240 to 269,
+# logs an XID 13 at 280. GPU 1's power cap comes and goes with load: info, no stop.
+HOT, COOL, XID = 240, 270, 280
 
 
 def recorded_frame(k: int) -> Frame:
@@ -185,19 +188,19 @@ def test_next_and_previous_alert_change(recording):
     async def go():
         async with app.run_test(size=(120, 40)) as pilot:
             await shown(pilot, app, 0)
-            for target in (PENDING, FIRING, CLEARED):
+            for target in (PENDING, FIRING, CLEARED, HOT, COOL, XID):
                 await pilot.press("right_curly_bracket")
                 await shown(pilot, app, target)
             await pilot.press("right_curly_bracket")  # no later change: stays, and says so
             await pilot.pause()
-            assert app.feed.position == CLEARED
+            assert app.feed.position == XID
             assert any("No later change" in n.message for n in app._notifications)
             await pilot.press("left_curly_bracket")
-            await shown(pilot, app, FIRING)
+            await shown(pilot, app, COOL)
             await pilot.press("N")
-            await shown(pilot, app, PENDING)
+            await shown(pilot, app, HOT)
             await pilot.press("n")
-            await shown(pilot, app, FIRING)
+            await shown(pilot, app, COOL)
 
     run(go())
 

@@ -284,8 +284,9 @@ class Decoder:
 
 def alert_digest(frame: Frame) -> int:
     """A checksum of the set of (alert name, state), the newest health event and each GPU's
-    Health finding: replay's "next change" finds where any of them changes without decoding
-    frames. A frame without health digests as it did before health was recorded."""
+    warning or critical Health finding: replay's "next change" finds where any of them
+    changes without decoding frames. A frame without health digests as it did before health
+    was recorded."""
     parts = sorted({f"{a.name}\x1f{a.state}" for a in frame.alerts})
     if frame.events:
         e = frame.events[-1]  # the list is bounded: its newest entry says a new one came
@@ -293,7 +294,8 @@ def alert_digest(frame: Frame) -> int:
             f"event\x1f{e.time!r}\x1f{e.gpu_uuid}\x1f{e.gpu_index}\x1f{e.kind}\x1f{e.code}"
         )
     for g in frame.gpus:
-        word, _ = finding(g, frame.events, frame.time)
-        if word not in QUIET:
+        # Not info: a power cap that comes and goes with the load is no stop.
+        word, severity = finding(g, frame.events, frame.time)
+        if severity in ("critical", "warning"):
             parts.append(f"health\x1f{g.host}\x1f{g.index}\x1f{word}")
     return zlib.crc32("\x1e".join(parts).encode("utf-8", "surrogatepass"))

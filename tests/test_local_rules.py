@@ -233,7 +233,13 @@ def test_prometheus_alert_of_the_same_name_and_subject_wins():
     assert not covered(local_q, [alert("ModelQueueBacklog", "prometheus", model="other")])
     assert not covered(local_gpu, [alert("VRAMExhausted", "prometheus", gpu="0", uuid="GPU-b")])
     assert not covered(local_gpu, [alert("VRAMExhausted", "local", gpu="0", uuid="GPU-a")])
-    other = alert("HighCPUUsage", "local", instance="gpu-1")
+    cpu = alert("HighCPUUsage", "local", instance="gpu-1")
+    node = alert("HighCPUUsage", "prometheus", instance="127.0.0.1:9100", job="node")
+    assert covered(cpu, [node], here="gpu-1")  # node_exporter on loopback: this machine
+    assert not covered(cpu, [node]) and not covered(cpu, [node], here="gpu-2")
+    assert covered(cpu, [replace(node, labels=MappingProxyType({"instance": "gpu-1:9100"}))])
+    assert not covered(cpu, [replace(node, labels=MappingProxyType({"instance": "gpu-7:9100"}))])
+    other = cpu
     merged = merge((prom_q,), (local_q, other))
     assert [(a.name, a.source) for a in merged] == [
         ("HighCPUUsage", "local"),

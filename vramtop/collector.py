@@ -176,7 +176,8 @@ class Collector:
             frame = replace(frame, alerts=tuple(sorted(alerts + found, key=alert_order)))
         # Local rules fire without Prometheus; where Prometheus has the same alert, it wins.
         if self._rules is not None and (mine := self._rules.evaluate(frame)):
-            frame = replace(frame, alerts=local_rules.merge(frame.alerts, mine))
+            alerts = local_rules.merge(frame.alerts, mine, host.hostname)
+            frame = replace(frame, alerts=alerts)
         return frame
 
     def _attribute_all(self, reading: NvmlReading) -> NvmlReading:

@@ -419,10 +419,11 @@ class LocalRules:
 # ---- beside Prometheus's alerts ----
 
 
-def covered(local: AlertReading, remote: Iterable[AlertReading]) -> bool:
+def covered(local: AlertReading, remote: Iterable[AlertReading], here: str | None = None) -> bool:
     """A Prometheus or Alertmanager alert of the same name about the same subject (model label,
-    GPU index or UUID, instance without its port) makes the local one redundant."""
-    from vramtop.fleet import host_key
+    GPU index or UUID, instance without its port; a loopback instance is this machine, ``here``)
+    makes the local one redundant."""
+    from vramtop.fleet import host_key, this_machine
 
     mine = dict(local.labels)
     for other in remote:
@@ -438,15 +439,19 @@ def covered(local: AlertReading, remote: Iterable[AlertReading]) -> bool:
                     continue
             elif theirs.get("gpu") != mine["gpu"]:
                 continue
-        if "instance" in mine and host_key(theirs.get("instance")) != host_key(mine["instance"]):
-            continue
+        if "instance" in mine:
+            key = host_key(theirs.get("instance"))
+            same = key == host_key(mine["instance"])
+            if not same and not (here and mine["instance"] == here and this_machine(key, here)):
+                continue
         return True
     return False
 
 
 def merge(
-    alerts: Sequence[AlertReading], local: Iterable[AlertReading]
+    alerts: Sequence[AlertReading], local: Iterable[AlertReading], here: str | None = None
 ) -> tuple[AlertReading, ...]:
-    """``alerts`` plus the local alerts no remote alert covers, in alert order."""
-    kept = [a for a in local if not covered(a, alerts)]
+    """``alerts`` plus the local alerts no remote alert covers, in alert order. ``here``: this
+    machine's hostname (the instance of its host rules)."""
+    kept = [a for a in local if not covered(a, alerts, here)]
     return tuple(sorted((*alerts, *kept), key=alert_order))

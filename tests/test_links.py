@@ -263,3 +263,17 @@ def test_the_snapshot_key_writes_the_links_into_the_markdown(tmp_path):
         "- model qwen-7b: [grafana](https://grafana.example/d/abc?var-model=qwen-7b"
         "&var-host=10.0.0.5%3A8000)\n"
     ) in text
+
+
+def test_a_recording_from_before_runbook_url_still_reads():
+    from vramtop.model import Frame, HostReading
+    from vramtop.record import codec
+
+    a = AlertReading("A", "warning", "firing", runbook_url=RUNBOOK)
+    frame = Frame(time=1.0, host=HostReading("h"), alerts=(a,))
+    raw = codec.full(Frame, frame)
+    assert raw["alerts"][0]["runbook_url"] == RUNBOOK
+    del raw["alerts"][0]["runbook_url"]  # what an older vramtop wrote
+    old = codec.Decoder().decode(codec.dump(raw), 1.0, key=True)
+    assert old.alerts == (replace(a, runbook_url=None),)
+    assert codec.Decoder().decode(codec.dump(codec.full(Frame, frame)), 1.0, key=True) == frame

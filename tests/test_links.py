@@ -277,3 +277,27 @@ def test_a_recording_from_before_runbook_url_still_reads():
     old = codec.Decoder().decode(codec.dump(raw), 1.0, key=True)
     assert old.alerts == (replace(a, runbook_url=None),)
     assert codec.Decoder().decode(codec.dump(codec.full(Frame, frame)), 1.0, key=True) == frame
+
+
+def test_once_markdown_prints_the_links(run_vramtop, tmp_path):
+    from vramtop.demo.scenario import Scenario
+
+    config = tmp_path / "config.toml"
+    config.write_text('[links]\nlogs = "https://logs.example/search?q={model}"\n')
+    models = [ModelLoad("we ird&model", 5.0, 0.01, 0.03, 0.09, 0.0, 1)]
+    with SimulatedExporter("facesocial", models) as e:
+        done = run_vramtop(
+            "--once",
+            "--format",
+            "markdown",
+            "--scrape",
+            e.url,
+            "--config",
+            str(config),
+            scenario=Scenario(),
+        )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.endswith(
+        "### Links\n\n"
+        "- model we ird\\&model: [logs](https://logs.example/search?q=we%20ird%26model)\n"
+    )

@@ -73,7 +73,7 @@ class AlertTable(FrameTable):
         return self.by_key.get(key) if key is not None else None
 
     def selected_links(self, view: View) -> list[Link]:
-        """The highlighted alert's runbook and [links]: shown under the list, copied by y."""
+        """The highlighted alert's runbook and [links]: shown under the list, copied by c."""
         alert = self.selected()
         return for_alert(view.links, alert) if alert is not None else []
 

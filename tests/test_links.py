@@ -45,6 +45,12 @@ def test_values_are_percent_encoded_whole():
     )
 
 
+def test_undecodable_bytes_in_a_name_are_percent_encoded_as_they_were():
+    name = b"model-\xff".decode("utf-8", "surrogateescape")
+    (link,) = expand(TEMPLATES[:1], {"model": name, "instance": "h"})
+    assert link.url == "https://grafana.example/d/abc?var-model=model-%FF&var-host=h"
+
+
 def test_a_template_applies_only_where_its_placeholders_have_values():
     m = ModelReading("m", None, instances=("h1:8000", "h2:8000"))
     assert [k.name for k in for_model(TEMPLATES, m, "box")] == [
@@ -71,6 +77,12 @@ def test_a_template_applies_only_where_its_placeholders_have_values():
         Link("alerts", "https://alerts.example/#/alerts?filter=ModelQueueBacklog"),
     ]
     assert for_alert(TEMPLATES, replace(a, runbook_url="javascript:alert(1)"))[0].name == "alerts"
+    for hostile in (
+        "https://r.example/\x9b31m",
+        "https://r.example/\u202eexe",
+        "https://r.ex/\x1b]8",
+    ):
+        assert for_alert((), replace(a, runbook_url=hostile)) == []
 
 
 @pytest.mark.parametrize(

@@ -55,7 +55,7 @@ def parse_links(value: Any) -> tuple[tuple[str, str], ...]:
                 )
         # The scheme is the template's own: a placeholder cannot make it file: or javascript:.
         head = parts[0][0] if parts else ""
-        bad = any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in template)
+        bad = any(c.isspace() or not c.isprintable() for c in template)
         if bad or not head.lower().startswith(("http://", "https://")):
             raise LinkError(
                 f"{where} must be an http:// or https:// URL without spaces, got {_cut(template)!r}"
@@ -69,8 +69,9 @@ def _cut(text: str) -> str:
 
 
 def is_web(url: Any) -> bool:
-    """An http or https URL with a host and no space or control character."""
-    if not isinstance(url, str) or any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url):
+    """An http or https URL with a host and no space, control or format character (a C1 or
+    bidi control in a hyperlink could reach the terminal)."""
+    if not isinstance(url, str) or any(c.isspace() or not c.isprintable() for c in url):
         return False
     try:
         parts = urlsplit(url)
@@ -91,7 +92,8 @@ def expand(templates: tuple[tuple[str, str], ...], values: Mapping[str, str]) ->
             value = values.get(field)
             if not value:
                 break
-            url.append(quote(value, safe=""))
+            # surrogateescape: a name read from a command line keeps its undecodable bytes.
+            url.append(quote(value, safe="", errors="surrogateescape"))
         else:
             if is_web(filled := "".join(url)):
                 out.append(Link(name, filled))

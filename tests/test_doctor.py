@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import pytest
 from badserver import BadServer
-from promstack import Alertmanager, Prometheus, Target, free_port
+from promstack import Alertmanager, Prometheus, StaticExposition, Target, free_port
 
 from vramtop.demo.exporter import ModelLoad, SimulatedExporter
 from vramtop.demo.scenario import Gpu, Process, Scenario
@@ -33,6 +33,21 @@ gauge = ["vllm:no_such_metric"]
 """
 
 
+# A server family no profile knows: its model label is model_id.
+ACME = """# TYPE acme:requests_total counter
+acme:requests_total{model_id="m1"} 10
+# TYPE acme:latency_seconds histogram
+acme:latency_seconds_bucket{model_id="m1",le="0.5"} 3
+acme:latency_seconds_bucket{model_id="m1",le="+Inf"} 4
+acme:latency_seconds_sum{model_id="m1"} 1.2
+acme:latency_seconds_count{model_id="m1"} 4
+# TYPE acme:queue_depth gauge
+acme:queue_depth{model_id="m1"} 2
+# TYPE acme:build_info gauge
+acme:build_info{version="1"} 1
+"""
+
+
 def host_with(pids: list[int]) -> Scenario:
     return Scenario(
         gpus=(
@@ -48,19 +63,25 @@ class Stack:
     vllm: SimulatedExporter
     up: Target
     down: Target
+    acme: Target
+    prom_alertmanager: str
 
 
 @pytest.fixture(scope="module")
-def stack(prometheus: Prometheus) -> Iterator[Stack]:
+def stack(prometheus: Prometheus, alertmanager: Alertmanager) -> Iterator[Stack]:
     vllm = SimulatedExporter("vllm", [ModelLoad("llama-3.1-8b", 5.0, 0.5, 1.5, 3.0, 0.0, 2, **LLM)])
     up = prometheus.add_target(vllm.start(), job="doctor-vllm")
     down = prometheus.add_target(f"127.0.0.1:{free_port()}", job="doctor-down")  # nothing there
+    acme_server = StaticExposition(ACME)
+    acme = prometheus.add_target(acme_server.address, job="doctor-acme")
     prometheus.wait_until_scraped(up)
+    prometheus.wait_until_scraped(acme)
     prometheus.wait_for(f"up{{{down.selector}}} == 0")
-    yield Stack(prometheus, vllm, up, down)
-    up.remove()
-    down.remove()
+    yield Stack(prometheus, vllm, up, down, acme, alertmanager.url.rstrip("/"))
+    for target in (up, down, acme):
+        target.remove()
     vllm.stop()
+    acme_server.stop()
 
 
 def lines(out: str) -> dict[str, str]:
@@ -105,6 +126,12 @@ def test_a_down_target_fails(stack, run_vramtop):
     down = lines(out.stdout)["target"]
     assert down.startswith(f"FAIL doctor-down {stack.down.address} is down: ")
     assert "connection refused" in down
+    # No --alertmanager: the one Prometheus sends its alerts to is named.
+    am = stack.prom_alertmanager
+    assert lines(out.stdout)["alertmanager"] == (
+        f"PASS Prometheus at {stack.prom.url} sends its alerts to {am}: give --alertmanager "
+        "URL to check it and to see silences."
+    )
 
 
 def test_a_half_present_profile_warns_with_what_is_missing(stack, run_vramtop, tmp_path):
@@ -133,6 +160,46 @@ def test_a_half_present_profile_warns_with_what_is_missing(stack, run_vramtop, t
     assert "extras.made_up (vllm:no_such_metric)" in half["message"]
 
 
+def test_one_run_finds_the_down_target_the_half_profile_and_the_unknown_family(
+    stack, run_vramtop, tmp_path
+):
+    """The whole stack at once, as a user runs it: exit 1 for the down target, the half-present
+    profile a WARN naming what is missing, and a starter profile for the family no profile
+    knows, which vramtop's own loader accepts and which reads that family's metrics."""
+    profiles = tmp_path / "xdg" / "vramtop" / "profiles"
+    profiles.mkdir(parents=True, exist_ok=True)
+    (profiles / "half.toml").write_text(HALF)
+    three = "|".join(re.escape(t.address) for t in (stack.up, stack.down, stack.acme))
+    args = ("doctor", "--prometheus", stack.prom.url, "--instance", three)
+    out = run_vramtop(*args, "--format", "json", "--profile", "vllm,half", scenario=Scenario())
+    text = run_vramtop(*args, "--profile", "vllm,half", scenario=Scenario())
+    assert out.returncode == 1 and text.returncode == 1, out.stderr + text.stderr
+    doc = json.loads(out.stdout)
+    assert doc["ok"] is False
+    checks = {c["name"]: c for c in doc["checks"]}
+    assert checks["target"]["status"] == "FAIL"
+    assert checks["target"]["message"].startswith(f"doctor-down {stack.down.address} is down")
+    assert [c["name"] for c in doc["checks"]].count("target") == 1  # the two others are up
+    assert checks["prometheus"]["status"] == "PASS"
+    half = checks["profile half"]
+    assert half["status"] == "WARN" and "1 of 2 figures found" in half["message"]
+    assert "extras.made_up (vllm:no_such_metric)" in half["message"]
+    assert checks["profile vllm label model_name"]["message"].startswith("1 model(s)")
+    family = checks["family"]
+    assert family["status"] == "WARN" and family["message"].startswith("no profile knows acme on")
+    # vLLM's metrics outside its profile are still vLLM's: only acme is unknown.
+    starter = tmp_path / "custom.toml"
+    starter.write_text(doc["starter_profile"])
+    profile = load(starter)
+    assert profile.model_label == "model_id" and profile.detect
+    assert profile.series["latency"].metrics == ("acme:latency_seconds",)
+    assert profile.series["requests"].metrics == ("acme:requests_total",)
+    assert profile.series["extras.acme_queue_depth"].metrics == ("acme:queue_depth",)
+    assert all(m.startswith("acme:") for s in profile.series.values() for m in s.metrics)
+    assert "acme:build_info" not in doc["starter_profile"]  # no model label
+    assert doc["starter_profile"] in text.stdout and "FAIL  target: doctor-down" in text.stdout
+
+
 def test_prometheus_down_is_one_fail_line_and_no_secret(run_vramtop):
     port = free_port()
     out = run_vramtop(
@@ -158,6 +225,27 @@ def test_scrape_of_a_known_family_checks_its_metrics(stack, run_vramtop):
     assert found["scrape"].startswith("PASS")
     assert found["profile vllm"].startswith(("PASS", "WARN"))
     assert "starter profile" not in out.stdout
+
+
+def test_scrape_of_a_server_without_a_model_label_says_what_names_its_model(run_vramtop):
+    load = ModelLoad("ignored", 1.0, 1.0, 2.0, 3.0, 0.0, 0, running=2, kv_cache_usage=0.3)
+    with (
+        SimulatedExporter("llamacpp", [load]) as llama,
+        SimulatedExporter("vllm", [ModelLoad("a", 1.0, 0.1, 0.2, 0.3, 0.0, 1)]) as vllm,
+    ):
+        url = llama.url
+        out = run_vramtop("doctor", "--scrape", url, "--scrape", vllm.url, scenario=Scenario())
+    assert out.returncode == 0, out.stdout + out.stderr
+    found = lines(out.stdout)
+    assert found["profile llamacpp"] == f"PASS all 5 figures found on /metrics at {url}."
+    assert found["profile llamacpp label job"] == (
+        "WARN llamacpp:requests_deferred carries no 'job' label, so no figure is per model "
+        "(read directly, nothing names the model: read it through Prometheus, whose job label "
+        "does)."
+    )
+    assert found["profile vllm label model_name"] == (
+        "PASS 1 model(s) on vllm:e2e_request_latency_seconds."
+    )
 
 
 def test_scrape_of_an_unknown_family_prints_a_starter_profile(run_vramtop, tmp_path):

@@ -64,6 +64,7 @@ def run_doctor(argv: Sequence[str], env: Mapping[str, str]) -> int:
                 forced,
                 settings.instance,
                 settings.match,
+                alertmanager_given=bool(settings.alertmanager_url),
             )
         if settings.alertmanager_url:
             check_alertmanager(report, ep(settings.alertmanager_url))

@@ -136,8 +136,10 @@ def loads_at(index: int, t: float) -> dict[str, list[ModelLoad]]:
     wave = 1 + 0.15 * math.sin(t / 30.0 + index)
     for rep in HOSTS[index].replicas:
         extra: dict = {}
-        if rep.family in ("vllm", "sglang"):
-            extra = {**_LLM, "running": 16}
+        if rep.family in ("vllm", "sglang"):  # tokens per request: 900 in, 150 out
+            tokens = {"prompt_tokens_per_second": rep.rps * wave * 900,
+                      "generation_tokens_per_second": rep.rps * wave * 150}  # fmt: skip
+            extra = {**_LLM, **tokens, "running": 16}
         elif rep.family == "facesocial":
             extra = {"vram_bytes": int(rep.gib * GIB) * len(rep.gpus)}
         load = ModelLoad(rep.model, rep.rps * wave, rep.p95 * 0.43, rep.p95, rep.p95 * 1.57,

@@ -28,6 +28,10 @@ class DemoFleet:
         self._httpds: list = []
         self._held: list[socket.socket] = []
 
+    def models(self) -> frozenset[str]:
+        """Every model some host of the fleet serves."""
+        return frozenset(rep.model for host in HOSTS for rep in host.replicas)
+
     def targets(self) -> list[tuple[str, str]]:
         """(host key, metrics URL) for every target of the fleet, its exporter first."""
         with self._lock:

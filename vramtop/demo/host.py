@@ -293,7 +293,17 @@ class DemoScrapeSource(ScrapeSource):
         """``hosts``: each endpoint's host; they all listen on 127.0.0.1."""
         self._serving = serving
         self._fleet = fleet
-        super().__init__(endpoints, profiles, first_gap=0.2, window=30.0, hosts=hosts)
+        jobs = [serving.job(e.url) for e in endpoints]
+        super().__init__(endpoints, profiles, first_gap=0.2, window=30.0, hosts=hosts, jobs=jobs)
+
+    def backfill(self, model: str, window: float) -> dict[str, list[tuple[float, float]]]:
+        """The demo host's past for its own models, computed from its timeline; {} for the
+        demo fleet's (their charts are fleet-wide, from local history)."""
+        from vramtop.demo.backfill import history
+
+        if self._fleet is not None and model in self._fleet.models():
+            return {}
+        return history(model, window, self._serving.now())
 
     def poll(self) -> ScrapeReading:
         self._serving.advance()

@@ -84,8 +84,9 @@ class ModelLoad:
     ``honor_labels: true`` stands for a fleet of hosts. ``running``: requests in execution (vLLM,
     SGLang) or the batch size (TGI); ``itl_p95``: inter-token latency; ``timeout_ratio`` and
     ``fallback_ratio``: facesocial only; ``tp_size``: SGLang's tensor-parallel ranks;
-    ``version``: Triton's model version. An unset optional histogram is not emitted; an unset
-    gauge or counter reads 0.
+    ``version``: Triton's model version; ``prefix_cache_hit_ratio``: the share of prompt tokens
+    found in the prefix cache (vLLM, SGLang). An unset optional histogram is not emitted; an
+    unset gauge or counter reads 0.
     """
 
     name: str
@@ -108,6 +109,8 @@ class ModelLoad:
     fallback_ratio: float = 0.0
     tp_size: int = 1
     version: str = "1"
+    prompt_tokens_per_second: float = 0.0
+    prefix_cache_hit_ratio: float | None = None
 
     def __post_init__(self) -> None:
         _ = self.latency  # validates the quantiles

@@ -2,8 +2,13 @@
 real scrape source, and the alerts their incidents fire.
 
 Every few minutes something goes wrong, on a fixed timetable so a demo shows each within ten
-minutes: a latency spike on the 70B model, a queue backlog on the face detector, and the VRAM
-squeeze on GPU 3 (see host.scenario_at) that fires VRAMExhausted.
+minutes: a latency spike on the 70B model, a queue backlog on the face detector, the VRAM
+squeeze on GPU 3 (see host.scenario_at) that fires VRAMExhausted, and a KV-cache squeeze on the
+70B model: its KV cache fills to ~98 %, vLLM preempts requests and TTFT climbs.
+
+The serving figures are consistent with each other: generated tokens/s = requests/s x tokens
+per answer, prompt tokens/s = requests/s x tokens per prompt, and everything is a function of
+the epoch, so the past (the charts' backfill, see host.DemoScrapeSource) is computed like now.
 """
 
 from __future__ import annotations
@@ -18,7 +23,9 @@ from vramtop.demo.exporter import GIB, ModelLoad, SimulatedExporter
 from vramtop.demo.fleet import alerts_at as fleet_alerts
 from vramtop.model import AlertReading, SilenceMatcher, SilenceReading
 
-LLM = {"ttft_p95": 0.35, "kv_cache_usage": 0.5, "preemptions_per_second": 0.0}
+# The llama.cpp server's model: its metrics carry no model label, so its scrape target is named
+# for it, as a Prometheus job would be (see host.DemoScrapeSource).
+LLAMACPP_MODEL = "Mistral-7B-Instruct-v0.3-Q4_K_M"
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,8 +55,22 @@ INCIDENTS = (
     Incident("VRAMExhausted", "critical", 600, 0, 0, 30,
              (("gpu", "3"), ("instance", "demo-gpu-host:9400")),
              "VRAM on GPU 3 above 95 %"),
+    Incident("KVCacheSaturated", "warning", 600, 330, 150, 30,
+             (("model_name", "llama-3.1-70b"), ("instance", "demo-gpu-host:8000")),
+             "KV cache of llama-3.1-70b above 95 %: requests are preempted"),
 )  # fmt: skip
 _SQUEEZE = INCIDENTS[2]
+_KV = INCIDENTS[3]
+KV_FULL = 0.98  # the 70B model's KV cache at the squeeze's height
+
+
+def kv_squeeze(t: float) -> float:
+    """0..1: how far the 70B model's KV-cache squeeze has gone: it builds over 30 s, holds
+    for 90 s and eases off over 30 s. The alert's 150 s include its build-up."""
+    age = _KV.age(t)
+    if age is None:
+        return 0.0
+    return min(1.0, age / 30.0, (_KV.length - age) / 30.0)
 
 
 def squeeze(t: float) -> float:
@@ -67,25 +88,72 @@ def _squeeze_age(t: float) -> float | None:
     return t - start
 
 
+def _vllm(t: float, wave: float) -> list[ModelLoad]:
+    slow = 3.0 if INCIDENTS[0].age(t) is not None else 1.0
+    kv = kv_squeeze(t)
+    usual = 0.55 + 0.05 * math.sin(t / 45.0)  # the 70B model's KV cache, no squeeze
+    full = kv > 0.8  # preemptions start when the cache has no room left
+    rps = 6.0 * wave
+    return [ModelLoad("llama-3.1-70b", rps, 0.6 * slow, 1.4 * slow, 2.2 * slow, 0.002,
+                      (2 if slow == 1 else 35) + int(40 * kv), running=24,
+                      ttft_p95=0.35 * slow + 2.3 * kv, itl_p95=0.045 + 0.03 * kv,
+                      queue_time_p95=0.05 * slow + 1.5 * kv,
+                      kv_cache_usage=round(usual + (KV_FULL - usual) * kv, 4),
+                      preemptions_per_second=4.0 * kv if full else 0.0,
+                      prompt_tokens_per_second=rps * 1100, prefix_cache_hit_ratio=0.62,
+                      generation_tokens_per_second=rps * 140)]  # fmt: skip
+
+
+def _sglang(t: float, wave: float) -> list[ModelLoad]:
+    rps = 18.0 * wave
+    return [ModelLoad("Qwen/Qwen2.5-7B-Instruct", rps, 0.25, 0.7, 1.1, 0.0005, 1,
+                      running=12, tp_size=1, ttft_p95=0.12, itl_p95=0.012, queue_time_p95=0.02,
+                      kv_cache_usage=round(0.41 + 0.06 * math.sin(t / 60.0), 4),
+                      prompt_tokens_per_second=rps * 600, prefix_cache_hit_ratio=0.48,
+                      generation_tokens_per_second=rps * 180)]  # fmt: skip
+
+
+def _llamacpp(t: float, wave: float) -> list[ModelLoad]:
+    rps = 1.5 * wave
+    return [ModelLoad(LLAMACPP_MODEL, rps, 2.5, 5.5, 8.0, 0.0, 0, running=2,
+                      kv_cache_usage=round(0.23 + 0.04 * math.sin(t / 25.0), 4),
+                      prompt_tokens_per_second=rps * 400,
+                      generation_tokens_per_second=rps * 60)]  # fmt: skip
+
+
+def _facesocial(t: float, wave: float) -> list[ModelLoad]:
+    backlog = INCIDENTS[1].age(t)
+    queue = int(20 + 70 * math.sin(math.pi * backlog / INCIDENTS[1].length)) if backlog else 3
+    return [
+        ModelLoad("yolov10n", 40.0 * wave, 0.018, 0.045, 0.08, 0.0002, queue,
+                  vram_bytes=int(1.2 * GIB)),
+        ModelLoad("adaface_ir101", 25.0 * wave, 0.03, 0.07, 0.12, 0.0004, 2,
+                  vram_bytes=int(2.1 * GIB)),
+    ]  # fmt: skip
+
+
+def _triton(t: float, wave: float) -> list[ModelLoad]:
+    return [ModelLoad("bge-large-en-v1.5", 120.0 * wave, 0.006, 0.015, 0.03, 0.0, 1)]
+
+
+SERVERS: dict[str, Callable[[float, float], list[ModelLoad]]] = {
+    "vllm": _vllm,
+    "sglang": _sglang,
+    "llamacpp": _llamacpp,
+    "facesocial": _facesocial,
+    "triton": _triton,
+}
+
+
 def loads(t: float) -> dict[str, list[ModelLoad]]:
     """What each simulated server is doing at epoch ``t``."""
     wave = 1 + 0.15 * math.sin(t / 30.0)
-    slow = 3.0 if INCIDENTS[0].age(t) is not None else 1.0
-    backlog = INCIDENTS[1].age(t)
-    queue = int(20 + 70 * math.sin(math.pi * backlog / INCIDENTS[1].length)) if backlog else 3
-    return {
-        "vllm": [ModelLoad("llama-3.1-70b", 6.0 * wave, 0.6 * slow, 1.4 * slow, 2.2 * slow,
-                           0.002, 2 if slow == 1 else 35, running=24, **LLM)],
-        "sglang": [ModelLoad("Qwen/Qwen2.5-7B-Instruct", 18.0 * wave, 0.25, 0.7, 1.1, 0.0005, 1,
-                             running=12, tp_size=1, **LLM)],
-        "facesocial": [
-            ModelLoad("yolov10n", 40.0 * wave, 0.018, 0.045, 0.08, 0.0002, queue,
-                      vram_bytes=int(1.2 * GIB)),
-            ModelLoad("adaface_ir101", 25.0 * wave, 0.03, 0.07, 0.12, 0.0004, 2,
-                      vram_bytes=int(2.1 * GIB)),
-        ],
-        "triton": [ModelLoad("bge-large-en-v1.5", 120.0 * wave, 0.006, 0.015, 0.03, 0.0, 1)],
-    }  # fmt: skip
+    return {family: server(t, wave) for family, server in SERVERS.items()}
+
+
+def family_loads(family: str, t: float) -> list[ModelLoad]:
+    """One server's part of loads(t), without computing the others'."""
+    return SERVERS[family](t, 1 + 0.15 * math.sin(t / 30.0))
 
 
 class DemoServing:
@@ -106,6 +174,16 @@ class DemoServing:
                     exporter.start()
                     self._exporters[profile] = exporter
             return [e.url for e in self._exporters.values()]
+
+    def now(self) -> float:
+        return self._clock()
+
+    def job(self, url: str) -> str | None:
+        """The scrape job naming the server at ``url``: the llama.cpp server's model (its
+        metrics carry no model label); None for the others and for URLs not the demo's."""
+        with self._lock:
+            llama = self._exporters.get("llamacpp")
+            return LLAMACPP_MODEL if llama is not None and llama.url == url else None
 
     def advance(self) -> None:
         with self._lock:

@@ -41,8 +41,10 @@ def check_profiles(
     names: set[str],
     where: str,
     cardinality: Callable[[Profile, str], int | None] | None = None,
+    scraped: bool = False,
 ) -> bool:
-    """One line per profile in use; True when some model profile's family was found."""
+    """One line per profile in use; True when some model profile's family was found.
+    ``scraped``: the names come from one server's /metrics, not from Prometheus."""
     known = False
     for p in profiles:
         figures = wanted(p)
@@ -68,7 +70,7 @@ def check_profiles(
         else:
             report.add(PASS, name, f"all {len(figures)} figures found on {where}.")
         if p.kind == "model" and cardinality is not None:
-            _check_cardinality(report, p, figures, names, cardinality)
+            _check_cardinality(report, p, figures, names, cardinality, scraped)
     return known
 
 
@@ -78,6 +80,7 @@ def _check_cardinality(
     figures: dict[str, tuple[str, ...]],
     names: set[str],
     count: Callable[[Profile, str], int | None],
+    scraped: bool,
 ) -> None:
     metric = next((m for ms in figures.values() for m in ms if exists(m, names)), None)
     if metric is None:
@@ -87,11 +90,16 @@ def _check_cardinality(
     if n is None:
         return
     if n == 0:
+        fix = "relabel it, or set model_label in a profile of your own"
+        if p.model_label == "job" and scraped:
+            fix = (
+                "read directly, nothing names the model: read it through Prometheus, whose "
+                "job label does"
+            )
         report.add(
             WARN,
             name,
-            f"{metric} carries no {p.model_label!r} label, so no figure is per model "
-            "(relabel it, or set model_label in a profile of your own).",
+            f"{metric} carries no {p.model_label!r} label, so no figure is per model ({fix}).",
         )
     elif n > 100:
         report.add(WARN, name, f"{n} distinct values on {metric}: a high label cardinality.")
@@ -100,14 +108,20 @@ def _check_cardinality(
 
 
 def starter_profile(text: str, samples: dict[str, dict], where: str) -> str | None:
-    """A profile TOML from the histograms, counters and gauges that carry a model-like label;
-    None when no metric has one."""
-    types = dict(_TYPE.findall(text))
+    """A profile TOML from the histograms, counters and gauges of one /metrics answer that
+    carry a model-like label; None when no metric has one."""
+    labelled = {sample: {k for key in series for k, _ in key} for sample, series in samples.items()}
+    return starter_from(dict(_TYPE.findall(text)), labelled, where)
+
+
+def starter_from(types: dict[str, str], labelled: dict[str, set[str]], where: str) -> str | None:
+    """``types``: family name -> histogram, counter, gauge... (TYPE lines, or Prometheus's
+    metadata); ``labelled``: sample name -> its label names. None when no metric has a
+    model-like label."""
     label = None
     chosen: dict[str, str] = {}  # metric -> histogram, counter or gauge
-    for sample, series in samples.items():
-        labels = {k for key in series for k, _ in key}
-        model = next((k for k in sorted(labels) if MODEL_LABEL.search(k)), None)
+    for sample in labelled:
+        model = next((k for k in sorted(labelled[sample]) if MODEL_LABEL.search(k)), None)
         if model is None:
             continue
         metric, kind = _family(sample, types)
@@ -118,6 +132,21 @@ def starter_profile(text: str, samples: dict[str, dict], where: str) -> str | No
     if not chosen:
         return None
     return _toml(chosen, label or "model", where)
+
+
+def namespace(metric: str) -> str:
+    """A metric's server family as its name says it: ``vllm`` of ``vllm:x``, ``nv`` of
+    ``nv_inference_count``."""
+    return metric.split(":", 1)[0] if ":" in metric else metric.split("_", 1)[0]
+
+
+def known_namespaces(profiles: Sequence[Profile]) -> set[str]:
+    names: set[str] = set()
+    for p in profiles:
+        names.update(p.detect)
+        for metrics in wanted(p).values():
+            names.update(metrics)
+    return {namespace(n) for n in names}
 
 
 def _family(sample: str, types: dict[str, str]) -> tuple[str, str | None]:

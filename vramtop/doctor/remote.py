@@ -13,7 +13,14 @@ from typing import Any
 import requests
 
 from vramtop.doctor import FAIL, PASS, WARN, Report
-from vramtop.doctor.profiles import check_profiles, starter_profile
+from vramtop.doctor.profiles import (
+    MODEL_LABEL,
+    check_profiles,
+    known_namespaces,
+    namespace,
+    starter_from,
+    starter_profile,
+)
 from vramtop.profiles import Profile
 from vramtop.sources.http import Endpoint
 from vramtop.sources.promql_syntax import counter_names, instance_selector, names_regex, quote
@@ -102,7 +109,10 @@ def check_prometheus(
     forced: bool,
     instance: str | None,
     match: tuple[tuple[str, str, str], ...] = (),
+    alertmanager_given: bool = True,
 ) -> None:
+    """``alertmanager_given``: --alertmanager was named and is checked on its own; otherwise
+    the Alertmanagers Prometheus sends its alerts to are named."""
     from prometheus_api_client import PrometheusConnect
     from urllib3.util.retry import Retry
 
@@ -119,6 +129,8 @@ def check_prometheus(
         report.add(FAIL, "prometheus", f"{where}: {_why(err, ep)}.")
         return
     report.add(PASS, "prometheus", f"{where} answers, version {info.get('version', 'unknown')}.")
+    if not alertmanager_given:
+        _alertmanagers(report, session, ep, where)
     try:
         _targets(report, prom.get_targets(), instance)
         # Only the names the chosen instances export (--instance, anchored as in PromQL).
@@ -138,6 +150,48 @@ def check_prometheus(
         return int(float(result[0]["value"][1])) if result else 0
 
     check_profiles(report, profiles, forced, names, where, cardinality)
+    try:
+        starter = _starter(prom, sel, profiles, where)
+    except Exception as err:  # a refused query: the checks above stand
+        report.add(WARN, "family", f"{where}: looking for unknown server families {_why(err, ep)}.")
+        return
+    if starter is not None:
+        families, report.starter_profile = starter
+        report.add(
+            WARN,
+            "family",
+            f"no profile knows {', '.join(families)} on {where}: a starter profile built from "
+            "its metrics follows.",
+        )
+
+
+# Series Prometheus makes itself, which may carry a model label from an alert's labels.
+_PROMETHEUS_OWN = {"ALERTS", "ALERTS_FOR_STATE", "up", "scrape"}
+
+
+def _starter(
+    prom: Any, sel: str, profiles: Sequence[Profile], where: str
+) -> tuple[list[str], str] | None:
+    """(the unknown families, a starter profile) from the metrics in Prometheus that carry a
+    model-like label and belong to no profile's family (vLLM's metrics outside its profile
+    are still vLLM's); None when there are none."""
+    from vramtop.profiles import load_all
+
+    known = known_namespaces([*load_all().values(), *profiles]) | _PROMETHEUS_OWN
+    labels = list(prom.get_label_names(params={"match[]": f"{{{sel}}}"}))
+    labelled: dict[str, set[str]] = {}
+    for label in sorted(n for n in labels if MODEL_LABEL.search(n)):
+        match = {"match[]": f'{{{label}!="",{sel}}}'}
+        for name in prom.get_label_values("__name__", params=match):
+            if namespace(name) not in known:
+                labelled.setdefault(name, set()).add(label)
+    if not labelled:
+        return None
+    types = {m["metric_name"]: m["type"] for m in prom.get_metric_metadata(None)}
+    starter = starter_from(types, dict(sorted(labelled.items())), where)
+    if starter is None:
+        return None
+    return sorted({namespace(n) for n in labelled}), starter
 
 
 def _targets(report: Report, data: Any, instance: str | None) -> None:
@@ -158,6 +212,30 @@ def _targets(report: Report, data: Any, instance: str | None) -> None:
         )
     if not down:
         report.add(PASS, "targets", f"all {len(active)} scrape target(s) are up.")
+
+
+def _alertmanagers(report: Report, session: requests.Session, ep: Endpoint, where: str) -> None:
+    try:
+        data = json.loads(_get(session, ep, "/api/v1/alertmanagers")[0]).get("data") or {}
+        active = [a.get("url", "?") for a in data.get("activeAlertmanagers") or []]
+    except (requests.RequestException, ValueError, AttributeError) as err:
+        report.add(WARN, "alertmanager", f"{where}: its Alertmanagers {_why(err, ep)}.")
+        return
+    if not active:
+        report.add(
+            WARN,
+            "alertmanager",
+            f"{where} sends its alerts to no Alertmanager: alerts fire but notify nobody, and "
+            "vramtop shows no silences.",
+        )
+        return
+    bases = sorted({Endpoint(u).safe_url.split("/api/", 1)[0] for u in active})
+    report.add(
+        PASS,
+        "alertmanager",
+        f"{where} sends its alerts to {', '.join(bases)}: give --alertmanager URL to check it "
+        "and to see silences.",
+    )
 
 
 def check_alertmanager(report: Report, ep: Endpoint) -> None:
@@ -185,7 +263,13 @@ def check_scrape(report: Report, ep: Endpoint, profiles: Sequence[Profile], forc
     note = f" ({exposition.skipped} malformed line(s) skipped)" if exposition.skipped else ""
     status = WARN if exposition.skipped else PASS
     report.add(status, "scrape", f"{where} answers with {len(samples)} sample names{note}.")
-    known = check_profiles(report, profiles, forced, set(samples), where)
+
+    def cardinality(p: Profile, metric: str) -> int:
+        names = (*counter_names(metric), metric + "_bucket", metric + "_count", metric)
+        values = {dict(k).get(p.model_label) for n in names for k in samples.get(n, {})}
+        return len(values - {None})
+
+    known = check_profiles(report, profiles, forced, set(samples), where, cardinality, True)
     if known:
         return
     starter = starter_profile(text, samples, ep.safe_url)

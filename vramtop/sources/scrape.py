@@ -22,7 +22,7 @@ from vramtop.model import GpuReading, HealthEvent, HostReading, ModelReading
 from vramtop.profiles import Profile
 from vramtop.sources import scrape_merge as merge
 from vramtop.sources.base import SourceError
-from vramtop.sources.exposition import Exposition, ExpositionError, TooManySeries, read
+from vramtop.sources.exposition import Exposition, ExpositionError, Samples, TooManySeries, read
 from vramtop.sources.http import Endpoint, client, fetch, safe_text
 from vramtop.sources.pool import DaemonPool
 from vramtop.sources.remote_health import XidWatch
@@ -31,6 +31,20 @@ from vramtop.sources.scrape_merge import TargetResult
 
 FIRST_GAP = 1.0  # seconds between the two scrapes of a first (or one-shot) reading
 MAX_WORKERS = 64  # targets scraped at once; more wait for a free worker
+# The text format first, OpenMetrics as the second choice: vramtop shows nothing only
+# OpenMetrics carries (exemplars, _created), and prometheus_client's OpenMetrics parser costs
+# about twice the text parser's CPU (bench/parse_exposition.py). Whichever format comes back is
+# read by its Content-Type. The text format's version 1.0.0 comes first because
+# prometheus_client's servers take the first type they know, ignoring q, and would pick
+# OpenMetrics over a 0.0.4 listed before it. escaping=allow-utf-8: without it prometheus_client
+# (>= 0.22, inside vLLM and SGLang) may write ``vllm:x`` as ``vllm_x``, and no profile would
+# find its metrics.
+ACCEPT = (
+    "text/plain;version=1.0.0;escaping=allow-utf-8;q=1.0,"
+    "text/plain;version=0.0.4;q=0.9,"
+    "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,"
+    "*/*;q=0.1"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,14 +70,21 @@ class ScrapeSource:
         max_series: int = 200_000,
         hosts: Sequence[str] | None = None,
         wall: Callable[[], float] = time.time,
+        jobs: Sequence[str | None] | None = None,
     ) -> None:
         """Rates are taken against the oldest scrape kept within ``window`` seconds (as
         ``rate(x[window])`` would), so polling faster than servers update stays smooth.
-        ``hosts``: each endpoint's host key (None: vramtop.fleet.host_key of its URL)."""
+        ``hosts``: each endpoint's host key (None: vramtop.fleet.host_key of its URL).
+        ``jobs``: each endpoint's ``job`` label, added where a sample has none, as Prometheus
+        adds its scrape job's: what names the model of a server whose metrics carry no model
+        label (llama.cpp, TGI; their profiles' model_label is ``job``)."""
         self._endpoints = list(endpoints)
         if hosts is not None and len(hosts) != len(self._endpoints):
             raise ValueError("hosts must name one host per endpoint")
         self._hosts = list(hosts) if hosts is not None else [_key(e.url) for e in self._endpoints]
+        self._jobs = list(jobs) if jobs is not None else [None] * len(self._endpoints)
+        if len(self._jobs) != len(self._endpoints):
+            raise ValueError("jobs must name one job (or None) per endpoint")
         self._models = [p for p in profiles if p.kind == "model"]
         self._gpus = [p for p in profiles if p.kind == "gpu"]
         self._forced = forced
@@ -71,6 +92,9 @@ class ScrapeSource:
         self._wall = wall
         self._gap = first_gap
         self._clients = [client(e) for e in self._endpoints]
+        for e, c in zip(self._endpoints, self._clients, strict=True):
+            if not _has_accept(e):  # a user's --header Accept wins
+                c.headers["Accept"] = ACCEPT
         self._window = window
         self._max_series = max_series  # per target and scrape; more is an error naming the cap
         self._kept: list[deque[Scrape]] = [deque() for _ in self._endpoints]
@@ -164,7 +188,8 @@ class ScrapeSource:
             raise SourceError(
                 f"{where} are not in the Prometheus text format ({safe_text(err)})"
             ) from None
-        return Scrape(self._clock(), self._wall(), got.samples, _skipped(got, where))
+        samples = got.samples if self._jobs[i] is None else _with_job(got.samples, self._jobs[i])
+        return Scrape(self._clock(), self._wall(), samples, _skipped(got, where))
 
 
 def _bounded(endpoint: Endpoint, started: float) -> Endpoint:
@@ -179,6 +204,20 @@ def _bounded(endpoint: Endpoint, started: float) -> Endpoint:
             f"{endpoint.timeout:g} s (--timeout) ran out while it waited for other targets"
         )
     return replace(endpoint, timeout=math.floor(left * 100) / 100)
+
+
+def _with_job(samples: Samples, job: str) -> Samples:
+    out: Samples = {}
+    for name, series in samples.items():
+        out[name] = {
+            (key if any(k == "job" for k, _ in key) else tuple(sorted((*key, ("job", job))))): v
+            for key, v in series.items()
+        }
+    return out
+
+
+def _has_accept(endpoint: Endpoint) -> bool:
+    return any(k.lower() == "accept" for k in endpoint.headers)
 
 
 def _gpu_order(g: GpuReading) -> tuple:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from vramtop.demo.families import facesocial, gpus, sglang, tgi, triton, vllm
+from vramtop.demo.families import facesocial, gpus, llamacpp, sglang, tgi, triton, vllm
 from vramtop.demo.families.out import Gpus, Models, Options, Out
 
 BUILDERS: dict[str, Callable[[Out, Models, Gpus, Options], None]] = {
@@ -13,6 +13,7 @@ BUILDERS: dict[str, Callable[[Out, Models, Gpus, Options], None]] = {
     "triton": triton.triton,
     "tgi": tgi.tgi,
     "sglang": sglang.sglang,
+    "llamacpp": llamacpp.llamacpp,
     "dcgm": gpus.dcgm,
     "nvidia_gpu_exporter": gpus.nvidia_smi,
     "vramtop": gpus.vramtop,

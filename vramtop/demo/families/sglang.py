@@ -21,10 +21,13 @@ def sglang(out: Out, models: Models, gpus: Gpus, o: Options) -> None:
             out.gauge("sglang:num_queue_reqs", sched, m.queue_length)
             out.gauge("sglang:token_usage", sched, m.kv_cache_usage or 0.0)
             out.gauge("sglang:gen_throughput", sched, m.generation_tokens_per_second)
+            if m.prefix_cache_hit_ratio is not None:
+                out.gauge("sglang:cache_hit_rate", sched, m.prefix_cache_hit_ratio)
             if queue:
                 out.histogram("sglang:queue_time_seconds", sched, queue, rps, SGLANG_QUEUE)
         out.counter("sglang:num_requests_total", lab, rps)
         out.counter("sglang:num_aborted_requests_total", lab, rps * m.error_ratio)
+        out.counter("sglang:prompt_tokens_total", lab, m.prompt_tokens_per_second)
         out.counter("sglang:generation_tokens_total", lab, m.generation_tokens_per_second)
         out.histogram("sglang:e2e_request_latency_seconds", lab, m.latency, rps, SGLANG_LATENCY)
         if ttft := by_p95(m.ttft_p95):

@@ -25,7 +25,13 @@ def vllm(out: Out, models: Models, gpus: Gpus, o: Options) -> None:
                 "vllm:request_success_total", {**lab, "finished_reason": reason}, rps * share
             )
         out.counter("vllm:num_preemptions_total", lab, m.preemptions_per_second or 0.0)
+        out.counter("vllm:prompt_tokens_total", lab, m.prompt_tokens_per_second)
         out.counter("vllm:generation_tokens_total", lab, m.generation_tokens_per_second)
+        if m.prefix_cache_hit_ratio is not None:  # counted in prompt tokens
+            cache = "vllm:gpu_prefix_cache" if o.legacy else "vllm:prefix_cache"
+            queries = m.prompt_tokens_per_second
+            out.counter(f"{cache}_queries_total", lab, queries)
+            out.counter(f"{cache}_hits_total", lab, queries * m.prefix_cache_hit_ratio)
         out.histogram("vllm:e2e_request_latency_seconds", lab, m.latency, rps, VLLM_LATENCY)
         if ttft := by_p95(m.ttft_p95):
             out.histogram("vllm:time_to_first_token_seconds", lab, ttft, rps, VLLM_TTFT)

@@ -73,23 +73,26 @@ ALLOWED: dict[str, set[str]] = {
     "fleet": {"model"},  # hosts of a Frame: what the Hosts screen and the exports share
     "attribution": {"model"},
     "health": {"model"},  # a GPU's worst finding, XID meanings (package data), nvml alerts
-    "config": {"attribution", "durations", "redact", "serving"},  # never a source
+    "links": {"model"},  # [links] URL templates filled for a model, GPU or alert
+    # Alert rules on Frame figures, evaluated in-process (alerts without Prometheus)
+    "local_rules": {"model", "units", "durations", "links", "redact", "fleet"},
+    "config": {"attribution", "durations", "redact", "serving", "local_rules", "links"},
     "silencing": {"model", "durations", "clean"},  # a silence's matchers, as values
     "sources": {"model", "profiles", "clean", "redact", "fleet", "health", "silencing"}
-    | {"serving"},
+    | {"serving", "links"},
     "collector": {"model", "attribution", "sources", "clean", "redact", "worker", "fleet"}
-    | {"health"},
+    | {"health", "local_rules"},
     "record": {"model", "health"},  # the file format; health: replay's "next change" digest
-    "export": {"model", "clean", "units", "fleet", "health", "silencing", "serving"},
+    "export": {"model", "clean", "units", "fleet", "health", "silencing", "serving", "links"},
     "actions": {"model", "clean", "units"},  # signals to local processes: psutil, no screen
     "feeds": {"model", "history", "record", "clean", "redact", "worker"},
     # The fleet hosts run vramtop exporters; health: the XIDs' meanings.
     "demo": {"model", "profiles", "sources", "serve", "health"},
     "wiring": {"config", "attribution", "collector", "demo", "durations", "profiles", "redact"}
-    | {"sources", "fleet"},
+    | {"sources", "fleet", "local_rules"},
     # The screen consumes feeds of Frames: it never reaches a source, the collector or wiring.
     "tui": {"model", "config", "history", "export", "feeds", "record", "clean", "units"}
-    | {"redact", "worker", "fleet", "health", "actions", "silencing", "serving"},  # health: pure
+    | {"redact", "worker", "fleet", "health", "actions", "silencing", "serving", "links"},
     # doctor: one-shot checks over the same wiring, profiles and sources as the live path.
     "doctor": {"config", "wiring", "profiles", "sources"},
     "serve": {"model"},  # the exporter: Frame -> metric families

@@ -160,7 +160,8 @@ def test_alertmanager_fault_does_not_hide_prometheus_alerts(run_vramtop, bad):
             "--json", "--prometheus", bad.url, "--alertmanager", url, scenario=Scenario()
         ).stdout
     )
-    (alert,) = doc["alerts"]
+    # vramtop's own rules may add a local alert (HighCPUUsage pending on a busy test machine).
+    (alert,) = [a for a in doc["alerts"] if a["source"] != "local"]
     assert (alert["name"], alert["state"], alert["active_since"]) == (
         "ModelQueueBacklog",
         "firing",

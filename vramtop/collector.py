@@ -13,7 +13,7 @@ from dataclasses import dataclass, fields, replace
 from types import MappingProxyType
 from typing import Any, Protocol
 
-from vramtop import redact
+from vramtop import local_rules, redact
 from vramtop.attribution import Attributor
 from vramtop.clean import one_line
 from vramtop.health import critical_alerts
@@ -61,9 +61,11 @@ class Collector:
         demo: bool = False,
         clock: Callable[[], float] = time.time,
         remote: Sequence[Source] = (),
+        rules: local_rules.LocalRules | None = None,
     ) -> None:
         """``remote``: Prometheus, alerts and scrape sources (anything whose reading has
-        ``models``, ``gpus``, ``hosts`` or ``alerts``)."""
+        ``models``, ``gpus``, ``hosts`` or ``alerts``). ``rules``: alert rules evaluated on
+        each Frame (alerts with source ``local``)."""
         self._sources = [s for s in (host, nvml, *remote) if s is not None]
         # Attribution (psutil per process) runs on the NVML worker, overlapping the other
         # sources instead of following them.
@@ -81,6 +83,7 @@ class Collector:
         self._clock = clock
         self._last = {s.name: _Last() for s in self._sources}
         self._has_nvml = nvml is not None
+        self._rules = rules
 
     def collect(self) -> Frame:
         now = self._clock()
@@ -171,6 +174,10 @@ class Collector:
         # A critical GPU finding fires as an alert even where no Prometheus is configured.
         if found := critical_alerts(frame):
             frame = replace(frame, alerts=tuple(sorted(alerts + found, key=alert_order)))
+        # Local rules fire without Prometheus; where Prometheus has the same alert, it wins.
+        if self._rules is not None and (mine := self._rules.evaluate(frame)):
+            alerts = local_rules.merge(frame.alerts, mine, host.hostname)
+            frame = replace(frame, alerts=alerts)
         return frame
 
     def _attribute_all(self, reading: NvmlReading) -> NvmlReading:

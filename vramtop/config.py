@@ -17,6 +17,7 @@ from typing import Any
 from vramtop import durations
 from vramtop.attribution import Rule
 from vramtop.choices import FORMATS
+from vramtop.local_rules import DEFAULT_RULES, LocalRule
 
 MIN_INTERVAL = 0.1
 MAX_DURATION = 7 * 86400.0
@@ -44,6 +45,8 @@ class Targets:
     # LLM serving: drawn and coloured only where configured (None: no target)
     ttft_p95_seconds: float | None = None  # time to first token, p95
     kv_cache_warning_ratio: float | None = None  # KV cache in use, 0..1
+    error_ratio_critical: float = 0.01  # HighErrorRate: 5xx above 1 % of requests
+    latency_p95_warning_seconds: float = 1.0  # SlowAPIResponse
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,9 @@ class Settings:
     serve_metrics: tuple[str, int] | None = None
     serve_metrics_processes: bool = False
     config_file: str | None = None  # where the file layer came from, for messages
+    # Alerts without Prometheus (vramtop.local_rules) and links out (vramtop.links)
+    rules: tuple[LocalRule, ...] = DEFAULT_RULES
+    links: tuple[tuple[str, str], ...] = ()  # (name, URL template)
     # Actions: read-only removes them all; a silence's createdBy (None: the login name)
     silence_author: str | None = None
 
@@ -397,6 +403,24 @@ def _path(value: Any) -> str:
     return os.path.expanduser(value)
 
 
+def _local_rules(value: Any) -> tuple[LocalRule, ...]:
+    from vramtop.local_rules import RuleError, parse_rules
+
+    try:
+        return parse_rules(value, (f.name for f in fields(Targets)))
+    except RuleError as why:
+        raise Refused(str(why)) from None
+
+
+def _links(value: Any) -> tuple[tuple[str, str], ...]:
+    from vramtop.links import LinkError, parse_links
+
+    try:
+        return parse_links(value)
+    except LinkError as why:
+        raise Refused(str(why)) from None
+
+
 def _headers(value: Any) -> tuple[tuple[str, str], ...]:
     from vramtop.credentials import headers
 
@@ -481,6 +505,8 @@ _KEYS: dict[str, tuple[Callable[[Any], Any], str, str | None]] = {
         'a list of Models table columns, like ["name", "vram", "kv", "p95", "ttft"]',
         "VRAMTOP_COLUMNS",
     ),
+    "rules": (_local_rules, "a list of alert rules ([[rules]])", None),
+    "links": (_links, "a table of names to http(s) URL templates ([links])", None),
     "readonly": (_bool, "true or false", "VRAMTOP_READONLY"),
     "silence_author": (_plain, "a name for a silence's createdBy", "VRAMTOP_SILENCE_AUTHOR"),
     "targets": (

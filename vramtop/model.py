@@ -221,8 +221,9 @@ MODEL_FIGURES = (
 
 @dataclass(frozen=True, slots=True)
 class AlertReading:
-    """A Prometheus or Alertmanager alert. ``state``: firing or pending; ``silenced`` covers
-    Alertmanager's silenced and inhibited."""
+    """A Prometheus or Alertmanager alert, a critical NVML finding, or a local rule's alert
+    (vramtop.local_rules). ``state``: firing or pending; ``silenced`` covers Alertmanager's
+    silenced and inhibited; ``runbook_url``: the ``runbook_url`` annotation (http/https only)."""
 
     name: str
     severity: str
@@ -231,7 +232,8 @@ class AlertReading:
     labels: MappingProxyType[str, str] = field(default_factory=lambda: NOTHING_UNAVAILABLE)
     active_since: float | None = None
     silenced: bool = False
-    source: str = "prometheus"  # prometheus or alertmanager
+    source: str = "prometheus"  # prometheus, alertmanager, nvml or local
+    runbook_url: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

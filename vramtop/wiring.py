@@ -34,9 +34,10 @@ def build_collector(
 ) -> Collector:
     """The one place that wires sources together: for --once, the live view, --headless, the
     bench and the tests. ``demo``: True or "host" for the demo host, "fleet" for the demo fleet;
-    ``clock`` moves it (the real sources read the real time)."""
+    ``clock`` moves it, and stamps the Frames of the real sources (which read the real time)."""
     from vramtop.attribution import Attributor
     from vramtop.collector import Collector
+    from vramtop.local_rules import LocalRules
     from vramtop.sources.host import HostSource
     from vramtop.sources.nvml import NvmlSource
 
@@ -54,6 +55,8 @@ def build_collector(
         attributor=Attributor(settings.attribution),
         timeout=settings.timeout,
         remote=remote_sources(settings, env, password_file),
+        rules=LocalRules(settings.rules, settings.targets) if settings.rules else None,
+        clock=clock,
     )
 
 

@@ -32,14 +32,15 @@ def write_frame(frame: Frame, settings: Settings, args: argparse.Namespace) -> i
     rules = Rules(settings.targets.inference_p95_seconds, settings.host_label)
     if args.output:
         try:
-            write_file(args.output, render(frame, settings.format, color=False, rules=rules))
+            text = render(frame, settings.format, False, rules, settings.links)
+            write_file(args.output, text)
         except OSError as err:
             print(f"vramtop: cannot write {args.output}: {err.strerror}", file=sys.stderr)
             return EXIT_USAGE
         return 0
     tty = sys.stdout is not None and sys.stdout.isatty()
     color = settings.format == "text" and not settings.no_color and tty
-    return write_stdout(render(frame, settings.format, color=color, rules=rules))
+    return write_stdout(render(frame, settings.format, color, rules, settings.links))
 
 
 def write_file(path: str, text: str) -> None:

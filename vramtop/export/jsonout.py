@@ -73,6 +73,7 @@ def document(frame: Frame, rules: Rules | None = None) -> dict[str, Any]:
                 "active_since": iso_utc(a.active_since) if a.active_since else None,
                 "silenced": a.silenced,
                 "source": a.source,
+                "runbook_url": a.runbook_url,
             }
             for a in frame.alerts
         ],

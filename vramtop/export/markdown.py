@@ -5,6 +5,7 @@ from __future__ import annotations
 from vramtop.export.layout import Table
 from vramtop.export.tables import tables, title_of
 from vramtop.fleet import Rules
+from vramtop.links import frame_links
 from vramtop.model import Frame
 
 _SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_[]<>|#&"})
@@ -18,12 +19,31 @@ def escape(text: str) -> str:
     return text.translate(_SPECIAL)
 
 
-def render(frame: Frame, rules: Rules | None = None) -> str:
+def render(
+    frame: Frame, rules: Rules | None = None, links: tuple[tuple[str, str], ...] = ()
+) -> str:
     out = [f"## {escape(title_of(frame))}", ""]
     for table in tables(frame, rules):
         out += _table(table)
         out.append("")
+    out += _links(frame, links)
     return "\n".join(out).rstrip() + "\n"
+
+
+# In a Markdown link destination these end the link or start another one.
+_URL_SPECIAL = str.maketrans({c: f"%{ord(c):02X}" for c in "()<>[]\\ "})
+
+
+def _links(frame: Frame, templates: tuple[tuple[str, str], ...]) -> list[str]:
+    """Dashboards, log searches and runbooks per model, GPU and alert: one line each."""
+    found = frame_links(templates, frame)
+    if not found:
+        return []
+    lines = ["### Links", ""]
+    for subject, links in found:
+        shown = ", ".join(f"[{escape(k.name)}]({k.url.translate(_URL_SPECIAL)})" for k in links)
+        lines.append(f"- {escape(subject)}: {shown}")
+    return [*lines, ""]
 
 
 def _table(table: Table) -> list[str]:

@@ -256,7 +256,9 @@ def _serving(frame: Frame) -> Table | None:
 
 
 def _alerts(frame: Frame) -> Table:
-    table = Table("Alerts", ("State", "Severity", "Alert", "Since", "Summary"), empty="no alerts")
+    table = Table(
+        "Alerts", ("State", "Severity", "Alert", "Source", "Since", "Summary"), empty="no alerts"
+    )
     for a in frame.alerts:
         state = a.state + (" (silenced)" if a.silenced else "")
         style = "dim" if a.silenced else ("bad" if a.state == "firing" else "warn")
@@ -266,6 +268,7 @@ def _alerts(frame: Frame) -> Table:
                 c(state, style),
                 c(clean.shorten(a.severity, 16)),
                 c(clean.shorten(a.name, 40)),
+                c(clean.shorten(a.source, 24)),
                 c(since),
                 c(clean.shorten(a.summary, 80) if a.summary else "-"),
             )

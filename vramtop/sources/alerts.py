@@ -9,6 +9,7 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
+from vramtop.links import is_web
 from vramtop.model import AlertReading, alert_order
 from vramtop.sources.base import SourceError
 from vramtop.sources.http import Endpoint, client, get_json
@@ -120,6 +121,7 @@ def _add(found: dict[tuple, AlertReading], alert: AlertReading | None) -> None:
         ),
         silenced=old.silenced or alert.silenced,
         source="prometheus+alertmanager",
+        runbook_url=old.runbook_url or alert.runbook_url,
     )
 
 
@@ -147,6 +149,12 @@ def _summary(annotations: Any) -> str:
     return a.get("summary") or a.get("description") or a.get("message") or ""
 
 
+def _runbook(annotations: Any) -> str | None:
+    """The ``runbook_url`` annotation where it is an http(s) URL; anything else is dropped."""
+    url = _labels(annotations).get("runbook_url", "").strip()
+    return url if is_web(url) else None
+
+
 def _from_prometheus(raw: Any) -> AlertReading | None:
     if not isinstance(raw, dict):
         return None
@@ -163,6 +171,7 @@ def _from_prometheus(raw: Any) -> AlertReading | None:
         active_since=parse_time(raw.get("activeAt")),
         silenced=False,
         source="prometheus",
+        runbook_url=_runbook(raw.get("annotations")),
     )
 
 
@@ -183,6 +192,7 @@ def _from_alertmanager(raw: Any) -> AlertReading | None:
         active_since=parse_time(raw.get("startsAt")),
         silenced=muted,
         source="alertmanager",
+        runbook_url=_runbook(raw.get("annotations")),
     )
 
 

@@ -24,7 +24,7 @@ from vramtop.feeds import Arrived, Feed, Message, Trouble
 from vramtop.fleet import Rules, is_fleet
 from vramtop.history import History
 from vramtop.model import Frame
-from vramtop.tui import acting, commands, keys
+from vramtop.tui import acting, commands, keys, linking
 from vramtop.tui.jobs import backfill_job, run_job, snapshot_job
 from vramtop.tui.messages import (
     BackfillWanted,
@@ -217,6 +217,8 @@ class VramtopApp(App[None]):
             now,
             host_label=self.settings.host_label,
             model_columns=self.model_columns,
+            links=self.settings.links,
+            local_rules=bool(self.settings.rules) and not self.replay,
         )
 
     def toggle_model_column(self, key: str) -> None:
@@ -314,7 +316,13 @@ class VramtopApp(App[None]):
             return
         directory = self.snapshot_dir or Path.cwd()
         rules = Rules(self.settings.targets.inference_p95_seconds, self.settings.host_label)
-        run_job(snapshot_job(frame, directory, self.post_message, rules), "vramtop-snapshot")
+        job = snapshot_job(frame, directory, self.post_message, rules, self.settings.links)
+        run_job(job, "vramtop-snapshot")
+
+    def action_copy_link(self) -> None:
+        """The link of what is selected to the clipboard (OSC 52: it works over SSH); pressed
+        again, the next of its links."""
+        linking.copy_selected_link(self)
 
     def on_snapshot_written(self, message: SnapshotWritten) -> None:
         if message.error:

@@ -29,11 +29,15 @@ def run_job(job: Callable[[], None], name: str) -> None:
 
 
 def snapshot_job(
-    frame: Frame, directory: Path, post: Post, rules: Rules | None = None
+    frame: Frame,
+    directory: Path,
+    post: Post,
+    rules: Rules | None = None,
+    links: tuple[tuple[str, str], ...] = (),
 ) -> Callable[[], None]:
     def job() -> None:
         try:
-            paths = write_snapshot(frame, directory, rules)
+            paths = write_snapshot(frame, directory, rules, links)
         except OSError as err:
             post(
                 SnapshotWritten(

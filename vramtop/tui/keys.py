@@ -41,6 +41,7 @@ LIVE_KEYS: list[BindingType] = [
 ]
 LAST_KEYS: list[BindingType] = [
     Binding("x", "snapshot", "Snapshot"),
+    Binding("c", "copy_link", "Copy the link of the selection", show=False),
     Binding("ctrl+p", "command_palette", "Palette", show=False),
 ]
 # Printable keys only: arrows, home/end, g/G, j/k and 1-4 belong to the lists and drill-downs.

@@ -20,7 +20,12 @@ def base_name(frame: Frame) -> str:
     return f"vramtop-{host[:64]}-{stamp}"
 
 
-def write_snapshot(frame: Frame, directory: Path, rules: Rules | None = None) -> tuple[Path, Path]:
+def write_snapshot(
+    frame: Frame,
+    directory: Path,
+    rules: Rules | None = None,
+    links: tuple[tuple[str, str], ...] = (),
+) -> tuple[Path, Path]:
     """``vramtop-<host>-<YYYYmmddTHHMMSSZ>.txt`` and ``.md``; never overwrites: a second
     snapshot of the same second gets ``-2``, ``-3``... OSError if the files cannot be written."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -31,7 +36,7 @@ def write_snapshot(frame: Frame, directory: Path, rules: Rules | None = None) ->
         if txt.exists() or md.exists():
             continue
         _write_new(txt, render(frame, "text", rules=rules))
-        _write_new(md, render(frame, "markdown", rules=rules))
+        _write_new(md, render(frame, "markdown", rules=rules, links=links))
         return txt, md
     raise FileExistsError(f"too many snapshots named {stem} in {directory}")
 

@@ -22,6 +22,8 @@ class View:
     host: str | None = None  # the fleet host ``frame`` is scoped to; None: the whole Frame
     whole: Frame | None = None  # the unscoped Frame, when scoped
     model_columns: tuple[str, ...] | None = None  # the Models table's; None: as the models have
+    links: tuple[tuple[str, str], ...] = ()  # settings.links: [links] URL templates
+    local_rules: bool = False  # settings.rules: vramtop evaluates alert rules itself
 
     @property
     def fleet_frame(self) -> Frame:

@@ -5,6 +5,7 @@ health events of the GPUs serving it are marked under the latency chart, on its 
 from __future__ import annotations
 
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.containers import Grid, Horizontal
 from textual.widgets import Footer
@@ -204,9 +205,8 @@ class ModelScreen(DrillScreen):
         set_title(procs, ptitle)
         alerts = self.query_one("#model-alerts", AlertTable)
         alerts.show(view)
-        set_title(
-            alerts, Text(f"Alerts ({len(alerts.keys)})"), None if alerts.keys else Text("none")
-        )
+        note = alerts.footnote(view) if alerts.keys else Text("none")
+        set_title(alerts, Text(f"Alerts ({len(alerts.keys)})"), note)
 
     def _replicas(self, view: View, has_procs: bool) -> None:
         """Served on fleet hosts: a row per host, the slowest first; Enter opens the host.
@@ -227,6 +227,18 @@ class ModelScreen(DrillScreen):
         replicas = self.query_one("#replicas", ReplicaTable)
         alone = replicas.display and not self.query_one("#procs").display
         return replicas if alone else super().filter_table()
+
+    def on_frame_table_cursor_moved(self, event: FrameTable.CursorMoved) -> None:
+        if event.table.id == "model-alerts":  # the highlighted alert's source and links
+            self.refresh_titles()
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        if event.widget.id == "model-alerts":
+            self.refresh_titles()
+
+    def on_descendant_blur(self, event: events.DescendantBlur) -> None:
+        if event.widget.id == "model-alerts":
+            self.refresh_titles()
 
     def on_frame_table_chosen(self, event: FrameTable.Chosen) -> None:
         if event.table.id == "replicas":

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
@@ -91,13 +92,27 @@ class OverviewScreen(LiveScreen):
         firing = sum(1 for a in frame.alerts if a.state == "firing" and not a.silenced)
         atitle = Text(f"Alerts ({firing} firing)" if frame.alerts else "Alerts")
         if frame.alerts:
-            asub = None
+            asub = alerts.footnote(view)
         elif any(s.name in ("alerts", "alertmanager") for s in frame.sources):
             asub = Text("none firing")
+        elif view.local_rules:
+            asub = Text("none firing (local rules only)")
         else:
             asub = Text("no alert source configured")
         set_title(alerts, atitle, asub)
         set_title(host, Text("Host & sources"))
+
+    def on_frame_table_cursor_moved(self, event: FrameTable.CursorMoved) -> None:
+        if event.table.id == "alerts":  # the highlighted alert's source and links
+            self.refresh_titles()
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        if event.widget.id == "alerts":
+            self.refresh_titles()
+
+    def on_descendant_blur(self, event: events.DescendantBlur) -> None:
+        if event.widget.id == "alerts":
+            self.refresh_titles()
 
     def on_frame_table_chosen(self, event: FrameTable.Chosen) -> None:
         host = self.host

@@ -7,13 +7,17 @@ from typing import ClassVar
 
 from rich.text import Text
 
+from vramtop import clean
+from vramtop.links import MODEL_LABELS, Link, for_alert
 from vramtop.model import AlertReading
 from vramtop.tui import cells
+from vramtop.tui.linking import links_text
 from vramtop.tui.view import View
 from vramtop.tui.widgets.frame_table import Col, FrameTable, Item
 
 SEVERITY_RANK = {"critical": 0, "page": 0, "error": 1, "warning": 2, "warn": 2, "info": 3}
-MODEL_LABELS = ("model", "model_name", "served_model_name", "model_id")
+# Where an alert came from, short enough for a column; "local" is a vramtop rule.
+SOURCE_WORDS = {"prometheus": "prom", "alertmanager": "am", "prometheus+alertmanager": "p+am"}
 
 
 def alert_rank(a: AlertReading, now: float) -> tuple[int, int, int, float]:
@@ -33,6 +37,7 @@ class AlertTable(FrameTable):
         Col("age", "Age", 5, priority=1, justify="right"),
         Col("name", "Alert", 14, flex=True, max_width=32),
         Col("summary", "Summary", 16, priority=2, flex=True),
+        Col("source", "From", 5, priority=2),  # after the summary when space is short
     )
     DEFAULT_SORT = "state"
     NOUN = "alerts"
@@ -63,6 +68,30 @@ class AlertTable(FrameTable):
             return None
         return next((alert.labels[k] for k in MODEL_LABELS if k in alert.labels), None)
 
+    def selected(self) -> AlertReading | None:
+        key = self.selected_key
+        return self.by_key.get(key) if key is not None else None
+
+    def selected_links(self, view: View) -> list[Link]:
+        """The highlighted alert's runbook and [links]: shown under the list, copied by c."""
+        alert = self.selected()
+        return for_alert(view.links, alert) if alert is not None else []
+
+    def footnote(self, view: View) -> Text | None:
+        """Under the focused list: where the highlighted alert comes from (the From column may
+        not fit) and its links, which c copies."""
+        alert = self.selected() if self.has_focus else None
+        if alert is None:
+            return None
+        p = view.palette
+        out = Text("from ", p.dim)
+        out.append(clean.literal(alert.source), p.text)
+        links = links_text(self.selected_links(view), p)
+        if links:
+            out.append("  ")
+            out.append_text(links)
+        return out
+
     def _item(self, view: View, a: AlertReading, i: int) -> Item:
         p = view.palette
         firing = a.state == "firing"
@@ -82,6 +111,7 @@ class AlertTable(FrameTable):
             "severity": cells.lit(a.severity, tone if a.silenced or sev > 1 else p.bad),
             "age": cells.plain(cells.age(age) if age is not None else cells.DASH, tone, "right"),
             "name": cells.lit(a.name, tone),
+            "source": cells.lit(SOURCE_WORDS.get(a.source, a.source), p.dim),
             "summary": cells.lit(a.summary or cells.DASH, p.dim if a.silenced else tone),
         }
         return Item(
@@ -92,7 +122,8 @@ class AlertTable(FrameTable):
                 "severity": (sev, a.severity),
                 "age": age,
                 "name": a.name.lower(),
+                "source": a.source,
                 "summary": a.summary.lower(),
             },
-            search=f"{a.name} {a.summary} {' '.join(a.labels.values())}".lower(),
+            search=f"{a.name} {a.source} {a.summary} {' '.join(a.labels.values())}".lower(),
         )

@@ -6,8 +6,10 @@ from rich.text import Text
 
 from vramtop import clean
 from vramtop.export import fmt
+from vramtop.links import for_gpu
 from vramtop.model import GpuReading
 from vramtop.tui import cells
+from vramtop.tui.linking import links_text
 from vramtop.tui.view import View
 from vramtop.tui.widgets.gpu_table import find_gpu
 from vramtop.tui.widgets.text_panel import TextPanel
@@ -71,4 +73,7 @@ class GpuInfo(TextPanel):
         for key, reason in g.unavailable.items():
             out.append(f"\n{key}: ", p.dim)
             out.append(clean.literal(reason), p.dim)
+        if links := for_gpu(view.links, g, view.frame.host.hostname):
+            out.append("\n")
+            out.append_text(links_text(links, p))
         return out

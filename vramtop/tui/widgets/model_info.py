@@ -6,8 +6,10 @@ from rich.text import Text
 
 from vramtop import clean, serving
 from vramtop.export import fmt
+from vramtop.links import for_model
 from vramtop.model import ModelReading
 from vramtop.tui import cells
+from vramtop.tui.linking import links_text
 from vramtop.tui.view import View
 from vramtop.tui.widgets.text_panel import TextPanel
 
@@ -98,4 +100,7 @@ class ModelInfo(TextPanel):
         for reason, keys in by_reason.items():
             out.append(f"\n{', '.join(keys)}: ", p.dim)
             out.append(clean.literal(reason), p.dim)
+        if links := for_model(view.links, m, view.frame.host.hostname):
+            out.append("\n")
+            out.append_text(links_text(links, p))
         return out

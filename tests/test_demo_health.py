@@ -18,6 +18,13 @@ T0 = 1_795_000_000.0
 def test_health_incidents_follow_the_demo_clock():
     now = [T0]
     collector = build_collector(Settings(), {}, demo=True, clock=lambda: now[0])
+    try:
+        check_incidents(collector, now)
+    finally:
+        collector.close()
+
+
+def check_incidents(collector, now: list[float]) -> None:
     first = collector.collect()
     assert [(e.gpu_index, e.kind, e.code, e.time) for e in first.events] == [
         (3, "xid", 13, T0 + XID_FIRST)

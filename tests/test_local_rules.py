@@ -275,10 +275,13 @@ def test_live_collector_fires_local_alerts_and_a_recording_replays_them(
     settings = Settings(scrape=(exporter.url,), rules=rules)
     collector = build_collector(settings, {}, clock=lambda: now[0])
     frames = []
-    for t, queue in [(0, 60), (10, 60), (30, 60), (40, 4), (50, 70)]:
-        now[0] = T0 + t
-        exporter.update_model("yolov10n", queue_length=queue)
-        frames.append(collector.collect())
+    try:
+        for t, queue in [(0, 60), (10, 60), (30, 60), (40, 4), (50, 70)]:
+            now[0] = T0 + t
+            exporter.update_model("yolov10n", queue_length=queue)
+            frames.append(collector.collect())
+    finally:
+        collector.close()  # its NVML event thread would take later tests' events
 
     def timeline(fs):
         return [

@@ -321,6 +321,7 @@ def test_a_one_shot_run_starts_no_thread(scenario):
 def test_pcie_throughput_is_sampled_off_the_refresh_path(scenario):
     gpu = Gpu(pcie_tx_kbps=1000, pcie_rx_kbps=250_000)
     scenario(Scenario(gpus=(gpu, Gpu(errors={"pcie_throughput": "NOT_SUPPORTED"}))))
+    before = set(threading.enumerate())  # other tests' threads may linger
     with source() as nvml:
         nvml.poll()
         nvml.poll()  # starts the sampler
@@ -330,7 +331,8 @@ def test_pcie_throughput_is_sampled_off_the_refresh_path(scenario):
             return (a, b) if a.health and a.health.pcie_tx_bytes_per_second is not None else None
 
         a, b = wait_for(sampled)
-        threads = [t for t in threading.enumerate() if t.name == "vramtop-pcie"]
+        mine = set(threading.enumerate()) - before
+        threads = [t for t in mine if t.name == "vramtop-pcie"]
     assert a.health.pcie_tx_bytes_per_second == 1000 * 1024
     assert a.health.pcie_rx_bytes_per_second == 250_000 * 1024
     assert "pcie_tx_bytes_per_second" not in a.health.unavailable
@@ -349,11 +351,13 @@ def test_xid_and_ecc_events_arrive_with_their_meaning(scenario):
         Event(at_ms=300, gpu=1, type="xid", data=999),
     )
     scenario(Scenario(gpus=(Gpu(uuid="GPU-zero"), Gpu(uuid="GPU-one")), events=events))
+    before = set(threading.enumerate())  # other tests' threads may linger
     with source() as nvml:
         nvml.poll()
         nvml.poll()
         got = wait_for(lambda: (r := nvml.poll().events) and len(r) == 5 and r)
-        threads = [t for t in threading.enumerate() if t.name == "vramtop-events"]
+        mine = set(threading.enumerate()) - before
+        threads = [t for t in mine if t.name == "vramtop-events"]
     assert [(e.gpu_index, e.gpu_uuid, e.kind, e.code, e.meaning, e.severity) for e in got] == [
         (1, "GPU-one", "xid", 79, "GPU has fallen off the bus", "critical"),
         (0, "GPU-zero", "ecc_dbe", None, "double-bit ECC error (uncorrectable)", "critical"),

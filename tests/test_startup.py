@@ -111,7 +111,15 @@ def test_first_poll_measures_the_window_opened_in_another_thread(monkeypatch) ->
     # psutil.cpu_percent(None) keeps its last snapshot per thread: opened on the command line's
     # thread and read on the host worker's, it measured nothing and said 0.0 %.
     slept: list[float] = []
-    monkeypatch.setattr(host.time, "sleep", slept.append)
+    real_sleep = time.sleep
+    worker: threading.Thread | None = None
+
+    def sleep(seconds: float) -> None:  # time.sleep is global: other threads keep sleeping
+        if threading.current_thread() is worker:
+            slept.append(seconds)
+        real_sleep(seconds)
+
+    monkeypatch.setattr(host.time, "sleep", sleep)
     monkeypatch.setattr(cpu_window, "_early", None)
     cpu_window.start_early()
     deadline = time.monotonic() + 0.3
@@ -130,7 +138,14 @@ def test_first_poll_measures_the_window_opened_in_another_thread(monkeypatch) ->
 
 def test_a_source_polled_at_once_still_waits_out_the_minimum_window(monkeypatch) -> None:
     slept: list[float] = []
-    monkeypatch.setattr(host.time, "sleep", slept.append)
+    real_sleep = time.sleep
+
+    def sleep(seconds: float) -> None:  # time.sleep is global: other threads keep sleeping
+        if threading.current_thread() is threading.main_thread():
+            slept.append(seconds)
+        real_sleep(seconds)
+
+    monkeypatch.setattr(host.time, "sleep", sleep)
     monkeypatch.setattr(cpu_window, "_early", None)
     source = host.HostSource()
     source.poll()

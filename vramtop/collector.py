@@ -117,6 +117,16 @@ class Collector:
         statuses.sort(key=lambda s: _ORDER.get(s.name, 9))
         return self._build(now, results, statuses)
 
+    def close(self) -> None:
+        """Stops the workers and closes the sources that hold threads or connections (NVML's
+        event and PCIe threads, HTTP clients). The CLI's exit does this anyway; a program or
+        test that builds several collectors in one process must not leave them running."""
+        for worker in self._workers.values():
+            worker.stop()
+        for source in self._sources:
+            if callable(close := getattr(source, "close", None)):
+                close()
+
     @property
     def silences(self) -> Any:
         """The Alertmanager silence client (vramtop.sources.silences), when one is configured."""

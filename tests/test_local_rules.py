@@ -507,3 +507,45 @@ def test_the_alerts_panel_shows_local_alerts_as_local():
             await pilot.press("q")
 
     run(go())
+
+
+def test_the_demo_runs_the_local_rules():
+    """A rule of the user's fires at once on the demo's full GPUs; the shipped SlowAPIResponse
+    (3 s for the demo's LLM) goes pending on a slow spell and fires after its 3 minutes."""
+    from vramtop.wiring import build_collector
+
+    rules = parse_rules(
+        [
+            {
+                "name": "DemoFull",
+                "figure": "gpu.memory_fraction",
+                "comparison": ">",
+                "threshold": 0.8,
+            }
+        ],
+        TARGETS,
+    )
+    now = [T0]
+    collector = build_collector(Settings(rules=rules), {}, demo=True, clock=lambda: now[0])
+    states = []
+    try:
+        first = collector.collect()
+        full = sorted(a.labels["gpu"] for a in first.alerts if a.name == "DemoFull")
+        assert full == ["0", "1"] and all(
+            a.source == "local" and a.state == "firing"
+            for a in first.alerts
+            if a.name == "DemoFull"
+        )
+        for t in range(0, 1200, 15):
+            now[0] = T0 + t
+            frame = collector.collect()
+            slow = [a for a in frame.alerts if a.name == "SlowAPIResponse" and a.source == "local"]
+            states += [(t, a.state, a.active_since - T0, a.labels["model"]) for a in slow]
+    finally:
+        collector.close()
+    pending = [s for s in states if s[1] == "pending"]
+    firing = [s for s in states if s[1] == "firing"]
+    assert pending and firing and {s[3] for s in states} == {"llama-3.1-70b"}
+    # Firing only once the condition has held for 3 minutes since it went pending.
+    assert all(t - since >= 180 for t, _, since, _ in firing)
+    assert all(t - since < 180 for t, _, since, _ in pending)

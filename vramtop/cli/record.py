@@ -196,7 +196,7 @@ def run_headless(
     """Record until ``--duration`` has passed or SIGINT/SIGTERM; either way the file ends with a
     complete frame and the exit status is 0; a recording that cannot be written is exit 2."""
     duration = None if args.duration is None else check_duration(args.duration)
-    from vramtop.cli.signals import stop_on_signals
+    from vramtop.cli.signals import stop_on_signals, wait
     from vramtop.config import MIN_INTERVAL
     from vramtop.feeds import Arrived, Message
     from vramtop.feeds.live import LiveFeed
@@ -229,7 +229,7 @@ def run_headless(
             # collected is dropped; the file ends with the last complete one).
             feed = Recorded(LiveFeed(collector, settings.interval, minimum=MIN_INTERVAL), recorder)
             feed.start(post)
-            stop.wait(duration)
+            wait(stop, duration)
             while not (stop.is_set() or first.is_set()):  # a --duration shorter than a refresh
                 stop.wait(0.05)
         finally:

@@ -34,7 +34,7 @@ def serve_mode(settings: Settings, args: argparse.Namespace, env: Mapping[str, s
 def run_serve(settings: Settings, args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from prometheus_client.exposition import start_wsgi_server
 
-    from vramtop.cli.signals import stop_on_signals
+    from vramtop.cli.signals import stop_on_signals, wait
     from vramtop.config import MIN_INTERVAL
     from vramtop.feeds import Arrived, Message
     from vramtop.feeds.live import LiveFeed
@@ -69,7 +69,7 @@ def run_serve(settings: Settings, args: argparse.Namespace, env: Mapping[str, st
                 flush=True,
             )
             feed.start(post)
-            stop.wait()
+            wait(stop)
         finally:
             feed.stop()
             httpd.shutdown()

@@ -2,7 +2,8 @@
 
 Each refresh issues a fixed set of instant queries (see queries.py), concurrently, all at one
 evaluation time and each bounded by the timeout. Profiles are picked by which metric names
-exist (``auto``) or forced by name.
+exist (``auto``) or forced by name. Histogram quantiles per model are computed here from bucket
+rates (promquantile.py).
 """
 
 from __future__ import annotations
@@ -23,9 +24,11 @@ from vramtop.sources.http import Endpoint, QueryError, client, get_json
 from vramtop.sources.pool import DaemonPool
 from vramtop.sources.promapi import instant, matrix
 from vramtop.sources.promql_syntax import instance_selector
+from vramtop.sources.promquantile import expand
 from vramtop.sources.promreadings import Answer as _Answer
 from vramtop.sources.promreadings import normalise_uuid
 from vramtop.sources.queries import (
+    BUCKETS,
     Query,
     detect_query,
     field_queries,
@@ -86,7 +89,7 @@ class PromSource:
         self._window = window
         self._clock = clock
         self._http = client(endpoint)
-        self._pool = DaemonPool(8, "vramtop-promql")
+        self._pool = DaemonPool(16, "vramtop-promql")
         self._active: list[Profile] = list(profiles) if forced else []
         self._detected_at = -math.inf
         self._profile_of: dict[str, Profile] = {}
@@ -140,6 +143,7 @@ class PromSource:
         groups = self._groups()
         queries = [q for g in groups for q in g]
         answers = [a for g in self._pool.map(lambda g: self._batch(g, at), groups) for a in g]
+        by_profile = {p.name: p for p in self._active}
         failed = [a for a in answers if a.error]
         transport = [a for a in failed if not a.error.startswith("!")]  # type: ignore[union-attr]
         if queries and len(transport) == len(queries):
@@ -150,7 +154,11 @@ class PromSource:
             note = f"{len(failed)} of {len(queries)} queries failed: {first}"
         elif not self._active:
             note = "no known inference-server or GPU metrics found (see --profile)"
-        by_profile = {p.name: p for p in self._active}
+        answers = [
+            x
+            for a in answers
+            for x in (expand(a, by_profile[a.query.profile]) if a.query.key == BUCKETS else [a])
+        ]
         naming = self._naming
         models = read.models(answers, by_profile, naming, self._window)
         self._profile_of = {m.name: by_profile[m.profile] for m in models if m.profile}
@@ -221,20 +229,32 @@ class PromSource:
         return out
 
     def _groups(self) -> list[list[Query]]:
-        """Each active profile's queries; they change only when detection changes the set."""
+        """The requests of a refresh, each a list of queries: per active profile, its light
+        queries in one, and its heavy ones (rates over a histogram's buckets) in one request
+        per kind (each replica's p95; every histogram's buckets), which Prometheus evaluates in
+        parallel with the rest. They change only when detection does."""
         key = tuple(p.name for p in self._active)
         if self._cached_groups[0] != key:
-            groups = [
-                model_queries(p, self._sel, self._window, self._host_label)
-                if p.kind == "model"
-                else field_queries(p, self._sel, self._window)
-                for p in self._active
-            ]
-            # Which hosts are down rides along in the first request: no request of its own.
-            if groups:
-                groups[0] = [*groups[0], up_query(self._sel)]
+            groups: list[list[Query]] = []
+            for i, p in enumerate(self._active):
+                queries = (
+                    model_queries(p, self._sel, self._window, self._host_label, buckets=True)
+                    if p.kind == "model"
+                    else field_queries(p, self._sel, self._window, self._active[:i])
+                )
+                light = [q for q in queries if not q.heavy]
+                groups += [light] if light else []
+                heavy: dict[str, list[Query]] = {}
+                for q in queries:
+                    if q.heavy:
+                        heavy.setdefault(q.key, []).append(q)
+                groups += heavy.values()
+            # Which hosts are down rides along in the first light request: none of its own.
+            first = next((g for g in groups if not g[0].heavy), None)
+            if first is not None:
+                first.append(up_query(self._sel))
             else:
-                groups = [[up_query(self._sel)]]
+                groups.append([up_query(self._sel)])
             self._cached_groups = (key, groups)
         return self._cached_groups[1]
 

@@ -1,12 +1,15 @@
 """What keeps a fleet's refresh cheap, against a real Prometheus: model-level quantiles computed
-here from one bucket query per histogram must be exactly Prometheus's histogram_quantile, and a
-GPU that DCGM and vramtop's exporter both report is asked for once per figure."""
+here from one bucket query per histogram must be exactly Prometheus's histogram_quantile, a GPU
+that DCGM and vramtop's exporter both report is asked for once per figure, and the slow health
+counters are asked every 30 s."""
 
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from promstack import Prometheus
@@ -98,10 +101,14 @@ def served(prometheus: Prometheus) -> Iterator[dict[str, str]]:
         e.stop()
 
 
-def _source(prometheus: Prometheus, instance: str, profiles: str, at: float) -> PromSource:
+def _source(
+    prometheus: Prometheus, instance: str, profiles: str, at: float | None = None
+) -> PromSource:
+    """Forced profiles; evaluated at ``at``, else at the time of each refresh."""
     every = load_all()
     chosen = [every[p] for p in profiles.split(",")]
-    return PromSource(Endpoint(prometheus.url), chosen, True, instance, "5s", clock=lambda: at)
+    clock = time.time if at is None else (lambda: at)
+    return PromSource(Endpoint(prometheus.url), chosen, True, instance, "5s", clock=clock)
 
 
 def _prometheus_quantile(prometheus: Prometheus, expr: str, at: float) -> dict[str, float | None]:
@@ -176,7 +183,7 @@ def test_a_histogram_is_one_bucket_query_and_one_request(prometheus, served):
     )
     assert all(q.heavy for q in buckets)
     # the light figures, each replica's p95, the buckets: three requests whatever the size
-    src = _source(prometheus, served["vllm"], "vllm", time.time())
+    src = _source(prometheus, served["vllm"], "vllm")
     try:
         assert src.poll().queries == 3
     finally:
@@ -185,7 +192,7 @@ def test_a_histogram_is_one_bucket_query_and_one_request(prometheus, served):
 
 def test_a_gpu_both_exporters_report_is_asked_for_once_per_figure(prometheus, served):
     instance = f"{served['dcgm']}|{served['vramtop']}"
-    src = _source(prometheus, instance, "dcgm,vramtop_gpus", time.time())
+    src = _source(prometheus, instance, "dcgm,vramtop_gpus")
     try:
         gpus = {g.uuid: g for g in src.poll().gpus}
     finally:
@@ -233,3 +240,78 @@ def test_a_gpu_both_exporters_report_is_asked_for_once_per_figure(prometheus, se
 )
 def test_quantile_follows_prometheus_edge_cases(q, buckets, want):
     assert quantile(q, buckets) == want
+
+
+class _Changing:
+    """A DCGM /metrics whose text the test changes between scrapes."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                body = outer.text.encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain; version=0.0.4")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self.address = f"127.0.0.1:{self._server.server_address[1]}"
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def _dcgm(used_mib: int, ecc: int, xid: int) -> str:
+    lab = 'gpu="0",UUID="GPU-5ca1-0100",modelName="NVIDIA H100 80GB HBM3"'
+    return "".join(
+        f"{name}{{{lab}}} {value}\n"
+        for name, value in (
+            ("DCGM_FI_DEV_FB_USED", used_mib),
+            ("DCGM_FI_DEV_FB_FREE", 81559 - used_mib),
+            ("DCGM_FI_DEV_ECC_DBE_VOL_TOTAL", ecc),
+            ("DCGM_FI_DEV_XID_ERRORS", xid),
+        )
+    )
+
+
+def test_slow_health_counters_are_asked_every_30_s_the_rest_every_refresh(prometheus):
+    """ECC, retired pages, remapped rows, PCIe and NVLink counters are read every 30 s, as
+    NVML's are (dcgm-exporter collects every 30 s): within that, a refresh reuses them while
+    memory and the XID are fresh; requests per refresh do not change (the same batch)."""
+    server = _Changing(_dcgm(1000, 1, 0))
+    target = prometheus.add_target(server.address, job="scale-health")
+    try:
+        prometheus.wait_until_scraped(target)
+        src = _source(prometheus, server.address, "dcgm")
+        try:
+            (first,) = src.poll().gpus
+            server.text = _dcgm(2000, 5, 79)
+            prometheus.wait_for(f'DCGM_FI_DEV_FB_USED{{instance="{server.address}"}} == 2000')
+            second = src.poll()
+        finally:
+            src.close()
+        fresh = _source(prometheus, server.address, "dcgm")
+        try:
+            (now,) = fresh.poll().gpus
+        finally:
+            fresh.close()
+    finally:
+        target.remove()
+        server.stop()
+    assert first.memory_used_bytes == 1000 * MIB and first.health.ecc_uncorrected_volatile == 1
+    (gpu,) = second.gpus
+    assert gpu.memory_used_bytes == 2000 * MIB, "memory: every refresh"
+    assert [e.code for e in second.events] == [79], "the XID: every refresh"
+    assert gpu.health.ecc_uncorrected_volatile == 1, "ECC: the answer of 30 s ago, reused"
+    assert second.queries == 1, "the same one request"
+    assert now.health.ecc_uncorrected_volatile == 5

@@ -96,6 +96,7 @@ class PromSource:
         self._requests = 0
         self._xids = XidWatch()
         self._cached_groups: tuple[tuple[str, ...] | None, list[list[Query]]] = (None, [])
+        self._kept: dict[Query, tuple[float, _Answer]] = {}  # Query.every: (monotonic, answer)
 
     def close(self) -> None:
         self._pool.shutdown()
@@ -140,9 +141,13 @@ class PromSource:
         started = time.monotonic()
         self._requests = 0  # what this refresh asked: detection only when it is due
         self._detect(at)
-        groups = self._groups()
+        groups, kept = self._due(started)
         queries = [q for g in groups for q in g]
         answers = [a for g in self._pool.map(lambda g: self._batch(g, at), groups) for a in g]
+        for a in answers:
+            if a.query.every and not a.error:
+                self._kept[a.query] = (started, a)
+        answers += kept
         by_profile = {p.name: p for p in self._active}
         failed = [a for a in answers if a.error]
         transport = [a for a in failed if not a.error.startswith("!")]  # type: ignore[union-attr]
@@ -257,6 +262,18 @@ class PromSource:
                 groups.append([up_query(self._sel)])
             self._cached_groups = (key, groups)
         return self._cached_groups[1]
+
+    def _due(self, now: float) -> tuple[list[list[Query]], list[_Answer]]:
+        """This refresh's requests without the queries whose last answer may still be reused
+        (Query.every), and those answers."""
+        groups = self._groups()
+        wanted = {q for g in groups for q in g}
+        fresh = {q: a for q, (t, a) in self._kept.items() if q in wanted and now - t < q.every}
+        self._kept = {q: self._kept[q] for q in fresh}  # detection may have dropped some
+        if not fresh:
+            return groups, []
+        due = [[q for q in g if q not in fresh] for g in groups]
+        return [g for g in due if g], list(fresh.values())
 
     def _batch(self, group: list[Query], at: float) -> list[_Answer]:
         """A profile's queries in ONE request: each tagged with label_replace and joined with

@@ -31,6 +31,8 @@ class Query:
     combine: str = "sum"
     # BUCKETS: the (key, quantile, scale) each answer stands for, as histogram_quantile's would
     targets: tuple[tuple[str, float, float], ...] = ()
+    # seconds an answer may be reused for (remote_health.SLOW_TTL); 0: asked every refresh
+    every: float = 0.0
     # a rate over every bucket of a histogram, the costliest evaluation by far: not in the
     # profile's main request, so that Prometheus evaluates it in parallel (one request is one
     # evaluation)
@@ -165,16 +167,22 @@ def _mean(s: Series, label: str, matchers: str, window: str) -> str:
 
 
 def field_queries(p: Profile, sel: str, window: str, before: Sequence[Profile] = ()) -> list[Query]:
-    """GPU and host exporters: every plain field in ONE query (selected by metric name), plus
-    one query per derived expression. ``before``: the GPU profiles whose value of a field wins
-    over this one's (they come first): see _shadowed."""
+    """GPU and host exporters: every plain field in ONE query (selected by metric name; the
+    slow health fields in a second, reused for remote_health.SLOW_TTL), plus one query per
+    derived expression. ``before``: the GPU profiles whose value of a field wins over this
+    one's (they come first): see _shadowed."""
     plain = {k: f for k, f in p.fields.items() if not f.match}
     out = []
     if plain:
         shadowed = _shadowed(p, plain, before)
-        kept = [f.metric for k, f in plain.items() if k not in shadowed]
-        if kept:
-            out.append(Query(p.name, p.kind, f"{{__name__=~{quote(names_regex(kept))},{sel}}}"))
+        kept = [k for k in plain if k not in shadowed]
+        for keys, every in (
+            ([k for k in kept if k not in remote_health.SLOW], 0.0),
+            ([k for k in kept if k in remote_health.SLOW], remote_health.SLOW_TTL),
+        ):
+            if keys:
+                names = quote(names_regex([plain[k].metric for k in keys]))
+                out.append(Query(p.name, p.kind, f"{{__name__=~{names},{sel}}}", every=every))
         # One query each, not joined with ``or``: that matches series without their names,
         # and would drop one GPU's temperature for having its memory.
         for key, by in shadowed.items():

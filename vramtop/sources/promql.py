@@ -276,10 +276,10 @@ class PromSource:
         return [g for g in due if g], list(fresh.values())
 
     def _batch(self, group: list[Query], at: float) -> list[_Answer]:
-        """A profile's queries in ONE request: each tagged with label_replace and joined with
-        ``or`` (the tag keeps ``or`` from dropping series), then split by the tag. HTTP and JSON
-        cost far more than Prometheus's evaluation here. If Prometheus rejects the batch, the
-        queries go one by one, so the note can say which failed."""
+        """A group's queries in ONE request (see _groups): each tagged with label_replace and
+        joined with ``or`` (the tag keeps ``or`` from dropping series), then split by the tag.
+        For light queries HTTP and JSON cost more than Prometheus's evaluation. If Prometheus
+        rejects the batch, the queries go one by one, so the note can say which failed."""
         self._requests += 1
         if len(group) == 1:
             return [self._answer(group[0], at)]

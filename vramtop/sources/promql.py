@@ -234,13 +234,15 @@ class PromSource:
         return out
 
     def _groups(self) -> list[list[Query]]:
-        """The requests of a refresh, each a list of queries: per active profile, its light
-        queries in one, and its heavy ones (rates over a histogram's buckets) in one request
-        per kind (each replica's p95; every histogram's buckets), which Prometheus evaluates in
-        parallel with the rest. They change only when detection does."""
+        """The requests of a refresh, each a list of queries: one per active profile, and one
+        for every profile's heavy queries (rates over a histogram's buckets: each replica's
+        p95, each histogram's buckets), which Prometheus then evaluates in parallel with the
+        rest. Not one each: at a few models, requests cost vramtop more than they save. They
+        change only when detection does."""
         key = tuple(p.name for p in self._active)
         if self._cached_groups[0] != key:
             groups: list[list[Query]] = []
+            heavy: list[Query] = []
             for i, p in enumerate(self._active):
                 queries = (
                     model_queries(p, self._sel, self._window, self._host_label, buckets=True)
@@ -249,17 +251,13 @@ class PromSource:
                 )
                 light = [q for q in queries if not q.heavy]
                 groups += [light] if light else []
-                heavy: dict[str, list[Query]] = {}
-                for q in queries:
-                    if q.heavy:
-                        heavy.setdefault(q.key, []).append(q)
-                groups += heavy.values()
-            # Which hosts are down rides along in the first light request: none of its own.
-            first = next((g for g in groups if not g[0].heavy), None)
-            if first is not None:
-                first.append(up_query(self._sel))
+                heavy += [q for q in queries if q.heavy]
+            # Which hosts are down rides along in the first request: none of its own.
+            if groups:
+                groups[0].append(up_query(self._sel))
             else:
                 groups.append([up_query(self._sel)])
+            groups += [heavy] if heavy else []
             self._cached_groups = (key, groups)
         return self._cached_groups[1]
 

@@ -34,7 +34,7 @@ class Query:
     # seconds an answer may be reused for (remote_health.SLOW_TTL); 0: asked every refresh
     every: float = 0.0
     # a rate over every bucket of a histogram, the costliest evaluation by far: not in the
-    # profile's main request, so that Prometheus evaluates it in parallel (one request is one
+    # profile's request, so that Prometheus evaluates it in parallel (one request is one
     # evaluation)
     heavy: bool = False
 

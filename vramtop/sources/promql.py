@@ -2,7 +2,8 @@
 
 Each refresh issues a fixed set of instant queries (see queries.py), concurrently, all at one
 evaluation time and each bounded by the timeout. Profiles are picked by which metric names
-exist (``auto``) or forced by name.
+exist (``auto``) or forced by name. Histogram quantiles per model are computed here from bucket
+rates (promquantile.py).
 """
 
 from __future__ import annotations
@@ -23,9 +24,11 @@ from vramtop.sources.http import Endpoint, QueryError, client, get_json
 from vramtop.sources.pool import DaemonPool
 from vramtop.sources.promapi import instant, matrix
 from vramtop.sources.promql_syntax import instance_selector
+from vramtop.sources.promquantile import expand
 from vramtop.sources.promreadings import Answer as _Answer
 from vramtop.sources.promreadings import normalise_uuid
 from vramtop.sources.queries import (
+    BUCKETS,
     Query,
     detect_query,
     field_queries,
@@ -86,13 +89,14 @@ class PromSource:
         self._window = window
         self._clock = clock
         self._http = client(endpoint)
-        self._pool = DaemonPool(8, "vramtop-promql")
+        self._pool = DaemonPool(16, "vramtop-promql")
         self._active: list[Profile] = list(profiles) if forced else []
         self._detected_at = -math.inf
         self._profile_of: dict[str, Profile] = {}
         self._requests = 0
         self._xids = XidWatch()
         self._cached_groups: tuple[tuple[str, ...] | None, list[list[Query]]] = (None, [])
+        self._kept: dict[Query, tuple[float, _Answer]] = {}  # Query.every: (monotonic, answer)
 
     def close(self) -> None:
         self._pool.shutdown()
@@ -137,9 +141,14 @@ class PromSource:
         started = time.monotonic()
         self._requests = 0  # what this refresh asked: detection only when it is due
         self._detect(at)
-        groups = self._groups()
+        groups, kept = self._due(started)
         queries = [q for g in groups for q in g]
         answers = [a for g in self._pool.map(lambda g: self._batch(g, at), groups) for a in g]
+        for a in answers:
+            if a.query.every and not a.error:
+                self._kept[a.query] = (started, a)
+        answers += kept
+        by_profile = {p.name: p for p in self._active}
         failed = [a for a in answers if a.error]
         transport = [a for a in failed if not a.error.startswith("!")]  # type: ignore[union-attr]
         if queries and len(transport) == len(queries):
@@ -150,7 +159,11 @@ class PromSource:
             note = f"{len(failed)} of {len(queries)} queries failed: {first}"
         elif not self._active:
             note = "no known inference-server or GPU metrics found (see --profile)"
-        by_profile = {p.name: p for p in self._active}
+        answers = [
+            x
+            for a in answers
+            for x in (expand(a, by_profile[a.query.profile]) if a.query.key == BUCKETS else [a])
+        ]
         naming = self._naming
         models = read.models(answers, by_profile, naming, self._window)
         self._profile_of = {m.name: by_profile[m.profile] for m in models if m.profile}
@@ -221,28 +234,50 @@ class PromSource:
         return out
 
     def _groups(self) -> list[list[Query]]:
-        """Each active profile's queries; they change only when detection changes the set."""
+        """The requests of a refresh, each a list of queries: one per active profile, and one
+        for every profile's heavy queries (rates over a histogram's buckets: each replica's
+        p95, each histogram's buckets), which Prometheus then evaluates in parallel with the
+        rest. Not one each: at a few models, requests cost vramtop more than they save. They
+        change only when detection does."""
         key = tuple(p.name for p in self._active)
         if self._cached_groups[0] != key:
-            groups = [
-                model_queries(p, self._sel, self._window, self._host_label)
-                if p.kind == "model"
-                else field_queries(p, self._sel, self._window)
-                for p in self._active
-            ]
-            # Which hosts are down rides along in the first request: no request of its own.
+            groups: list[list[Query]] = []
+            heavy: list[Query] = []
+            for i, p in enumerate(self._active):
+                queries = (
+                    model_queries(p, self._sel, self._window, self._host_label, buckets=True)
+                    if p.kind == "model"
+                    else field_queries(p, self._sel, self._window, self._active[:i])
+                )
+                light = [q for q in queries if not q.heavy]
+                groups += [light] if light else []
+                heavy += [q for q in queries if q.heavy]
+            # Which hosts are down rides along in the first request: none of its own.
             if groups:
-                groups[0] = [*groups[0], up_query(self._sel)]
+                groups[0].append(up_query(self._sel))
             else:
-                groups = [[up_query(self._sel)]]
+                groups.append([up_query(self._sel)])
+            groups += [heavy] if heavy else []
             self._cached_groups = (key, groups)
         return self._cached_groups[1]
 
+    def _due(self, now: float) -> tuple[list[list[Query]], list[_Answer]]:
+        """This refresh's requests without the queries whose last answer may still be reused
+        (Query.every), and those answers."""
+        groups = self._groups()
+        wanted = {q for g in groups for q in g}
+        fresh = {q: a for q, (t, a) in self._kept.items() if q in wanted and now - t < q.every}
+        self._kept = {q: self._kept[q] for q in fresh}  # detection may have dropped some
+        if not fresh:
+            return groups, []
+        due = [[q for q in g if q not in fresh] for g in groups]
+        return [g for g in due if g], list(fresh.values())
+
     def _batch(self, group: list[Query], at: float) -> list[_Answer]:
-        """A profile's queries in ONE request: each tagged with label_replace and joined with
-        ``or`` (the tag keeps ``or`` from dropping series), then split by the tag. HTTP and JSON
-        cost far more than Prometheus's evaluation here. If Prometheus rejects the batch, the
-        queries go one by one, so the note can say which failed."""
+        """A group's queries in ONE request (see _groups): each tagged with label_replace and
+        joined with ``or`` (the tag keeps ``or`` from dropping series), then split by the tag.
+        For light queries HTTP and JSON cost more than Prometheus's evaluation. If Prometheus
+        rejects the batch, the queries go one by one, so the note can say which failed."""
         self._requests += 1
         if len(group) == 1:
             return [self._answer(group[0], at)]

@@ -201,17 +201,20 @@ def gpus_and_xids(
         if p is None or p.kind != "gpu":
             continue
         by_metric = {f.metric: (key, f) for key, f in p.fields.items()}
+        uuid_label, name_label, index_label = p.uuid_label or "uuid", p.name_label, p.index_label
         for labels, value in a.samples:
-            uuid = normalise_uuid(labels.get(p.uuid_label or "uuid"))
+            uuid = normalise_uuid(labels.get(uuid_label))
             if uuid is None:
                 continue
-            g = seen.setdefault(uuid, {}).setdefault(p.name, {"profile": p.name})
-            if "host" not in g:  # once per GPU: a fleet answer has tens of series per GPU
-                g["host"] = _gpu_host(labels, p, naming)
-            if p.name_label and labels.get(p.name_label):
-                g["name"] = labels[p.name_label]
-            if p.index_label and labels.get(p.index_label, "").isdigit():
-                g["index"] = int(labels[p.index_label])
+            views = seen.get(uuid)
+            g = None if views is None else views.get(p.name)
+            if g is None:  # once per GPU: a fleet answer has tens of series per GPU
+                g = {"profile": p.name, "host": _gpu_host(labels, p, naming)}
+                seen.setdefault(uuid, {})[p.name] = g
+            if name_label and labels.get(name_label):
+                g["name"] = labels[name_label]
+            if index_label and labels.get(index_label, "").isdigit():
+                g["index"] = int(labels[index_label])
             if a.query.key == "gpu.processes":
                 pid = labels.get(p.processes.get("pid_label", "pid"), "")
                 if pid.isdigit():

@@ -3,14 +3,20 @@ every query groups by model (and instance) so one answer covers all of them."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from vramtop.profiles import Profile, Series
+from vramtop.profiles import Field, Profile, Series
+from vramtop.sources import remote_health
 from vramtop.sources.promql_syntax import counter_names, either, matcher, names_regex, quote
 
 QUANTILES = (0.5, 0.95, 0.99)
 INSTANCE_P95 = "latency.by_instance"
 UP = "up"
+# A histogram's bucket rates summed per model: its quantiles are computed from them here
+# (promquantile.py), one rate() for p50, p95 and p99 where histogram_quantile needs one each.
+BUCKETS = "buckets"
+ALT = "__vramtop_alt"  # which of a histogram's alternative names a bucket series came from
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,16 +29,29 @@ class Query:
     quantile: float | None = None
     scale: float = 1.0
     combine: str = "sum"
+    # BUCKETS: the (key, quantile, scale) each answer stands for, as histogram_quantile's would
+    targets: tuple[tuple[str, float, float], ...] = ()
+    # seconds an answer may be reused for (remote_health.SLOW_TTL); 0: asked every refresh
+    every: float = 0.0
+    # a rate over every bucket of a histogram, the costliest evaluation by far: not in the
+    # profile's request, so that Prometheus evaluates it in parallel (one request is one
+    # evaluation)
+    heavy: bool = False
 
 
 def _sel(base: str, series_match: tuple[tuple[str, str], ...] = ()) -> str:
     return ",".join([*(matcher(k, v, regex=True) for k, v in series_match), base])
 
 
-def model_queries(p: Profile, sel: str, window: str, host_label: str | None = None) -> list[Query]:
+def model_queries(
+    p: Profile, sel: str, window: str, host_label: str | None = None, buckets: bool = False
+) -> list[Query]:
     """Model-level figures, plus one query for the p95 of each replica. ``host_label`` joins
-    ``instance`` in every ``by`` that keeps the instance, so each host is known by it."""
+    ``instance`` in every ``by`` that keeps the instance, so each host is known by it. With
+    ``buckets``, a histogram's model-level quantiles come from one BUCKETS query per histogram
+    (the figures that share its metrics share it too) instead of one query per quantile."""
     out: list[Query] = []
+    histograms: dict[tuple[tuple[str, ...], str], list[tuple[str, float, float]]] = {}
     label = p.model_label
     per = ", ".join(dict.fromkeys(x for x in (label, "instance", host_label) if x))
     for key, s in p.series.items():
@@ -41,6 +60,10 @@ def model_queries(p: Profile, sel: str, window: str, host_label: str | None = No
             out.extend(_instance_p95(p, s, matchers, window, per))
         if s.kind == "histogram":
             quantiles = (s.quantile,) if s.quantile else QUANTILES
+            if buckets:
+                targets = histograms.setdefault((s.metrics, matchers), [])
+                targets.extend((key, q, s.scale) for q in quantiles)
+                continue
             for q in quantiles:
                 expr = either(
                     *(
@@ -69,7 +92,29 @@ def model_queries(p: Profile, sel: str, window: str, host_label: str | None = No
             out.append(Query(p.name, key, expr, None, s.scale, s.combine))
         else:  # mean of a duration counter over a count counter, per model
             out.append(Query(p.name, key, _mean(s, label, matchers, window), None, s.scale, "max"))
+    for (metrics, matchers), targets in histograms.items():
+        out.append(_buckets(p, metrics, matchers, window, tuple(targets)))
     return out
+
+
+def _buckets(
+    p: Profile,
+    metrics: tuple[str, ...],
+    matchers: str,
+    window: str,
+    targets: tuple[tuple[str, float, float], ...],
+) -> Query:
+    """Bucket rates per (le, model). Alternatives (renamed metrics) are each tagged with ALT
+    rather than joined with a bare ``or``, which would mix two layouts' buckets in one model."""
+    sums = [
+        f"sum by (le, {p.model_label}) (rate({m}_bucket{{{matchers}}}[{window}]))" for m in metrics
+    ]
+    expr = (
+        sums[0]
+        if len(sums) == 1
+        else " or ".join(f'label_replace({e}, "{ALT}", "{i}", "", "")' for i, e in enumerate(sums))
+    )
+    return Query(p.name, BUCKETS, expr, targets=targets, heavy=True)
 
 
 def _instance_p95(p: Profile, s: Series, matchers: str, window: str, per: str) -> list[Query]:
@@ -90,7 +135,8 @@ def _instance_p95(p: Profile, s: Series, matchers: str, window: str, per: str) -
         expr = either(*(f'max by ({per}) ({m}{{quantile="0.95",{matchers}}})' for m in s.metrics))
     else:
         return []
-    return [Query(p.name, INSTANCE_P95, expr, 0.95, s.scale, "max")]
+    heavy = s.kind == "histogram"
+    return [Query(p.name, INSTANCE_P95, expr, 0.95, s.scale, "max", heavy=heavy)]
 
 
 def up_query(sel: str) -> Query:
@@ -120,14 +166,33 @@ def _mean(s: Series, label: str, matchers: str, window: str) -> str:
     return f"({total(s.metrics)}) / ({total(s.mean_count)})"
 
 
-def field_queries(p: Profile, sel: str, window: str) -> list[Query]:
-    """GPU and host exporters: every plain field in ONE query (selected by metric name), plus
-    one query per derived expression."""
-    plain = [f for f in p.fields.values() if not f.match]
+def field_queries(p: Profile, sel: str, window: str, before: Sequence[Profile] = ()) -> list[Query]:
+    """GPU and host exporters: every plain field in ONE query (selected by metric name; the
+    slow health fields in a second, reused for remote_health.SLOW_TTL), plus one query per
+    derived expression. ``before``: the GPU profiles whose value of a field wins over this
+    one's (they come first): see _shadowed."""
+    plain = {k: f for k, f in p.fields.items() if not f.match}
     out = []
     if plain:
-        names = names_regex([f.metric for f in plain])
-        out.append(Query(p.name, p.kind, f"{{__name__=~{quote(names)},{sel}}}"))
+        shadowed = _shadowed(p, plain, before)
+        kept = [k for k in plain if k not in shadowed]
+        for keys, every in (
+            ([k for k in kept if k not in remote_health.SLOW], 0.0),
+            ([k for k in kept if k in remote_health.SLOW], remote_health.SLOW_TTL),
+        ):
+            if keys:
+                names = quote(names_regex([plain[k].metric for k in keys]))
+                out.append(Query(p.name, p.kind, f"{{__name__=~{names},{sel}}}", every=every))
+        # One query each, not joined with ``or``: that matches series without their names,
+        # and would drop one GPU's temperature for having its memory.
+        for key, by in shadowed.items():
+            expr = f"{plain[key].metric}{{{sel}}}"
+            for metric, uuid in by:
+                expr += (
+                    f" unless on ({p.uuid_label}) label_replace({metric}{{{sel}}} >= -Inf, "
+                    f'{quote(p.uuid_label or "")}, "$1", {quote(uuid)}, "(.*)")'
+                )
+            out.append(Query(p.name, p.kind, expr))
     for key, f in p.fields.items():
         if f.match:
             out.append(Query(p.name, f"{p.kind}.{key}", f"{f.metric}{{{_sel(sel, f.match)}}}"))
@@ -137,6 +202,29 @@ def field_queries(p: Profile, sel: str, window: str) -> list[Query]:
     if p.processes:
         metric = p.processes["metric"]
         out.append(Query(p.name, f"{p.kind}.processes", f"{metric}{{{sel}}}"))
+    return out
+
+
+def _shadowed(
+    p: Profile, plain: dict[str, Field], before: Sequence[Profile]
+) -> dict[str, list[tuple[str, str]]]:
+    """The plain fields an earlier GPU profile also has: field -> [(its metric, its uuid
+    label)]. Where that profile reports the field for the same UUID, its value wins the merge
+    (promreadings.gpus), so this profile's series for that GPU are not asked for: a fleet with
+    DCGM and vramtop's exporter on every host would otherwise send each GPU's figures twice.
+    The UUIDs must be equal as text (a GPU whose UUIDs differ only in form is asked for twice,
+    as before) and the value a number (NaN is no reading). Health fields are never shadowed:
+    their sentinels are filtered after the answer."""
+    if p.kind != "gpu" or not p.uuid_label:
+        return {}
+    out: dict[str, list[tuple[str, str]]] = {}
+    for q in before:
+        if q.kind != "gpu" or not q.uuid_label or q is p:
+            continue
+        for key in plain:
+            f = q.fields.get(key)
+            if f is not None and not f.match and key not in remote_health.KEYS:
+                out.setdefault(key, []).append((f.metric, q.uuid_label))
     return out
 
 

@@ -45,6 +45,12 @@ NVLINK = {
 }
 XID = "xid_last"  # the last XID the GPU reported; 0: none since the exporter started
 KEYS = frozenset((*COUNTS, *FLAGS, *MASKS, *NVLINK, XID))
+# What NVML's health reads every 30 s too (nvml_health.SLOW_TTL): counters and link figures
+# that change rarely, and that dcgm-exporter itself collects every 30 s by default. A fleet's
+# worth of them is most of a GPU exporter's series; the XID, P-state and throttle reasons stay
+# in every refresh.
+SLOW = KEYS - {XID, "performance_state", *MASKS}
+SLOW_TTL = 30.0
 SUMMED = frozenset(NVLINK)
 BLANK = 2.0**62  # DCGM marks "no value" with int64 sentinels near 2**63
 NOT_REMOTE = "not read through a GPU exporter"

@@ -4,7 +4,7 @@ confirms and sends); absent when the app may not act."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import ClassVar
 
 from rich.text import Text
@@ -86,10 +86,18 @@ class ProcessTable(FrameTable):
             for proc in g.processes:
                 if self.pids is not None and proc.pid not in self.pids:
                     continue
-                items.append(self._item(view, proc))
+                age = (
+                    None if proc.started_at is None else max(0.0, view.frame.time - proc.started_at)
+                )
+                shown_age = cells.age(age)
+                key = f"{proc.gpu_index}:{proc.pid}"
+                items.append(self.reuse(key, (proc, shown_age), self._maker(view, proc, age)))
         return items
 
-    def _item(self, view: View, proc: ProcessReading) -> Item:
+    def _maker(self, view: View, proc: ProcessReading, age: float | None) -> Callable[[], Item]:
+        return lambda: self._item(view, proc, age)
+
+    def _item(self, view: View, proc: ProcessReading, age: float | None) -> Item:
         p = view.palette
         if proc.command:
             command = cells.lit(proc.command, p.text)
@@ -97,7 +105,6 @@ class ProcessTable(FrameTable):
                 command.append(" (" + proc.detail + ")", p.dim)
         else:
             command = cells.lit(proc.detail or proc.name or "n/a", p.dim)
-        age = None if proc.started_at is None else max(0.0, view.frame.time - proc.started_at)
         c: dict[str, Text] = {
             "pid": cells.plain(str(proc.pid), p.text, "right"),
             "gpu": cells.plain(str(proc.gpu_index), p.text, "right"),
@@ -123,7 +130,8 @@ class ProcessTable(FrameTable):
                 "mem": proc.memory_controller_percent,
                 "cpu": proc.cpu_percent,
                 "rss": proc.rss_bytes,
-                "age": age,
+                # Not the age itself: a reused row's would be as old as the row (youngest first).
+                "age": None if proc.started_at is None else -proc.started_at,
                 "model": proc.model,
                 "command": proc.command,
             },

@@ -85,6 +85,13 @@ class Collector:
         self._has_nvml = nvml is not None
         self._rules = rules
 
+    def start(self) -> None:
+        """Starts every source's poll now, without waiting: the next collect() joins them.
+        The live view calls this before it imports Textual, so that the first frame's reads
+        overlap the imports and the screen's set-up instead of following them."""
+        for worker in self._workers.values():
+            worker.submit()
+
     def collect(self) -> Frame:
         now = self._clock()
         futures = {name: w.submit() for name, w in self._workers.items()}

@@ -127,3 +127,22 @@ def test_one_model_from_two_readings_merges_its_replicas():
     assert mixed.vram_bytes == 37 and mixed.processes == (42,)
     (alone,) = merge_models([local], [model(30, 1.5, None, a)])
     assert alone.vram_bytes == 5, "one host: NVML's exact figure for this machine wins"
+
+
+def test_start_begins_the_first_poll_and_collect_joins_it():
+    """The live view starts the first reads before it imports Textual; the first collect()
+    takes that poll's answer instead of asking the source a second time."""
+    host = Host()
+    host.mode = "hang"  # the poll is still running when collect() comes
+    collector = Collector(host, timeout=5)
+    collector.start()
+    deadline = time.monotonic() + 10
+    while host.calls == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert host.calls == 1, "start() polls without waiting for collect()"
+    host.mode = "ok"
+    host.release.set()
+    frame = collector.collect()
+    assert host.calls == 1
+    assert frame.source("host").state == "ok" and frame.host.cpu_percent == 1.0
+    assert collector.collect().host.cpu_percent == 2.0

@@ -5,7 +5,7 @@ confirms and sends); absent when the app may not act."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from rich.text import Text
 from textual.binding import Binding, BindingType
@@ -89,15 +89,19 @@ class ProcessTable(FrameTable):
                 age = (
                     None if proc.started_at is None else max(0.0, view.frame.time - proc.started_at)
                 )
-                shown_age = cells.age(age)
+                # What a row shows: a row is compared by this, and its cells are made only
+                # when drawn (most of a long list is scrolled out of sight).
+                sig = (proc, cells.age(age), view.palette)
                 key = f"{proc.gpu_index}:{proc.pid}"
-                items.append(self.reuse(key, (proc, shown_age), self._maker(view, proc, age)))
+                items.append(self.reuse(key, sig, self._maker(view, proc, age, sig)))
         return items
 
-    def _maker(self, view: View, proc: ProcessReading, age: float | None) -> Callable[[], Item]:
-        return lambda: self._item(view, proc, age)
+    def _maker(
+        self, view: View, proc: ProcessReading, age: float | None, sig: Any
+    ) -> Callable[[], Item]:
+        return lambda: self._item(view, proc, age, sig)
 
-    def _item(self, view: View, proc: ProcessReading, age: float | None) -> Item:
+    def _cells(self, view: View, proc: ProcessReading, age: float | None) -> dict[str, Text]:
         p = view.palette
         if proc.command:
             command = cells.lit(proc.command, p.text)
@@ -118,9 +122,13 @@ class ProcessTable(FrameTable):
             "model": cells.lit(proc.model, p.primary) if proc.model else cells.dash(p, "left"),
             "command": command,
         }
+        return c
+
+    def _item(self, view: View, proc: ProcessReading, age: float | None, sig: Any) -> Item:
         return Item(
             key=f"{proc.gpu_index}:{proc.pid}",
-            cells=c,
+            make=lambda: self._cells(view, proc, age),
+            sig=sig,
             sort={
                 "pid": proc.pid,
                 "gpu": proc.gpu_index,

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import shlex
+import subprocess
+import sys
 import threading
 import time
 
+import psutil
+from conftest import wait_for_exec
+
 from vramtop.collector import Collector
-from vramtop.model import HostReading
+from vramtop.model import GpuReading, HostReading, ProcessReading
 from vramtop.sources.base import SourceError
+from vramtop.sources.nvml import NvmlReading
+from vramtop.sources.procs import GONE, ProcessInspector, ProcInfo
 
 
 class Host:
@@ -127,3 +135,68 @@ def test_one_model_from_two_readings_merges_its_replicas():
     assert mixed.vram_bytes == 37 and mixed.processes == (42,)
     (alone,) = merge_models([local], [model(30, 1.5, None, a)])
     assert alone.vram_bytes == 5, "one host: NVML's exact figure for this machine wins"
+
+
+def test_start_begins_the_first_poll_and_collect_joins_it():
+    """The live view starts the first reads before it imports Textual; the first collect()
+    takes that poll's answer instead of asking the source a second time."""
+    host = Host()
+    host.mode = "hang"  # the poll is still running when collect() comes
+    collector = Collector(host, timeout=5)
+    collector.start()
+    deadline = time.monotonic() + 10
+    while host.calls == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert host.calls == 1, "start() polls without waiting for collect()"
+    host.mode = "ok"
+    host.release.set()
+    frame = collector.collect()
+    assert host.calls == 1
+    assert frame.source("host").state == "ok" and frame.host.cpu_percent == 1.0
+    assert collector.collect().host.cpu_percent == 2.0
+
+
+class Inspector(ProcessInspector):
+    """The real inspector (psutil and /proc), counting the lookups of who a process is."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.described: list[int] = []
+
+    def describe(self, pid: int) -> ProcInfo:
+        self.described.append(pid)
+        return super().describe(pid)
+
+
+class OneProcessNvml:
+    name = "nvml"
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+
+    def poll(self) -> NvmlReading:
+        proc = ProcessReading(pid=self.pid, gpu_index=0, used_memory_bytes=1 << 30)
+        return NvmlReading((GpuReading(0, "GPU-0", "fake", processes=(proc,)),), "1.0")
+
+
+def test_a_process_is_attributed_once_per_lifetime_and_its_usage_every_refresh():
+    argv = [sys.executable, "-c", "import time; time.sleep(30)", "--model", "org/m"]
+    child = subprocess.Popen(argv)
+    wait_for_exec(child, ["--model", "org/m"])
+    try:
+        inspector = Inspector()
+        collector = Collector(Host(), OneProcessNvml(child.pid), inspector=inspector, timeout=10)
+        frames = [collector.collect() for _ in range(3)]
+        assert inspector.described == [child.pid]
+        procs = [f.gpus[0].processes[0] for f in frames]
+        assert {(p.model, p.model_source, p.command) for p in procs} == {
+            ("org/m", "cmdline", shlex.join(argv))
+        }
+        assert procs[0].cpu_percent is None and procs[2].cpu_percent is not None
+        assert procs[2].started_at == psutil.Process(child.pid).create_time()
+    finally:
+        child.kill()
+        child.wait()
+    gone = collector.collect().gpus[0].processes[0]
+    assert inspector.described == [child.pid, child.pid]  # the pid ended: looked up again
+    assert (gone.detail, gone.model, gone.command) == (GONE, None, None)

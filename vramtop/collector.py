@@ -31,7 +31,7 @@ from vramtop.model import (
 )
 from vramtop.sources.base import SourceError
 from vramtop.sources.nvml import NvmlReading
-from vramtop.sources.procs import ProcessInspector
+from vramtop.sources.procs import DENIED, EXITED, GONE, ProcessInspector
 from vramtop.worker import Worker
 
 DEFAULT_TIMEOUT = 5.0
@@ -84,6 +84,17 @@ class Collector:
         self._last = {s.name: _Last() for s in self._sources}
         self._has_nvml = nvml is not None
         self._rules = rules
+        # pid -> (start time, what _describe found): a process's user, command line and model
+        # do not change while it lives, so psutil and the rules run once per process, not once
+        # per refresh.
+        self._described: dict[int, tuple[float, dict[str, Any]]] = {}
+
+    def start(self) -> None:
+        """Starts every source's poll now, without waiting: the next collect() joins them.
+        The live view calls this before it imports Textual, so that the first frame's reads
+        overlap the imports and the screen's set-up instead of following them."""
+        for worker in self._workers.values():
+            worker.submit()
 
     def collect(self) -> Frame:
         now = self._clock()
@@ -192,7 +203,10 @@ class Collector:
 
     def _attribute_all(self, reading: NvmlReading) -> NvmlReading:
         gpus = tuple(self._attribute(g) for g in reading.gpus)
-        self._inspector.forget_except({p.pid for g in gpus for p in g.processes})
+        live = {p.pid for g in gpus for p in g.processes}
+        self._inspector.forget_except(live)
+        for pid in [pid for pid in self._described if pid not in live]:
+            del self._described[pid]
         return replace(reading, gpus=gpus)
 
     def _attribute(self, gpu: GpuReading) -> GpuReading:
@@ -200,22 +214,35 @@ class Collector:
             return gpu
         procs = []
         for p in gpu.processes:
-            info = self._inspector.describe(p.pid)
-            model, how = self._attributor.attribute(info)
-            if model is None and info.argv:
-                # Only now look up the launcher: most processes name their model themselves.
-                model, how = self._attributor.attribute(self._inspector.with_ancestors(info))
-            described = replace(
-                p,
-                user=info.user,
-                name=info.name,
-                command=info.command,
-                model=model,
-                model_source=how,
-                detail=info.detail,
-            )
-            procs.append(self._inspector.usage(p.pid).apply(described))
+            usage = self._inspector.usage(p.pid)  # its start time tells a reused pid apart
+            started = usage.started_at
+            known = self._described.get(p.pid)
+            if known is not None and started is not None and known[0] == started:
+                fields = known[1]
+            else:
+                fields, lasting = self._describe(p.pid)
+                if lasting and started is not None:
+                    self._described[p.pid] = (started, fields)
+            procs.append(usage.apply(replace(p, **fields)))
         return replace(gpu, processes=tuple(procs))
+
+    def _describe(self, pid: int) -> tuple[dict[str, Any], bool]:
+        """Who runs it, its command line and model; and whether that holds for the process's
+        lifetime (not where it could not be read: gone, denied, exiting)."""
+        info = self._inspector.describe(pid)
+        model, how = self._attributor.attribute(info)
+        if model is None and info.argv:
+            # Only now look up the launcher: most processes name their model themselves.
+            model, how = self._attributor.attribute(self._inspector.with_ancestors(info))
+        fields = {
+            "user": info.user,
+            "name": info.name,
+            "command": info.command,
+            "model": model,
+            "model_source": how,
+            "detail": info.detail,
+        }
+        return fields, info.detail not in (GONE, DENIED, EXITED)
 
 
 def _events(nvml: NvmlReading | None, remote: list[Any]) -> tuple[HealthEvent, ...]:

@@ -35,12 +35,14 @@ def run_live(settings: Settings, args: argparse.Namespace, env: Mapping[str, str
             )
             app.run()
         return app.return_code or 0
-    from vramtop.tui.factory import build_app
     from vramtop.wiring import build_collector
 
     recorder = open_recorder(args, settings)
     try:
         collector = build_collector(settings, env, args.demo, args.basic_auth_password_file)
+        collector.start()  # the first frame's reads run while Textual is imported
+        from vramtop.tui.factory import build_app
+
         app = build_app(
             settings,
             collector,

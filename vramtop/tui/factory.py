@@ -13,13 +13,12 @@ from typing import TYPE_CHECKING
 from vramtop import redact
 from vramtop.config import ConfigError, Settings
 from vramtop.feeds.live import MIN_INTERVAL, Collects, LiveFeed
-from vramtop.feeds.recorded import Recorded
-from vramtop.feeds.replay import ReplayFeed
 from vramtop.history import History
 from vramtop.tui.app import VramtopApp
 from vramtop.tui.themes import DEFAULT_THEME, NO_COLOR_THEME, LoadedThemes, load_themes
 
 if TYPE_CHECKING:
+    from vramtop.feeds.recorded import Recorded
     from vramtop.record import Recorder, Recording
 
 
@@ -68,7 +67,12 @@ def build_app(
             f"(asked for {settings.interval:g} s)"
         )
     live = LiveFeed(collector, settings.interval, clock=clock)
-    feed = live if recorder is None else Recorded(live, recorder)
+    if recorder is None:
+        feed: LiveFeed | Recorded = live
+    else:
+        from vramtop.feeds.recorded import Recorded  # imported only when recording (start-up)
+
+        feed = Recorded(live, recorder)
     return VramtopApp(
         settings,
         feed,
@@ -97,6 +101,8 @@ def build_replay_app(
     """The replay, paused at frame ``start``. The caller closes ``recording``. ConfigError for
     an unknown theme."""
     themes, chosen, notes = pick_theme(settings, theme, os.environ if env is None else env)
+    from vramtop.feeds.replay import ReplayFeed
+
     interval = max(MIN_INTERVAL, settings.interval)
     return VramtopApp(
         settings,

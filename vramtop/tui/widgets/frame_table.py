@@ -174,6 +174,11 @@ class FrameTable(ScrollView, can_focus=True):
         self._strips: dict[int, Strip] = {}  # row -> its rendered cells on the base style
         self._header: Strip | None = None
         self._styles: tuple[Style, Style, Style, Style] | None = None
+        # key -> (what its row was built from, the Item): a row whose inputs are unchanged is
+        # not built again (cells, sort values) nor compared cell by cell.
+        self._reused: dict[str, tuple[Any, Item]] = {}
+        self._building: dict[str, tuple[Any, Item]] = {}
+        self._row_context: tuple[Any, ...] = ()
 
     # -- data ------------------------------------------------------------------------------
 
@@ -183,7 +188,29 @@ class FrameTable(ScrollView, can_focus=True):
 
     def show(self, view: Any) -> None:
         self.view = view
-        self.show_items(self.items_for(view))
+        self.show_items(self.build_items(view))
+
+    def build_items(self, view: Any) -> list[Item]:
+        """``items_for``, reusing the Items of rows whose signature did not change."""
+        context = (view.palette, view.targets)
+        if len(context) != len(self._row_context) or any(
+            a is not b for a, b in zip(context, self._row_context, strict=True)
+        ):
+            self._reused.clear()  # other colours or thresholds: every row is built again
+            self._row_context = context
+        self._building = {}
+        items = self.items_for(view)
+        self._reused, self._building = self._building, {}
+        return items
+
+    def reuse(self, key: str, sig: Any, build: Callable[[], Item]) -> Item:
+        """The Item built last frame for ``key`` where ``sig`` (everything its cells and sort
+        values are made from, bar the palette, targets and widths) is equal, else ``build()``."""
+        hit = self._reused.get(key)
+        if hit is None or hit[0] != sig:
+            hit = (sig, build())
+        self._building[key] = hit
+        return hit[1]
 
     def set_spec(self, spec: tuple[Col, ...]) -> None:
         """Other columns (a GPU list that spans hosts gains a Host column)."""
@@ -272,12 +299,13 @@ class FrameTable(ScrollView, can_focus=True):
         self._layout, self._width = layout, width
         self._forget()
         if self.view is not None:  # bars and sparklines follow the column widths
-            self._items = self.items_for(self.view)
+            self._items = self.build_items(self.view)
             self._shown = self._ordered()
         self.virtual_size = Size(width, len(self._shown) + 1)
         self.refresh()
 
     def _forget(self) -> None:
+        self._reused.clear()
         self._strips.clear()
         self._header = None
         self._styles = None
@@ -440,6 +468,8 @@ class FrameTable(ScrollView, can_focus=True):
 
 
 def _same_row(a: Item, b: Item, columns: list[str]) -> bool:
+    if a is b:  # reused: its inputs did not change
+        return True
     if a.sig is not None and b.sig is not None:
         return a.sig == b.sig
     ta, tb = a.texts(), b.texts()

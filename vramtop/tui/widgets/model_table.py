@@ -3,6 +3,7 @@ run. The serving columns (KV%, TTFT...) appear when a model has them, or as conf
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import ClassVar
 
 from rich.text import Text
@@ -73,7 +74,7 @@ class ModelTable(FrameTable):
         self.view = view
         keys = view.model_columns or auto_columns(view.frame.models)
         self.set_spec(spec_of(keys))
-        self.show_items(self.items_for(view))
+        self.show_items(self.build_items(view))
 
     @property
     def uses_means(self) -> bool:
@@ -88,7 +89,15 @@ class ModelTable(FrameTable):
 
     def items_for(self, view: View) -> list[Item]:
         totals = {g.index: g.memory_total_bytes for g in view.frame.gpus}
-        return [self._item(view, m, totals) for m in view.frame.models]
+        return [
+            self.reuse(m.name, (m, [totals.get(i) for i in m.gpus]), self._maker(view, m, totals))
+            for m in view.frame.models
+        ]
+
+    def _maker(
+        self, view: View, m: ModelReading, totals: dict[int, int | None]
+    ) -> Callable[[], Item]:
+        return lambda: self._item(view, m, totals)
 
     def _item(self, view: View, m: ModelReading, totals: dict[int, int | None]) -> Item:
         p, t = view.palette, view.targets

@@ -4,8 +4,8 @@ confirms and sends); absent when the app may not act."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import ClassVar
+from collections.abc import Callable, Iterable
+from typing import Any, ClassVar
 
 from rich.text import Text
 from textual.binding import Binding, BindingType
@@ -86,10 +86,22 @@ class ProcessTable(FrameTable):
             for proc in g.processes:
                 if self.pids is not None and proc.pid not in self.pids:
                     continue
-                items.append(self._item(view, proc))
+                age = (
+                    None if proc.started_at is None else max(0.0, view.frame.time - proc.started_at)
+                )
+                # What a row shows: a row is compared by this, and its cells are made only
+                # when drawn (most of a long list is scrolled out of sight).
+                sig = (proc, cells.age(age), view.palette)
+                key = f"{proc.gpu_index}:{proc.pid}"
+                items.append(self.reuse(key, sig, self._maker(view, proc, age, sig)))
         return items
 
-    def _item(self, view: View, proc: ProcessReading) -> Item:
+    def _maker(
+        self, view: View, proc: ProcessReading, age: float | None, sig: Any
+    ) -> Callable[[], Item]:
+        return lambda: self._item(view, proc, age, sig)
+
+    def _cells(self, view: View, proc: ProcessReading, age: float | None) -> dict[str, Text]:
         p = view.palette
         if proc.command:
             command = cells.lit(proc.command, p.text)
@@ -97,7 +109,6 @@ class ProcessTable(FrameTable):
                 command.append(" (" + proc.detail + ")", p.dim)
         else:
             command = cells.lit(proc.detail or proc.name or "n/a", p.dim)
-        age = None if proc.started_at is None else max(0.0, view.frame.time - proc.started_at)
         c: dict[str, Text] = {
             "pid": cells.plain(str(proc.pid), p.text, "right"),
             "gpu": cells.plain(str(proc.gpu_index), p.text, "right"),
@@ -111,9 +122,13 @@ class ProcessTable(FrameTable):
             "model": cells.lit(proc.model, p.primary) if proc.model else cells.dash(p, "left"),
             "command": command,
         }
+        return c
+
+    def _item(self, view: View, proc: ProcessReading, age: float | None, sig: Any) -> Item:
         return Item(
             key=f"{proc.gpu_index}:{proc.pid}",
-            cells=c,
+            make=lambda: self._cells(view, proc, age),
+            sig=sig,
             sort={
                 "pid": proc.pid,
                 "gpu": proc.gpu_index,
@@ -123,7 +138,8 @@ class ProcessTable(FrameTable):
                 "mem": proc.memory_controller_percent,
                 "cpu": proc.cpu_percent,
                 "rss": proc.rss_bytes,
-                "age": age,
+                # Not the age itself: a reused row's would be as old as the row (youngest first).
+                "age": None if proc.started_at is None else -proc.started_at,
                 "model": proc.model,
                 "command": proc.command,
             },

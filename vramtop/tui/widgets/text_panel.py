@@ -16,12 +16,19 @@ class TextPanel(Widget):
         self._text = text
 
     def set_text(self, text: Text) -> None:
-        if not cells.same(text, self._text):
-            self._text = text
-            self.refresh(layout=True)
+        if cells.same(text, self._text):
+            return
+        old, self._text = self._text, text
+        # A layout pass (the whole screen's) only when the height may change: a figure that
+        # changed within its line repaints this panel alone.
+        width = self.size.width
+        self.refresh(layout=not width or self._lines(old, width) != self._lines(text, width))
+
+    def _lines(self, text: Text, width: int) -> int:
+        return len(text.wrap(self.app.console, width))
 
     def render(self) -> Text:
         return self._text
 
     def get_content_height(self, container, viewport, width: int) -> int:  # type: ignore[no-untyped-def]
-        return len(self._text.wrap(self.app.console, max(1, width)))
+        return self._lines(self._text, max(1, width))

@@ -413,13 +413,16 @@ def prometheus(
 
 
 class StaticExposition:
-    """A /metrics on 127.0.0.1 that always says the same (gauges of a quiet host)."""
+    """A /metrics on 127.0.0.1 that says what ``text`` holds (a test may change it between
+    scrapes)."""
 
     def __init__(self, text: str) -> None:
-        body = text.encode()
+        self.text = text
+        outer = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
+                body = outer.text.encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "text/plain; version=0.0.4")
                 self.send_header("Content-Length", str(len(body)))

@@ -6,13 +6,11 @@ counters are asked every 30 s."""
 from __future__ import annotations
 
 import math
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from promstack import Prometheus
+from promstack import Prometheus, StaticExposition
 
 from vramtop.demo.exporter import GIB, GpuLoad, ModelLoad, SimulatedExporter
 from vramtop.profiles import load_all
@@ -242,35 +240,6 @@ def test_quantile_follows_prometheus_edge_cases(q, buckets, want):
     assert quantile(q, buckets) == want
 
 
-class _Changing:
-    """A DCGM /metrics whose text the test changes between scrapes."""
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                body = outer.text.encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "text/plain; version=0.0.4")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        self.address = f"127.0.0.1:{self._server.server_address[1]}"
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-
 def _dcgm(used_mib: int, ecc: int, xid: int) -> str:
     lab = 'gpu="0",UUID="GPU-5ca1-0100",modelName="NVIDIA H100 80GB HBM3"'
     return "".join(
@@ -288,7 +257,7 @@ def test_slow_health_counters_are_asked_every_30_s_the_rest_every_refresh(promet
     """ECC, retired pages, remapped rows, PCIe and NVLink counters are read every 30 s, as
     NVML's are (dcgm-exporter collects every 30 s): within that, a refresh reuses them while
     memory and the XID are fresh; requests per refresh do not change (the same batch)."""
-    server = _Changing(_dcgm(1000, 1, 0))
+    server = StaticExposition(_dcgm(1000, 1, 0))
     target = prometheus.add_target(server.address, job="scale-health")
     try:
         prometheus.wait_until_scraped(target)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from rich.text import Text
+from textual import events
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widget import Widget
@@ -12,6 +13,7 @@ from textual.widgets import Input
 
 from vramtop.tui.messages import RedrawWanted
 from vramtop.tui.view import View
+from vramtop.tui.widgets.alert_table import AlertTable
 from vramtop.tui.widgets.filter_bar import FilterBar
 from vramtop.tui.widgets.frame_table import FrameTable
 from vramtop.tui.widgets.status_bar import Status, StatusBar
@@ -121,3 +123,17 @@ class LiveScreen(Screen[None]):
 
     def on_frame_table_sort_changed(self, _: Any) -> None:
         self.refresh_titles()
+
+    # An alert list's title says where the highlighted alert comes from, and its links: redrawn
+    # as the cursor moves and as the list gains or loses the focus.
+    def on_frame_table_cursor_moved(self, event: FrameTable.CursorMoved) -> None:
+        if isinstance(event.table, AlertTable):
+            self.refresh_titles()
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        if isinstance(event.widget, AlertTable):
+            self.refresh_titles()
+
+    def on_descendant_blur(self, event: events.DescendantBlur) -> None:
+        if isinstance(event.widget, AlertTable):
+            self.refresh_titles()

@@ -5,7 +5,6 @@ health events of the GPUs serving it are marked under the latency chart, on its 
 from __future__ import annotations
 
 from rich.text import Text
-from textual import events
 from textual.app import ComposeResult
 from textual.containers import Grid, Horizontal
 from textual.widgets import Footer
@@ -227,18 +226,6 @@ class ModelScreen(DrillScreen):
         replicas = self.query_one("#replicas", ReplicaTable)
         alone = replicas.display and not self.query_one("#procs").display
         return replicas if alone else super().filter_table()
-
-    def on_frame_table_cursor_moved(self, event: FrameTable.CursorMoved) -> None:
-        if event.table.id == "model-alerts":  # the highlighted alert's source and links
-            self.refresh_titles()
-
-    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
-        if event.widget.id == "model-alerts":
-            self.refresh_titles()
-
-    def on_descendant_blur(self, event: events.DescendantBlur) -> None:
-        if event.widget.id == "model-alerts":
-            self.refresh_titles()
 
     def on_frame_table_chosen(self, event: FrameTable.Chosen) -> None:
         if event.table.id == "replicas":

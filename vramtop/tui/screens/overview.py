@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import ClassVar
 
 from rich.text import Text
-from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
@@ -101,18 +100,6 @@ class OverviewScreen(LiveScreen):
             asub = Text("no alert source configured")
         set_title(alerts, atitle, asub)
         set_title(host, Text("Host & sources"))
-
-    def on_frame_table_cursor_moved(self, event: FrameTable.CursorMoved) -> None:
-        if event.table.id == "alerts":  # the highlighted alert's source and links
-            self.refresh_titles()
-
-    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
-        if event.widget.id == "alerts":
-            self.refresh_titles()
-
-    def on_descendant_blur(self, event: events.DescendantBlur) -> None:
-        if event.widget.id == "alerts":
-            self.refresh_titles()
 
     def on_frame_table_chosen(self, event: FrameTable.Chosen) -> None:
         host = self.host

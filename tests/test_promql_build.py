@@ -100,8 +100,9 @@ def test_match_joins_the_instance_selector_quoted():
     sel = instance_selector("gpu-.*", (("cluster", "=~", "eu-.*"), ("team", "!=", 'a"b')))
     assert sel == 'instance=~"gpu-.*",cluster=~"eu-.*",team!="a\\"b"'
     assert up_query(sel).expr == f"up{{{sel}}}"
+    up = f'up{{instance=~"a:1|b\\\\.c:2",{sel}}}'
     assert last_up_query(["a:1", "b.c:2"], sel) == (
-        f'max_over_time(timestamp(up{{instance=~"a:1|b\\\\.c:2",{sel}}} == 1)[1h:10s])'
+        f"max_over_time((timestamp({up}) and {up} == 1)[1h:10s])"
     )
 
 

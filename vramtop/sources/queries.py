@@ -146,11 +146,11 @@ def up_query(sel: str) -> Query:
 
 def last_up_query(instances: list[str], sel: str, lookback: str = "1h") -> str:
     """When each of these (down) targets last answered, to 10 s: a subquery over their ``up``
-    series only (360 steps), asked once per host going down, never per refresh."""
-    return (
-        f"max_over_time(timestamp(up{{instance=~{quote(names_regex(instances))},{sel}}} == 1)"
-        f"[{lookback}:10s])"
-    )
+    series only (360 steps), asked once per host going down, never per refresh. ``timestamp``
+    of the selector itself is the scrape's time; of ``up == 1`` it would be the step's, which
+    can fall after the target stopped (its last sample is still the latest there)."""
+    up = f"up{{instance=~{quote(names_regex(instances))},{sel}}}"
+    return f"max_over_time((timestamp({up}) and {up} == 1)[{lookback}:10s])"
 
 
 def _mean(s: Series, label: str, matchers: str, window: str) -> str:

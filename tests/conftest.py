@@ -18,6 +18,11 @@ REPO = Path(__file__).resolve().parent.parent
 # The real Prometheus, Alertmanager and node_exporter, started once per session.
 pytest_plugins = ["promstack"]
 
+# pytest-xdist's workers run with COLUMNS=80 and LINES=24, which Textual prefers to a terminal's
+# real size: the programs the tests start in a 160x48 tmux pane would draw at 80x24.
+for _size in ("COLUMNS", "LINES"):
+    os.environ.pop(_size, None)
+
 
 @pytest.fixture(scope="session")
 def fake_lib() -> Path:

@@ -26,4 +26,6 @@ fi
 
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
-.venv/bin/python -m pytest "$@"
+# Files spread over up to 4 workers (each starts its own servers; a file's tests stay together, so
+# a module's fixtures start once): the suite is mostly waiting on servers and child processes.
+.venv/bin/python -m pytest -n auto --maxprocesses=4 --dist loadfile "$@"

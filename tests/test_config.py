@@ -157,6 +157,29 @@ def test_targets_default_to_the_kpis_and_can_be_changed(tmp_path):
         load(env={}, config_file=str(write(tmp_path, "[targets]\nlatency = 1\n")))
 
 
+def test_per_model_p95_targets_are_globs_first_match_wins(tmp_path):
+    text = (
+        "[targets]\ninference_p95_seconds = 0.05\n"
+        '[targets.model_p95_seconds]\n"llama-3.1-70b" = 5\n"llama-*" = 2.5\n"Qwen/*" = 1\n'
+    )
+    t = load(env={}, config_file=str(write(tmp_path, text))).targets
+    assert t.model_p95_seconds == (("llama-3.1-70b", 5.0), ("llama-*", 2.5), ("Qwen/*", 1.0))
+    assert [t.p95_for(m) for m in ("llama-3.1-70b", "llama-3.1-8b", "Qwen/Qwen2.5-7B", "yolo")] == [
+        5.0,
+        2.5,
+        1.0,
+        0.05,
+    ]
+    assert t.p95_for("LLAMA-3") == 0.05, "case matters, as in model names"
+    for bad in ('"llama-*" = "fast"', '"llama-*" = -1', '"llama-*" = true'):
+        path = write(tmp_path, f"[targets.model_p95_seconds]\n{bad}\n")
+        with pytest.raises(ConfigError, match="model_p95_seconds: a table of model-name globs"):
+            load(env={}, config_file=str(path))
+    path = write(tmp_path, "[targets]\nmodel_p95_seconds = 3\n")
+    with pytest.raises(ConfigError, match="key 'targets' must be a table"):
+        load(env={}, config_file=str(path))
+
+
 def test_the_readme_config_example_is_valid():
     readme = (Path(__file__).parent.parent / "README.md").read_text()
     block = readme.split("# ~/.config/vramtop/config.toml", 1)[1].split("\n", 1)[1]

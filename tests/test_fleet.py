@@ -1,5 +1,6 @@
 """The fleet view of a Frame: host keys, one row per host worst first, a Frame scoped to a host."""
 
+from dataclasses import replace
 from types import MappingProxyType
 
 import pytest
@@ -86,6 +87,25 @@ def test_rows_cover_every_host_worst_first():
     assert b.over_target and not a.over_target
     assert b.longest_queue.value == 9
     assert "laptop" not in [r.instance for r in rows]  # no GPUs here: not a fleet host
+
+
+def test_each_model_is_held_to_its_own_p95_target():
+    from vramtop.config import Targets
+
+    frame = _fleet()
+    qwen = ModelReading(
+        "qwen", 2**30, instances=("a:8000",), by_instance=(InstanceFigures("a", 2**30, 0.08),)
+    )
+    frame = replace(frame, models=(*frame.models, qwen))
+    # llama may take 1 s, qwen the default 50 ms: on a, qwen's 80 ms is worse than llama's 50 ms
+    targets = Targets(inference_p95_seconds=0.05, model_p95_seconds=(("ll*", 1.0),))
+    rows = {r.instance: r for r in host_rows(frame, targets.p95_for)}
+    assert (rows["a"].worst_p95.model, rows["a"].worst_p95.ratio) == ("qwen", pytest.approx(1.6))
+    assert (rows["b"].worst_p95.model, rows["b"].worst_p95.ratio) == ("llama", pytest.approx(0.3))
+    assert rows["a"].over_target and not rows["b"].over_target
+    # no target: the slowest is the worst
+    assert {r.instance: r for r in host_rows(frame, None)}["a"].worst_p95.model == "qwen"
+    assert {r.instance: r for r in host_rows(frame, None)}["b"].worst_p95.ratio is None
 
 
 def test_a_scoped_frame_holds_one_replica():

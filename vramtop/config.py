@@ -47,6 +47,18 @@ class Targets:
     kv_cache_warning_ratio: float | None = None  # KV cache in use, 0..1
     error_ratio_critical: float = 0.01  # HighErrorRate: 5xx above 1 % of requests
     latency_p95_warning_seconds: float = 1.0  # SlowAPIResponse
+    # [targets.model_p95_seconds]: (glob on the model name, p95 seconds), the first match wins
+    # over inference_p95_seconds; an LLM answering whole requests is not held to 100 ms.
+    model_p95_seconds: tuple[tuple[str, float], ...] = ()
+
+    def p95_for(self, model: str) -> float:
+        """The p95 target ``model`` is held against."""
+        from fnmatch import fnmatchcase
+
+        for pattern, seconds in self.model_p95_seconds:
+            if fnmatchcase(model, pattern):
+                return seconds
+        return self.inference_p95_seconds
 
 
 @dataclass(frozen=True)
@@ -171,12 +183,26 @@ def _targets(value: Any) -> Targets:
     if not isinstance(value, dict):
         raise ValueError(value)
     known = {f.name for f in fields(Targets)}
+    numbers: dict[str, Any] = {}
     for key, number in value.items():
         if key not in known:
             raise ValueError(f"unknown target {key!r}")
-        if isinstance(number, bool) or not isinstance(number, int | float) or number < 0:
+        if key == "model_p95_seconds":
+            numbers[key] = _model_targets(number)
+        elif isinstance(number, bool) or not isinstance(number, int | float) or number < 0:
             raise ValueError(value)
-    return Targets(**{k: float(v) for k, v in value.items()})
+        else:
+            numbers[key] = float(number)
+    return Targets(**numbers)
+
+
+def _model_targets(value: Any) -> tuple[tuple[str, float], ...]:
+    if not isinstance(value, dict):
+        raise ValueError("model_p95_seconds must be a table of model-name globs to seconds")
+    for pattern, seconds in value.items():
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
+            raise ValueError(f"model_p95_seconds.{pattern!r} must be seconds, got {seconds!r}")
+    return tuple((str(k), float(v)) for k, v in value.items())
 
 
 def _url(value: Any) -> str:
@@ -511,7 +537,9 @@ _KEYS: dict[str, tuple[Callable[[Any], Any], str, str | None]] = {
     "silence_author": (_plain, "a name for a silence's createdBy", "VRAMTOP_SILENCE_AUTHOR"),
     "targets": (
         _targets,
-        "a table of non-negative numbers with keys " + ", ".join(f.name for f in fields(Targets)),
+        "a table of non-negative numbers with keys "
+        + ", ".join(f.name for f in fields(Targets))
+        + " (model_p95_seconds: a table of model-name globs to seconds)",
         None,
     ),
 }

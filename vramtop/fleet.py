@@ -9,7 +9,7 @@ screen, the text/Markdown Hosts table and the JSON ``hosts[]`` all read ``host_r
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from types import MappingProxyType
@@ -92,6 +92,12 @@ class HostRow:
 
 
 DEFAULT_P95_TARGET = 0.1  # seconds: Targets.inference_p95_seconds's default
+# One p95 target for every model, none, or one per model name (Targets.p95_for).
+P95Target = float | Callable[[str], float | None] | None
+
+
+def target_of(target: P95Target, model: str) -> float | None:
+    return target(model) if callable(target) else target
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,12 +105,12 @@ class Rules:
     """What the user set that shapes host rows: the p95 target (Targets.inference_p95_seconds)
     and the label naming a host (settings.host_label)."""
 
-    p95_target: float | None = DEFAULT_P95_TARGET
+    p95_target: P95Target = DEFAULT_P95_TARGET
     host_label: str | None = None
 
 
 def host_rows(
-    frame: Frame, p95_target: float | None = DEFAULT_P95_TARGET, host_label: str | None = None
+    frame: Frame, p95_target: P95Target = DEFAULT_P95_TARGET, host_label: str | None = None
 ) -> list[HostRow]:
     """Every host the Frame knows, worst first (see ``worst_first``). ``p95_target``: the
     latency a model's p95 is held against (Targets.inference_p95_seconds)."""
@@ -176,7 +182,7 @@ def _row(
     gpus: list[GpuReading],
     shares: list[tuple[str, InstanceFigures]],
     alerts: int,
-    target: float | None,
+    target: P95Target,
 ) -> HostRow:
     if is_local and reading is None:
         reading = frame.host
@@ -186,11 +192,11 @@ def _row(
     names = {name for name, _ in shares}
     if is_local:
         names |= {m.name for m in frame.models if m.processes}
-    p95 = [
-        Worst(name, f.latency_p95_seconds, f.latency_p95_seconds / target if target else None)
-        for name, f in shares
-        if f.latency_p95_seconds is not None
-    ]
+    p95 = []
+    for name, f in shares:
+        if f.latency_p95_seconds is not None:
+            t = target_of(target, name)
+            p95.append(Worst(name, f.latency_p95_seconds, f.latency_p95_seconds / t if t else None))
     queues = [Worst(name, f.queue_length) for name, f in shares if f.queue_length is not None]
     up = reading.up is not False if reading is not None else True
     last_seen = reading.last_seen if reading is not None else None
@@ -209,7 +215,8 @@ def _row(
         utilization_mean_percent=sum(util) / len(util) if util else None,
         utilization_max_percent=max(util) if util else None,
         models=tuple(sorted(names)),
-        worst_p95=max(p95, key=lambda w: w.value, default=None),
+        # the furthest past its own target (models may have different ones), then the slowest
+        worst_p95=max(p95, key=lambda w: (w.ratio or 0, w.value), default=None),
         longest_queue=max(queues, key=lambda w: w.value, default=None),
         alerts_firing=alerts,
     )

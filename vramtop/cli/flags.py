@@ -236,7 +236,14 @@ def settings_from(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
         flags["gpus"] = check_flag("gpus", "--gpus", args.gpus)
     flags.update(_remote_settings(args))
     flags.update(_serve_settings(args))
-    return load(env=env, config_file=args.config, flags=flags)
+    settings = load(env=env, config_file=args.config, flags=flags)
+    if getattr(args, "demo", None):
+        from dataclasses import replace
+
+        from vramtop.wiring import demo_targets
+
+        settings = replace(settings, targets=demo_targets(settings.targets))
+    return settings
 
 
 def _remote_settings(args: argparse.Namespace) -> dict[str, Any]:

@@ -29,7 +29,7 @@ def write_frame(frame: Frame, settings: Settings, args: argparse.Namespace) -> i
     from vramtop.export import render
     from vramtop.fleet import Rules
 
-    rules = Rules(settings.targets.inference_p95_seconds, settings.host_label)
+    rules = Rules(settings.targets.p95_for, settings.host_label)
     if args.output:
         try:
             text = render(frame, settings.format, False, rules, settings.links)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from vramtop import clean
 from vramtop.export import fmt
 from vramtop.export.layout import MODEL_WIDTH, NAME_WIDTH, VRAM_CRITICAL, Cell, Table, c, note
-from vramtop.fleet import HostRow, Rules, Worst, host_rows
+from vramtop.fleet import HostRow, Rules, Worst, host_rows, target_of
 from vramtop.model import Frame, InstanceFigures, ModelReading
 
 MODELS_WIDTH = 60  # the names of a host's models, together
@@ -115,7 +115,7 @@ def replicas_table(models: list[ModelReading], rules: Rules | None = None) -> Ta
         name = clean.shorten(m.name, MODEL_WIDTH)
         for f in m.by_instance:
             host = c(clean.shorten(f.instance, NAME_WIDTH))
-            table.rows.append((c(name), host, *_figures(f, target)))
+            table.rows.append((c(name), host, *_figures(f, target_of(target, m.name))))
         for key, label in _REPLICA_FIGURES.items():
             reason = m.unavailable.get(key)
             if reason and any(getattr(f, key) is None for f in m.by_instance):

@@ -315,7 +315,7 @@ class VramtopApp(App[None]):
             self.notify("Nothing to snapshot yet: no data has arrived", severity="warning")
             return
         directory = self.snapshot_dir or Path.cwd()
-        rules = Rules(self.settings.targets.inference_p95_seconds, self.settings.host_label)
+        rules = Rules(self.settings.targets.p95_for, self.settings.host_label)
         job = snapshot_job(frame, directory, self.post_message, rules, self.settings.links)
         run_job(job, "vramtop-snapshot")
 

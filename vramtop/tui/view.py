@@ -37,13 +37,15 @@ class View:
 
     def host_rows(self) -> list[fleet.HostRow]:
         """Every host, worst first: the one piece of code the exports also use."""
-        return fleet_rows(self.fleet_frame, self.targets.inference_p95_seconds, self.host_label)
+        return fleet_rows(self.fleet_frame, self.targets.p95_for, self.host_label)
 
 
-_rows_cache: tuple[Frame, float | None, str | None, list[fleet.HostRow]] | None = None
+_rows_cache: tuple[Frame, fleet.P95Target, str | None, list[fleet.HostRow]] | None = None
 
 
-def fleet_rows(frame: Frame, target: float | None, host_label: str | None) -> list[fleet.HostRow]:
+def fleet_rows(
+    frame: Frame, target: fleet.P95Target, host_label: str | None
+) -> list[fleet.HostRow]:
     """``fleet.host_rows`` for the Frame on screen, computed once per Frame (the Hosts screen
     and a host's screen both ask on every redraw)."""
     global _rows_cache

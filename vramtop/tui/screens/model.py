@@ -126,7 +126,7 @@ class ModelScreen(DrillScreen):
         ]
         t0 = now - window
         charts = {
-            "latency": (lat, cells.seconds, t.inference_p95_seconds),
+            "latency": (lat, cells.seconds, t.p95_for(self.model_name)),
             "rps": ([Line("req/s", data["requests_per_second"], p.series[0])], _rate, None),
             "errors": (
                 [Line("errors", data["error_ratio"], p.series[0])],

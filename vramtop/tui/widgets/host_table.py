@@ -6,7 +6,7 @@ from typing import ClassVar
 
 from rich.text import Text
 
-from vramtop.fleet import HostRow, Worst
+from vramtop.fleet import HostRow, P95Target, Worst, target_of
 from vramtop.tui import cells
 from vramtop.tui.palette import Palette
 from vramtop.tui.view import View
@@ -97,7 +97,7 @@ class HostTable(FrameTable):
             ),
             "util": _util(r, p),
             "models": _models(r, p),
-            "p95": _worst(r.worst_p95, cells.seconds, p, t.inference_p95_seconds),
+            "p95": _worst(r.worst_p95, cells.seconds, p, t.p95_for),
             "queue": _worst(r.longest_queue, cells.count, p, t.queue_length_warning),
             "alerts": cells.plain(str(r.alerts_firing), p.bad, "right")
             if r.alerts_firing
@@ -130,11 +130,11 @@ def _models(r: HostRow, p: Palette) -> Text:
     return text
 
 
-def _worst(w: Worst | None, shown, p: Palette, target: float | None) -> Text:  # type: ignore[no-untyped-def]
-    """A figure and the model it belongs to, coloured against its target."""
+def _worst(w: Worst | None, shown, p: Palette, target: P95Target) -> Text:  # type: ignore[no-untyped-def]
+    """A figure and the model it belongs to, coloured against that model's target."""
     if w is None:
         return cells.dash(p, "left")
-    text = cells.plain(shown(w.value), p.role(cells.over(w.value, target)))
+    text = cells.plain(shown(w.value), p.role(cells.over(w.value, target_of(target, w.model))))
     text.append(" ")
     text.append_text(cells.lit(w.model, p.dim))
     return text

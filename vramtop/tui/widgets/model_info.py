@@ -50,7 +50,7 @@ class ModelInfo(TextPanel):
             out.append("  hosts ", p.dim)
             out.append(clean.literal(", ".join(m.instances)), p.text)
         out.append("\n")
-        target = t.inference_p95_seconds
+        target = t.p95_for(m.name)
         figures = (
             (
                 "p50",

@@ -104,7 +104,7 @@ class ModelTable(FrameTable):
         capacity = sum(totals.get(i) or 0 for i in m.gpus)
         share = m.vram_bytes / capacity if m.vram_bytes is not None and capacity else None
         vram_role = "bad" if share is not None and share >= t.vram_critical_ratio else None
-        target = t.inference_p95_seconds
+        target = t.p95_for(m.name)
         x = m.extras
         p95, p95_text = m.latency_p95_seconds, cells.seconds(m.latency_p95_seconds)
         if p95 is None and (mean := serving.stand_in(x, "latency_p95_seconds")):

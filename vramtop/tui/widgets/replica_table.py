@@ -45,7 +45,7 @@ class ReplicaTable(FrameTable):
             "p95": cells.number(
                 cells.seconds(f.latency_p95_seconds),
                 p,
-                cells.over(f.latency_p95_seconds, t.inference_p95_seconds),
+                cells.over(f.latency_p95_seconds, t.p95_for(self.model_name)),
             ),
             "queue": cells.number(
                 cells.count(f.queue_length), p, cells.over(f.queue_length, t.queue_length_warning)

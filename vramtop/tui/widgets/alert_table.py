@@ -8,6 +8,7 @@ from typing import ClassVar
 from rich.text import Text
 
 from vramtop import clean
+from vramtop.export.columns import ALERT_COLUMNS
 from vramtop.links import MODEL_LABELS, Link, for_alert
 from vramtop.model import AlertReading
 from vramtop.tui import cells
@@ -31,14 +32,7 @@ def for_model(name: str) -> Callable[[AlertReading], bool]:
 
 
 class AlertTable(FrameTable):
-    COLUMNS: ClassVar[tuple[Col, ...]] = (
-        Col("state", "State", 8),
-        Col("severity", "Severity", 8, priority=1),
-        Col("age", "Age", 5, priority=1, justify="right"),
-        Col("name", "Alert", 14, flex=True, max_width=32),
-        Col("summary", "Summary", 16, priority=2, flex=True),
-        Col("source", "From", 5, priority=2),  # after the summary when space is short
-    )
+    COLUMNS: ClassVar[tuple[Col, ...]] = ALERT_COLUMNS
     DEFAULT_SORT = "state"
     NOUN = "alerts"
 

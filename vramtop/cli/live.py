@@ -67,6 +67,9 @@ def run_live(settings: Settings, args: argparse.Namespace, env: Mapping[str, str
             if paint is not None and getattr(app, "_driver", None) is None:
                 paint.abandon()  # the app never took the terminal
             raise
+        finally:
+            if paint is not None:
+                paint.close()
     finally:
         if recorder is not None:
             recorder.close()

@@ -34,11 +34,17 @@ class Previews(Protocol):
 
 class FirstPaint:
     def __init__(
-        self, collector: Previews, settings: Settings, fd: int, size: os.terminal_size
+        self,
+        collector: Previews,
+        settings: Settings,
+        fd: int,
+        size: os.terminal_size,
+        stdin: int = 0,
     ) -> None:
         self._collector = collector
         self._settings = settings
         self._fd = fd
+        self._stdin = stdin
         self._size = size
         self._lock = threading.Lock()
         self._stopped = False
@@ -49,34 +55,46 @@ class FirstPaint:
 
     @classmethod
     def start(
-        cls, collector: Previews, settings: Settings, env: Mapping[str, str], fd: int = 2
+        cls,
+        collector: Previews,
+        settings: Settings,
+        env: Mapping[str, str],
+        fd: int = 2,
+        stdin: int = 0,
     ) -> FirstPaint | None:
-        """The painter, started; None where it does not apply (not a terminal, too small)."""
+        """The painter, started; None where it does not apply (not a terminal, too small).
+        ``fd``: where Textual writes (stderr); ``stdin``: where it reads keys."""
         if env.get("TERM", "dumb") in ("", "dumb"):
             return None
         try:
-            if not (os.isatty(0) and os.isatty(fd)):
+            if not (os.isatty(stdin) and os.isatty(fd)):
                 return None
             size = os.get_terminal_size(fd)
         except (OSError, ValueError):
             return None
         if not fits(size.columns, size.lines):
             return None
-        paint = cls(collector, settings, fd, size)
+        paint = cls(collector, settings, fd, size, stdin)
         paint._thread.start()
         return paint
 
     def stop(self) -> None:
-        """No write of ours after this returns; what was drawn stays for the app to cover."""
+        """No write of ours after this returns; what was drawn stays for the app to cover.
+        The terminal stays in its key mode: the app takes it over as it is."""
         with self._lock:
             self._stopped = True
-            self._echo_back()
+
+    def close(self) -> None:
+        """After the app: the terminal's modes as they were before the first paint."""
+        self.stop()
+        self._keys_back()
 
     def abandon(self) -> None:
         """The app did not start: stop, and give the terminal back as it was."""
         self.stop()
         if self._entered:
             self._write(LEAVE)
+        self._keys_back()
 
     # -- the painter thread ----------------------------------------------------------------
 
@@ -116,7 +134,7 @@ class FirstPaint:
             if self._stopped:
                 return
             if not self._entered:
-                self._echo_off()
+                self._keys_raw()
                 body = ENTER + body
                 self._entered = True
             if self._write(SYNC_ON + body + SYNC_OFF):
@@ -131,20 +149,27 @@ class FirstPaint:
             return False
         return True
 
-    # Keys typed meanwhile wait for the app, unechoed: the app reads them as keys.
-    def _echo_off(self) -> None:
+    # Keys typed meanwhile wait for the app, unechoed and as the app reads them (Enter as
+    # "\r", not a cooked line), so a key pressed during the first paint is not lost or
+    # changed. Ctrl-C still interrupts. The app saves this mode and puts it back at its end;
+    # close() then restores the one from before.
+    def _keys_raw(self) -> None:
         try:
-            attrs = termios.tcgetattr(0)
-            quiet = list(attrs)
-            quiet[3] &= ~termios.ECHO
-            termios.tcsetattr(0, termios.TCSANOW, quiet)
+            attrs = termios.tcgetattr(self._stdin)
+            raw = [*attrs[:6], list(attrs[6])]
+            raw[0] &= ~(
+                termios.IXON | termios.IXOFF | termios.ICRNL | termios.INLCR | termios.IGNCR
+            )
+            raw[3] &= ~(termios.ECHO | termios.ICANON | termios.IEXTEN)
+            raw[6][termios.VMIN] = 1
+            termios.tcsetattr(self._stdin, termios.TCSANOW, raw)
             self._tty_before = attrs
         except (termios.error, OSError, ValueError):
             pass
 
-    def _echo_back(self) -> None:
+    def _keys_back(self) -> None:
         if self._tty_before is None:
             return
         with contextlib.suppress(termios.error, OSError, ValueError):
-            termios.tcsetattr(0, termios.TCSANOW, self._tty_before)
+            termios.tcsetattr(self._stdin, termios.TCSANOW, self._tty_before)
         self._tty_before = None

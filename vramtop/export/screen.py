@@ -5,6 +5,7 @@ first paint draws it before Textual is imported; sources still being asked say s
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Iterable, Sequence
 
 from vramtop import clean, serving, units
@@ -99,7 +100,7 @@ class Panel:
         for i in range(height - 2):
             text = pad + body[i] + pad if i < len(body) else ""
             lines.append("│" + fit(text, inner) + "│")
-        sub = f" {fit(self.subtitle, max(0, inner - 4))} ─" if self.subtitle else ""
+        sub = f" {clean.cut(self.subtitle, max(0, inner - 4))} ─" if self.subtitle else ""
         lines.append("╰" + "─" * (inner - clean.width(sub)) + sub + "╯")
         return lines[:height] if height >= 2 else []
 
@@ -219,9 +220,9 @@ def _host(frame: Frame, width: int, waiting: Sequence[str]) -> Panel:
             detail = ": " + clean.literal(s.detail) if s.detail else ""
             trouble.append(f"{_MARK.get(s.state, '?')} {clean.literal(s.name)} {s.state}{detail}")
     healthy += [f"◌ {clean.literal(n)} loading…" for n in waiting]
-    room = max(1, width - 4)  # the panel folds long lines
+    room = max(1, width - 4)  # the panel wraps long lines at spaces, as Rich does
     lines = [*text, *(["  ".join(healthy)] if healthy else []), *trouble]
-    folded = [line[i : i + room] for line in lines for i in range(0, max(1, len(line)), room)]
+    folded = [part for line in lines for part in textwrap.wrap(line, room) or [""]]
     return Panel("Host & sources", folded, pad=1)
 
 

@@ -36,17 +36,17 @@ def short_name(name: str | None) -> str:
     return name.removeprefix("NVIDIA ").removeprefix("Tesla ")
 
 
-def bar_parts(fraction: float | None, width: int) -> tuple[str, str]:
-    """A horizontal bar in eighths of a cell: (the filled part, the empty track)."""
+def bar_parts(fraction: float | None, width: int) -> tuple[str, str, str]:
+    """A horizontal bar in eighths of a cell: (full cells, the partial one, the empty track)."""
     width = max(1, width)
     if fraction is None or not math.isfinite(fraction):
-        return "", "·" * width
+        return "", "", "·" * width
     eighths = round(max(0.0, min(1.0, fraction)) * width * 8)
     full, part = divmod(eighths, 8)
     if full >= width:
-        return "█" * full, ""
+        return "█" * full, "", ""
     rest = width - full - (1 if part else 0)
-    return "█" * full + (_EIGHTHS[part] if part else ""), "·" * rest
+    return "█" * full, _EIGHTHS[part] if part else "", "·" * rest
 
 
 def spark(values: Sequence[float], width: int, lo: float = 0.0, hi: float = 1.0) -> str:

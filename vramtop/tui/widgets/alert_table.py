@@ -9,22 +9,13 @@ from rich.text import Text
 
 from vramtop import clean
 from vramtop.export.columns import ALERT_COLUMNS
+from vramtop.export.overview import SEVERITY_RANK, SOURCE_WORDS, alert_rank
 from vramtop.links import MODEL_LABELS, Link, for_alert
 from vramtop.model import AlertReading
 from vramtop.tui import cells
 from vramtop.tui.linking import links_text
 from vramtop.tui.view import View
 from vramtop.tui.widgets.frame_table import Col, FrameTable, Item
-
-SEVERITY_RANK = {"critical": 0, "page": 0, "error": 1, "warning": 2, "warn": 2, "info": 3}
-# Where an alert came from, short enough for a column; "local" is a vramtop rule.
-SOURCE_WORDS = {"prometheus": "prom", "alertmanager": "am", "prometheus+alertmanager": "p+am"}
-
-
-def alert_rank(a: AlertReading, now: float) -> tuple[int, int, int, float]:
-    state = 0 if a.state == "firing" else 1
-    age = now - a.active_since if a.active_since else 0.0
-    return (int(a.silenced), state, SEVERITY_RANK.get(a.severity.lower(), 4), -age)
 
 
 def for_model(name: str) -> Callable[[AlertReading], bool]:

@@ -10,17 +10,12 @@ from rich.text import Text
 from vramtop import clean, health
 from vramtop.export import fmt
 from vramtop.export.columns import GPU_COLUMNS, GPU_HOST, gpu_spec
+from vramtop.export.overview import short_name
 from vramtop.history import gpu_key as series_key
 from vramtop.model import GpuReading
 from vramtop.tui import cells
 from vramtop.tui.view import View
 from vramtop.tui.widgets.frame_table import Col, FrameTable, Item
-
-
-def short_name(name: str | None) -> str:
-    if not name:
-        return fmt.NA
-    return name.removeprefix("NVIDIA ").removeprefix("Tesla ")
 
 
 class GpuTable(FrameTable):

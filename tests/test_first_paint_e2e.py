@@ -7,7 +7,9 @@ machine's speed, then opens the gate and watches the hand-over."""
 
 from __future__ import annotations
 
+import shlex
 import sys
+from pathlib import Path
 
 from fakenvml import fake_env
 from test_tui_e2e import APP, GIB, base_env, terminal  # noqa: F401 - the tmux fixture
@@ -42,6 +44,18 @@ sys.meta_path.insert(0, _HoldTextual())
 '''
 
 
+def gated_env(fake_lib: Path, scenario: Path, tmp_path: Path) -> tuple[dict[str, str], Path]:
+    """The environment that holds Textual's import until the returned file exists."""
+    hold = tmp_path / "hold"
+    hold.mkdir()
+    (hold / "sitecustomize.py").write_text(GATE)
+    gate = tmp_path / "gate-open"
+    env = fake_env(fake_lib, scenario, base_env(tmp_path))
+    env["PYTHONPATH"] = str(hold)
+    env["FIRSTPAINT_GATE"] = str(gate)
+    return env, gate
+
+
 def _lines(screen: str, word: str) -> list[str]:
     return [line.rstrip() for line in screen.splitlines() if word in line]
 
@@ -57,15 +71,14 @@ def test_first_paint_then_the_app_takes_over(fake_lib, spawn, tmp_path, terminal
     )
     path = tmp_path / "scenario.toml"
     scenario.write(path)
-    hold = tmp_path / "hold"
-    hold.mkdir()
-    (hold / "sitecustomize.py").write_text(GATE)
-    gate = tmp_path / "gate-open"
-    env = fake_env(fake_lib, path, base_env(tmp_path))
-    env["PYTHONPATH"] = str(hold)
-    env["FIRSTPAINT_GATE"] = str(gate)
+    env, gate = gated_env(fake_lib, path, tmp_path)
     t = terminal(env)
-    t.start([sys.executable, "-m", "vramtop", "--interval", "1"])
+    # The program starts once the pane's output is logged (pipe-pane), to read what it wrote.
+    begin, log = tmp_path / "begin", tmp_path / "pane.log"
+    program = shlex.join([sys.executable, "-m", "vramtop", "--interval", "1"])
+    t.start(["sh", "-c", f"while [ ! -e {begin} ]; do sleep 0.02; done; exec {program}"])
+    t.tmux("pipe-pane", "-t", "e2e", f"cat > {shlex.quote(str(log))}")
+    begin.write_text("")
 
     # Textual cannot be imported yet: what is on screen is the first paint.
     painted = ("GPUs (2) · sort #▲", "Models (1) · sort VRAM▼", "e2e-llama", "driver 550.54.15")
@@ -93,3 +106,26 @@ def test_first_paint_then_the_app_takes_over(fake_lib, spawn, tmp_path, terminal
     t.keys("q")
     end = t.wait_for(lambda s: "VRAMTOP-EXITED rc=0" in s, "a clean exit")
     assert "GPUs (" not in end and "╭" not in end  # nothing of either screen is left
+    # One switch to the alternate screen, the first paint's: the app's own would clear the
+    # screen on xterm and VTE (a blank frame between the two paints). One switch back.
+    written = log.read_bytes().decode("utf-8", "replace")
+    assert written.count("\x1b[?1049h") == 1
+    assert written.index("\x1b[?1049h") < written.index("GPUs (2)")
+    assert written.count("\x1b[?1049l") == 1
+
+
+def test_a_failed_start_after_the_first_paint_leaves_the_terminal_clean(
+    fake_lib,
+    tmp_path,
+    terminal,  # noqa: F811
+):
+    path = tmp_path / "scenario.toml"
+    Scenario(gpus=(Gpu(uuid="GPU-fp-0"),)).write(path)
+    env, gate = gated_env(fake_lib, path, tmp_path)
+    t = terminal(env)
+    t.start([sys.executable, "-m", "vramtop", "--theme", "no-such-theme"])
+    t.wait_for(lambda s: "GPUs (1) · sort #▲" in s, "the first paint")
+    gate.write_text("")  # the theme is checked once Textual is imported: too late for the paint
+    end = t.wait_for(lambda s: "VRAMTOP-EXITED rc=2" in s, "exit 2")
+    assert "vramtop: --theme: unknown theme 'no-such-theme'" in end
+    assert "GPUs (" not in end and "╭" not in end  # the main screen again, as it was

@@ -47,6 +47,8 @@ def run_live(settings: Settings, args: argparse.Namespace, env: Mapping[str, str
         try:
             from vramtop.tui.factory import build_app
 
+            if paint is not None:
+                paint.stop()  # from here on the screen is the app's
             app = build_app(
                 settings,
                 collector,
@@ -54,13 +56,12 @@ def run_live(settings: Settings, args: argparse.Namespace, env: Mapping[str, str
                 env=env,
                 snapshot_dir=snapshots,
                 recorder=recorder,
+                painted=paint is not None and paint.entered,
             )
         except BaseException:
             if paint is not None:
                 paint.abandon()
             raise
-        if paint is not None:
-            paint.stop()
         try:
             app.run()
         except BaseException:

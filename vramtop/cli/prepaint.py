@@ -84,6 +84,11 @@ class FirstPaint:
         with self._lock:
             self._stopped = True
 
+    @property
+    def entered(self) -> bool:
+        """Something was drawn: the terminal is on the alternate screen."""
+        return self._entered
+
     def close(self) -> None:
         """After the app: the terminal's modes as they were before the first paint."""
         self.stop()

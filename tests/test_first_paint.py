@@ -152,3 +152,18 @@ def test_no_painter_where_output_is_not_a_terminal(demo, terminal, tmp_path):
     with open(tmp_path / "out", "wb") as out:
         paint = FirstPaint.start(demo, Settings(), {"TERM": "xterm"}, fd=out.fileno(), stdin=slave)
     assert paint is None
+
+
+def test_no_first_paint_of_a_fleet(terminal):
+    # A fleet's first screen is the Hosts list, not this overview: nothing is drawn.
+    collector = build_collector(Settings(), {}, demo="fleet", clock=lambda: T0)
+    collector.start()
+    wait(collector.started.values())
+    master, slave = terminal
+    set_size(slave, 100, 30)
+    paint = FirstPaint.start(collector, Settings(), {"TERM": "xterm"}, fd=slave, stdin=slave)
+    assert paint is not None
+    paint._thread.join(timeout=10)
+    assert not paint.entered and read_all(master) == ""
+    paint.close()
+    collector.close()

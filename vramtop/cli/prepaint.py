@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from vramtop.config import Settings
 from vramtop.export.screen import LOCAL, fits, overview
+from vramtop.fleet import is_fleet
 from vramtop.model import Frame
 
 ENTER = "\x1b[?1049h\x1b[?25l\x1b[H\x1b[2J"  # the alternate screen, cursor hidden, cleared
@@ -112,6 +113,8 @@ class FirstPaint:
             shown: tuple[str, ...] | None = None
             while not self._stopped:
                 frame, pending = self._collector.preview()
+                if is_fleet(frame):  # the app opens on the Hosts screen: not this overview
+                    return
                 if pending != shown:
                     self._paint(frame, pending)
                     shown = pending

@@ -59,7 +59,7 @@ def overview(
     waiting = tuple(loading)
     tall = height >= TALL
     gpus = _gpus(frame, width)
-    models = _models(frame, width, model_columns, [n for n in waiting if n not in ALERT_SOURCES])
+    models = _models(frame, width, model_columns, waiting)
     alerts = _alerts(frame, width - width // 2, waiting, local_rules)
     host = _host(frame, width // 2, waiting)
     gpus_h = min(len(gpus.rows) + 3, int(height * 0.45))
@@ -170,7 +170,7 @@ def _models(
         m.latency_p95_seconds is None and p95_of(m)[0] is not None for m in models
     ):
         sub = serving.MEAN_LEGEND
-    if [n for n in waiting if n not in LOCAL]:
+    if [n for n in waiting if n not in (*LOCAL, *ALERT_SOURCES, "silences")]:
         sub = "serving figures loading…"
     return table.fill([model_row(m) for m in models], sub)
 

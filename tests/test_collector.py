@@ -200,3 +200,40 @@ def test_a_process_is_attributed_once_per_lifetime_and_its_usage_every_refresh()
     gone = collector.collect().gpus[0].processes[0]
     assert inspector.described == [child.pid, child.pid]  # the pid ended: looked up again
     assert (gone.detail, gone.model, gone.command) == (GONE, None, None)
+
+
+class Remote:
+    """A remote source that answers once released (a slow Prometheus)."""
+
+    name = "prometheus"
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.calls = 0
+
+    def poll(self) -> NvmlReading:
+        self.calls += 1
+        self.release.wait(30)
+        return NvmlReading(driver_version=None, gpus=())
+
+
+def test_the_first_collect_takes_the_polls_start_began_and_preview_shows_them():
+    # The live view starts the polls before importing Textual and draws a preview of those
+    # answered; its first collect must take the same answers, not poll again.
+    host, remote = Host(), Remote()
+    collector = Collector(host, remote=[remote], timeout=5, clock=lambda: 1000.0)
+    collector.start()
+    collector.started["host"].result(timeout=5)
+    frame, pending = collector.preview()
+    assert pending == ("prometheus",)
+    assert frame.source("host").state == "ok" and frame.host.cpu_percent == 1.0
+    assert frame.source("prometheus") is None  # not answered: neither ok nor failed
+    remote.release.set()
+    first = collector.collect()
+    assert (host.calls, remote.calls) == (1, 1)
+    assert first.source("prometheus").state == "ok", first.source("prometheus")
+    assert first.time == 1000.0
+    assert collector.started == {}  # taken: the next collect polls again
+    collector.collect()
+    assert (host.calls, remote.calls) == (2, 2)
+    collector.close()

@@ -19,6 +19,10 @@ from vramtop.demo.scenario import Gpu, Process, Scenario
 
 GIB = 2**30
 ESCAPE_GAP_S = 0.5
+# The app's key bar, drawn by the app and not by the first paint before it: keys are sent once
+# it is there (keys typed during the first paint wait for the app, which may then take them
+# before its first frame is drawn).
+APP = "⏎ Open"
 
 
 class Tmux:
@@ -137,7 +141,7 @@ def test_live_view_against_the_fake_driver(fake_lib, spawn, tmp_path, terminal):
     # "nvml ok" is waited for too: on a loaded machine the first frame's host source can be late,
     # and its longer status line wraps the nvml one.
     overview = ("e2e-llama", "Models (1)", "GPUs (1)", "63%", "20.0G", "driver 550.54.15")
-    text = t.wait_for(lambda s: all(n in s for n in (*overview, "nvml ok")), "the overview")
+    text = t.wait_for(lambda s: all(n in s for n in (*overview, "nvml ok", APP)), "the overview")
     assert "nvml ok" in text and "DEMO" not in text
 
     t.keys("Enter")  # the GPU table has the focus
@@ -163,7 +167,7 @@ def test_live_demo(tmp_path, terminal):
     env["LD_LIBRARY_PATH"] = "/nonexistent"  # the demo needs no driver
     t = terminal(env)
     t.start([sys.executable, "-m", "vramtop", "--demo"])
-    demo = ("llama-3.1-70b", "GPUs (4)", "DEMO", "demo-gpu-host")
+    demo = ("llama-3.1-70b", "GPUs (4)", "DEMO", "demo-gpu-host", APP)
     t.wait_for(lambda s: all(n in s for n in demo), "the demo")
     t.keys("?")
     t.wait_for(lambda s: "vramtop keys" in s, "help")
@@ -211,7 +215,7 @@ def test_live_view_against_real_prometheus_and_the_fake_driver(
                 target.address,
             ]
         )
-        row = ("e2e-served", "1.50s", "3.00s", target.address, "prometheus ok")
+        row = ("e2e-served", "1.50s", "3.00s", target.address, "prometheus ok", APP)
         t.wait_for(lambda s: all(n in s for n in row), "the model row with its latency")
         t.keys("Tab", "Enter")
         t.wait_for(lambda s: "Model e2e-served" in s and "p95" in s, "the model drill-down")

@@ -7,8 +7,10 @@ stale instead.
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, fields, replace
 from types import MappingProxyType
 from typing import Any, Protocol
@@ -88,17 +90,49 @@ class Collector:
         # do not change while it lives, so psutil and the rules run once per process, not once
         # per refresh.
         self._described: dict[int, tuple[float, dict[str, Any]]] = {}
+        self._started: dict[str, Future[Any]] | None = None
+        self._started_at = 0.0
 
     def start(self) -> None:
-        """Starts every source's poll now, without waiting: the next collect() joins them.
-        The live view calls this before it imports Textual, so that the first frame's reads
-        overlap the imports and the screen's set-up instead of following them."""
-        for worker in self._workers.values():
-            worker.submit()
+        """Starts every source's poll now, without waiting: the next collect() takes their
+        answers, even those that came before it was called. The live view calls this before
+        it imports Textual, so that the first frame's reads overlap the imports and the
+        screen's set-up instead of following them."""
+        self._started_at = self._clock()
+        self._started = {name: w.submit() for name, w in self._workers.items()}
+
+    @property
+    def started(self) -> dict[str, Future[Any]]:
+        """The polls start() began and no collect() has taken yet (the first paint's)."""
+        return dict(self._started or {})
+
+    def preview(self) -> tuple[Frame, tuple[str, ...]]:
+        """A Frame of the polls start() began that have answered, and the names of those
+        still running. Nothing is kept: the next collect() builds the Frame of record."""
+        started = self._started or {}
+        results: dict[str, Any] = {}
+        statuses = []
+        pending = []
+        for name, fut in started.items():
+            if not fut.done():
+                pending.append(name)
+            elif fut.cancelled() or (err := fut.exception()) is not None:
+                reason = getattr(err, "reason", "") if not fut.cancelled() else ""
+                statuses.append(SourceStatus(name, "error", reason or "no answer"))
+            else:
+                results[name] = fut.result()
+                statuses.append(SourceStatus(name, "ok"))
+        if not self._has_nvml:
+            statuses.append(SourceStatus("nvml", "disabled", "NVML is turned off"))
+        statuses.sort(key=lambda s: _ORDER.get(s.name, 9))
+        # Local rules keep when each breach began: a copy evaluates this Frame, not them.
+        frame = self._build(self._started_at, results, statuses, copy.copy(self._rules))
+        return frame, tuple(pending)
 
     def collect(self) -> Frame:
-        now = self._clock()
-        futures = {name: w.submit() for name, w in self._workers.items()}
+        started, self._started = self._started, None
+        now = self._started_at if started else self._clock()
+        futures = started or {name: w.submit() for name, w in self._workers.items()}
         # A little slack: a source's own timeout (e.g. HTTP) says more than ours can.
         deadline = time.monotonic() + self._timeout * 1.2 + 0.25
         results: dict[str, Any] = {}
@@ -126,7 +160,7 @@ class Collector:
         if not self._has_nvml:
             statuses.append(SourceStatus("nvml", "disabled", "NVML is turned off"))
         statuses.sort(key=lambda s: _ORDER.get(s.name, 9))
-        return self._build(now, results, statuses)
+        return self._build(now, results, statuses, self._rules)
 
     def close(self) -> None:
         """Stops the workers and closes the sources that hold threads or connections (NVML's
@@ -163,7 +197,13 @@ class Collector:
             return last.value, SourceStatus(name, "stale", reason, since=last.at)
         return None, SourceStatus(name, "error", reason)
 
-    def _build(self, now: float, results: dict[str, Any], statuses: list[SourceStatus]) -> Frame:
+    def _build(
+        self,
+        now: float,
+        results: dict[str, Any],
+        statuses: list[SourceStatus],
+        rules: local_rules.LocalRules | None = None,
+    ) -> Frame:
         host: HostReading = results.get("host") or HostReading(hostname=self._hostname)
         nvml: NvmlReading | None = results.get("nvml")
         local = nvml.gpus if nvml else ()
@@ -196,7 +236,7 @@ class Collector:
         if found := critical_alerts(frame):
             frame = replace(frame, alerts=tuple(sorted(alerts + found, key=alert_order)))
         # Local rules fire without Prometheus; where Prometheus has the same alert, it wins.
-        if self._rules is not None and (mine := self._rules.evaluate(frame)):
+        if rules is not None and (mine := rules.evaluate(frame)):
             alerts = local_rules.merge(frame.alerts, mine, host.hostname)
             frame = replace(frame, alerts=alerts)
         return frame

@@ -35,23 +35,42 @@ def run_live(settings: Settings, args: argparse.Namespace, env: Mapping[str, str
             )
             app.run()
         return app.return_code or 0
+    from vramtop.cli.prepaint import FirstPaint
     from vramtop.wiring import build_collector
 
     recorder = open_recorder(args, settings)
     try:
         collector = build_collector(settings, env, args.demo, args.basic_auth_password_file)
         collector.start()  # the first frame's reads run while Textual is imported
-        from vramtop.tui.factory import build_app
+        # ... and drawn as plain text the moment the local ones answer, before Textual is up.
+        paint = FirstPaint.start(collector, settings, env)
+        try:
+            from vramtop.tui.factory import build_app
 
-        app = build_app(
-            settings,
-            collector,
-            theme=settings.theme,
-            env=env,
-            snapshot_dir=snapshots,
-            recorder=recorder,
-        )
-        app.run()
+            if paint is not None:
+                paint.stop()  # from here on the screen is the app's
+            app = build_app(
+                settings,
+                collector,
+                theme=settings.theme,
+                env=env,
+                snapshot_dir=snapshots,
+                recorder=recorder,
+                painted=paint is not None and paint.entered,
+            )
+        except BaseException:
+            if paint is not None:
+                paint.abandon()
+            raise
+        try:
+            app.run()
+        except BaseException:
+            if paint is not None and getattr(app, "_driver", None) is None:
+                paint.abandon()  # the app never took the terminal
+            raise
+        finally:
+            if paint is not None:
+                paint.close()
     finally:
         if recorder is not None:
             recorder.close()

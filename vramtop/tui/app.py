@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 
 from textual.app import App, SystemCommand
 from textual.binding import BindingType
+from textual.driver import Driver
 from textual.screen import Screen
 
 from vramtop.actions import Outcome
@@ -82,8 +83,11 @@ class VramtopApp(App[None]):
         cursor_blink: bool = True,
         notes: Iterable[str] = (),
         silences: Any = None,
+        painted: bool = False,
     ) -> None:
-        """``silences``: the Alertmanager silence client (vramtop.sources.silences), or None."""
+        """``silences``: the Alertmanager silence client (vramtop.sources.silences), or None.
+        ``painted``: started over the first paint, on the alternate screen already."""
+        self.painted = painted
         super().__init__()
         self.settings = settings
         self.silences = silences
@@ -109,6 +113,14 @@ class VramtopApp(App[None]):
             self.register_theme(t)
         self.theme = theme
         self.palette = self._make_palette()
+
+    def get_driver_class(self) -> type[Driver]:
+        driver = super().get_driver_class()
+        if not self.painted:
+            return driver
+        from vramtop.tui.takeover import takeover
+
+        return takeover(driver)
 
     # -- the feed ----------------------------------------------------------------------------
 

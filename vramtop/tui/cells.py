@@ -7,20 +7,18 @@ never interpreted. Nothing here returns a markup string.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 from rich.style import Style
 from rich.text import Text
 
 from vramtop import clean, units
+from vramtop.export import overview
 from vramtop.tui.palette import Palette
 
 DASH = "–"
 GIB = units.GIB
 LIT_MAX = 512  # characters of outside text kept for a cell or a panel line: no row is wider
-_EIGHTHS = " ▏▎▍▌▋▊▉█"
-_SPARK = " ▁▂▃▄▅▆▇█"
 
 
 def lit(text: object, style: Style | str = "", justify: str = "left") -> Text:
@@ -110,18 +108,11 @@ def number(text: str, p: Palette, role: str | None = None, justify: str = "right
 
 def bar(fraction: float | None, width: int, fill: Style, empty: Style) -> Text:
     """A horizontal bar in eighths of a cell; unknown is an empty track."""
-    width = max(1, width)
+    full, part, track = overview.bar_parts(fraction, width)
     text = Text(no_wrap=True, overflow="crop")
-    if fraction is None or not math.isfinite(fraction):
-        text.append("·" * width, empty)
-        return text
-    eighths = round(max(0.0, min(1.0, fraction)) * width * 8)
-    full, part = divmod(eighths, 8)
-    text.append("█" * full, fill)
-    if full < width:
-        text.append(_EIGHTHS[part] if part else "", fill)
-        rest = width - full - (1 if part else 0)
-        text.append("·" * rest, empty)
+    text.append(full, fill)
+    text.append(part, fill)
+    text.append(track, empty)
     return text
 
 
@@ -129,12 +120,4 @@ def spark(
     values: Sequence[float], width: int, style: Style, lo: float = 0.0, hi: float = 1.0
 ) -> Text:
     """The last ``width`` values as block heights between ``lo`` and ``hi``, right-aligned."""
-    width = max(1, width)
-    tail = values[-width:]
-    span = (hi - lo) or 1.0
-    chars = []
-    for v in tail:
-        level = (v - lo) / span if math.isfinite(v) else 0.0
-        idx = 1 + round(max(0.0, min(1.0, level)) * 7)
-        chars.append(_SPARK[idx])
-    return Text(" " * (width - len(tail)) + "".join(chars), style=style, no_wrap=True)
+    return Text(overview.spark(values, width, lo, hi), style=style, no_wrap=True)

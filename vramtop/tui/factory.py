@@ -56,9 +56,11 @@ def build_app(
     snapshot_dir: Path | None = None,
     cursor_blink: bool = True,
     recorder: Recorder | None = None,
+    painted: bool = False,
 ) -> VramtopApp:
     """The live view. ``recorder`` (``--record``) gets every collected Frame; the app's feed
-    closes it when the app ends. ConfigError for an unknown theme."""
+    closes it when the app ends. ``painted``: the first paint is on the screen (it takes the
+    alternate screen as it is). ConfigError for an unknown theme."""
     env = os.environ if env is None else env
     themes, chosen, notes = pick_theme(settings, theme, env)
     if settings.interval < MIN_INTERVAL:
@@ -84,6 +86,7 @@ def build_app(
         cursor_blink=cursor_blink,
         silences=getattr(collector, "silences", None),
         notes=notes,
+        painted=painted,
     )
 
 

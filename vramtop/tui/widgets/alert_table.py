@@ -8,6 +8,8 @@ from typing import ClassVar
 from rich.text import Text
 
 from vramtop import clean
+from vramtop.export.columns import ALERT_COLUMNS
+from vramtop.export.overview import SEVERITY_RANK, SOURCE_WORDS, alert_rank
 from vramtop.links import MODEL_LABELS, Link, for_alert
 from vramtop.model import AlertReading
 from vramtop.tui import cells
@@ -15,30 +17,13 @@ from vramtop.tui.linking import links_text
 from vramtop.tui.view import View
 from vramtop.tui.widgets.frame_table import Col, FrameTable, Item
 
-SEVERITY_RANK = {"critical": 0, "page": 0, "error": 1, "warning": 2, "warn": 2, "info": 3}
-# Where an alert came from, short enough for a column; "local" is a vramtop rule.
-SOURCE_WORDS = {"prometheus": "prom", "alertmanager": "am", "prometheus+alertmanager": "p+am"}
-
-
-def alert_rank(a: AlertReading, now: float) -> tuple[int, int, int, float]:
-    state = 0 if a.state == "firing" else 1
-    age = now - a.active_since if a.active_since else 0.0
-    return (int(a.silenced), state, SEVERITY_RANK.get(a.severity.lower(), 4), -age)
-
 
 def for_model(name: str) -> Callable[[AlertReading], bool]:
     return lambda a: any(a.labels.get(k) == name for k in MODEL_LABELS)
 
 
 class AlertTable(FrameTable):
-    COLUMNS: ClassVar[tuple[Col, ...]] = (
-        Col("state", "State", 8),
-        Col("severity", "Severity", 8, priority=1),
-        Col("age", "Age", 5, priority=1, justify="right"),
-        Col("name", "Alert", 14, flex=True, max_width=32),
-        Col("summary", "Summary", 16, priority=2, flex=True),
-        Col("source", "From", 5, priority=2),  # after the summary when space is short
-    )
+    COLUMNS: ClassVar[tuple[Col, ...]] = ALERT_COLUMNS
     DEFAULT_SORT = "state"
     NOUN = "alerts"
 

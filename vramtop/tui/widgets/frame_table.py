@@ -24,19 +24,10 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from vramtop.export.columns import PADDING, Col, fit_columns
 from vramtop.tui.cells import same
 
-
-@dataclass(frozen=True)
-class Col:
-    key: str
-    label: str
-    width: int
-    priority: int = 0  # 0 is always shown; higher numbers go first when space is short
-    justify: str = "left"
-    flex: bool = False  # takes a share of the spare width
-    sortable: bool = True
-    max_width: int = 0  # for flex columns; 0: no limit
+__all__ = ["Col", "FrameTable", "Item", "fit_columns"]
 
 
 @dataclass
@@ -56,44 +47,6 @@ class Item:
         if self.cells is None:
             self.cells = self.make() if self.make is not None else {}
         return self.cells
-
-
-MIN_FLEX = 6
-PADDING = 1  # blank cells on each side of a column
-
-
-def fit_columns(cols: tuple[Col, ...], width: int, padding: int = PADDING) -> list[tuple[Col, int]]:
-    """Columns (in order) with their widths: as many as fit, most important first."""
-    chosen: set[int] = set()
-    used = 0
-    for i, col in sorted(enumerate(cols), key=lambda ic: (ic[1].priority, ic[0])):
-        need = col.width + 2 * padding
-        if used + need <= width or col.priority == 0:
-            chosen.add(i)
-            used += need
-    spare = width - used
-    flex = [i for i in sorted(chosen) if cols[i].flex]
-    widths = {i: cols[i].width for i in chosen}
-    for i in reversed(flex):  # too narrow even so: flexible columns give up to MIN_FLEX
-        if spare >= 0:
-            break
-        take = min(widths[i] - MIN_FLEX, -spare)
-        if take > 0:
-            widths[i] -= take
-            spare += take
-    while spare > 0 and flex:
-        share = max(1, spare // len(flex))
-        grown = False
-        for i in flex:
-            cap = cols[i].max_width or 10**6
-            extra = min(share, spare, cap - widths[i])
-            if extra > 0:
-                widths[i] += extra
-                spare -= extra
-                grown = True
-        if not grown:
-            break
-    return [(cols[i], widths[i]) for i in sorted(chosen)]
 
 
 def _sort_key(value: Any) -> tuple[int, Any]:

@@ -9,6 +9,8 @@ from rich.text import Text
 
 from vramtop import clean, health
 from vramtop.export import fmt
+from vramtop.export.columns import GPU_COLUMNS, GPU_HOST, gpu_spec
+from vramtop.export.overview import short_name
 from vramtop.history import gpu_key as series_key
 from vramtop.model import GpuReading
 from vramtop.tui import cells
@@ -16,28 +18,9 @@ from vramtop.tui.view import View
 from vramtop.tui.widgets.frame_table import Col, FrameTable, Item
 
 
-def short_name(name: str | None) -> str:
-    if not name:
-        return fmt.NA
-    return name.removeprefix("NVIDIA ").removeprefix("Tesla ")
-
-
 class GpuTable(FrameTable):
-    COLUMNS: ClassVar[tuple[Col, ...]] = (
-        Col("index", "#", 2, justify="right"),
-        Col("name", "Name", 15, priority=4),
-        Col("bar", "VRAM", 10, flex=True, max_width=50),
-        Col("used", "Used", 9, justify="right"),
-        Col("share", "Mem", 4, priority=3, justify="right"),
-        Col("util", "Util", 4, justify="right"),
-        Col("temp", "Temp", 4, priority=1, justify="right"),
-        Col("power", "Power", 9, priority=2, justify="right"),
-        Col("spark", "History", 8, priority=1, flex=True, sortable=False),
-        Col("procs", "Procs", 5, priority=3, justify="right"),
-        # The longest word is "retire pending"; at 80 columns Mem % and Procs make room.
-        Col("health", "Health", 13, flex=True, max_width=14),
-    )
-    HOST = Col("host", "Host", 12, priority=2, flex=True, max_width=32)
+    COLUMNS: ClassVar[tuple[Col, ...]] = GPU_COLUMNS
+    HOST = GPU_HOST
     DEFAULT_SORT = "index"
     DESCENDING_FIRST = frozenset({"bar", "used", "share", "util", "temp", "power", "procs"})
     HEALTH_RANK: ClassVar[dict[str, int]] = {"critical": 0, "warning": 1, "info": 2, "ok": 3}
@@ -51,7 +34,7 @@ class GpuTable(FrameTable):
         # GPUs of several hosts (the whole fleet on one overview): say whose each one is.
         spans = len({g.host for g in view.frame.gpus}) > 1
         self.view = view
-        self.set_spec((self.COLUMNS[0], self.HOST, *self.COLUMNS[1:]) if spans else self.COLUMNS)
+        self.set_spec(gpu_spec(spans))
         super().show(view)
 
     def items_for(self, view: View) -> list[Item]:

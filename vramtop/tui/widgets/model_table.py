@@ -9,58 +9,23 @@ from typing import ClassVar
 from rich.text import Text
 
 from vramtop import serving, units
+from vramtop.export.columns import (
+    MODEL_BASE,
+    MODEL_COLUMNS,
+    MODEL_KEYS,
+    auto_columns,
+    model_spec,
+)
 from vramtop.model import ModelReading
 from vramtop.tui import cells
 from vramtop.tui.view import View
 from vramtop.tui.widgets.frame_table import Col, FrameTable, Item
 
-# Every column the table can show, in its order; ``columns = [...]`` picks among these keys.
-ALL_COLUMNS: tuple[Col, ...] = (
-    Col("name", "Model", 16, flex=True, max_width=48),
-    Col("vram", "VRAM", 7, justify="right"),
-    Col("kv", "KV%", 4, priority=1, justify="right"),
-    Col("p50", "p50", 6, priority=2, justify="right"),
-    Col("p95", "p95", 6, justify="right"),
-    Col("ttft", "TTFT", 6, priority=1, justify="right"),
-    Col("itl", "ITL", 6, priority=2, justify="right"),
-    Col("p99", "p99", 6, priority=1, justify="right"),
-    Col("tokens", "Tok/s", 6, priority=2, justify="right"),
-    Col("running", "Run", 4, priority=2, justify="right"),
-    Col("rps", "Req/s", 7, justify="right"),
-    Col("err", "Err", 6, justify="right"),
-    Col("queue", "Queue", 5, justify="right"),
-    Col("preempt", "Pre/s", 6, priority=3, justify="right"),
-    Col("gpus", "GPUs", 5, priority=3),
-    Col("hosts", "Hosts", 12, priority=4, flex=True, max_width=40),
-    Col("via", "Via", 7, priority=5),
-)
-COLUMN_KEYS = tuple(c.key for c in ALL_COLUMNS)
-assert COLUMN_KEYS == serving.MODEL_COLUMNS, "the config's column names are the table's"
-# Shown when no ``columns`` are configured; the serving ones join when a model has them.
-BASE = ("name", "vram", "p50", "p95", "p99", "rps", "err", "queue", "gpus", "hosts", "via")
-# column -> the extras figure behind it
-SERVING = {
-    "kv": "kv_cache_usage_ratio",
-    "ttft": "ttft_p95_seconds",
-    "itl": "inter_token_p95_seconds",
-    "tokens": "generation_tokens_per_second",
-    "running": "running_requests",
-    "preempt": "preemptions_per_second",
-}
-AUTO = ("kv", "ttft")  # joined automatically when any model has them
+ALL_COLUMNS = MODEL_COLUMNS
+COLUMN_KEYS = MODEL_KEYS
+BASE = MODEL_BASE
+spec_of = model_spec
 _BY_KEY = {c.key: c for c in ALL_COLUMNS}
-
-
-def auto_columns(models: tuple[ModelReading, ...]) -> tuple[str, ...]:
-    """The default columns for these models: the base set, plus KV% and TTFT where known."""
-    have = {k for k in AUTO if any(SERVING[k] in m.extras for m in models)}
-    return tuple(c.key for c in ALL_COLUMNS if c.key in BASE or c.key in have)
-
-
-def spec_of(keys: tuple[str, ...]) -> tuple[Col, ...]:
-    """The columns for these keys, in the table's order; the name always first."""
-    wanted = {"name", *keys}
-    return tuple(c for c in ALL_COLUMNS if c.key in wanted)
 
 
 class ModelTable(FrameTable):

@@ -11,6 +11,7 @@ from rich.text import Text
 from textual.binding import Binding, BindingType
 from textual.message import Message
 
+from vramtop.export.columns import PROCESS_COLUMNS
 from vramtop.model import ProcessReading
 from vramtop.tui import cells
 from vramtop.tui.view import View
@@ -18,19 +19,7 @@ from vramtop.tui.widgets.frame_table import Col, FrameTable, Item
 
 
 class ProcessTable(FrameTable):
-    COLUMNS: ClassVar[tuple[Col, ...]] = (
-        Col("pid", "PID", 7, justify="right"),
-        Col("gpu", "GPU", 3, priority=2, justify="right"),
-        Col("user", "User", 10, priority=1),
-        Col("vram", "VRAM", 7, justify="right"),
-        Col("sm", "SM%", 4, priority=1, justify="right"),
-        Col("mem", "Mem%", 4, priority=2, justify="right"),
-        Col("cpu", "CPU%", 5, priority=2, justify="right"),
-        Col("rss", "RSS", 6, priority=3, justify="right"),
-        Col("age", "Age", 5, priority=3, justify="right"),
-        Col("model", "Model", 14, priority=1, flex=True, max_width=36),
-        Col("command", "Command", 20, flex=True),
-    )
+    COLUMNS: ClassVar[tuple[Col, ...]] = PROCESS_COLUMNS
     DEFAULT_SORT = "vram"
     DEFAULT_REVERSE = True
     DESCENDING_FIRST = frozenset({"vram", "sm", "mem", "cpu", "rss"})  # age: youngest first

@@ -127,10 +127,10 @@ class StatusBar(Widget):
             right.append(fmt.time_of_day(s.latest.time), p.text)
         if s.problem and not s.paused:
             right.append("  " + s.problem, p.bad)
-        right.append(f"  every {cells.interval(s.interval)}", p.dim)
+        every = f"  every {cells.interval(s.interval)}"
         if s.remote_interval is not None and s.remote_interval > s.interval + 1e-9:
-            right.append(f", Prometheus {cells.interval(s.remote_interval)}", p.dim)
-        right.append(" ", p.dim)
+            every += f", Prometheus {cells.interval(s.remote_interval)}"
+        right.append(every + " ", p.dim)
         return left, right, short
 
     @property

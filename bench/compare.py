@@ -61,6 +61,9 @@ def summary(b: Bench) -> None:
                 f"{pct(v)} vs {pct(p)} ({ratio(v, p)})",
                 None if p is None else v <= limit * p,
             )
+    for name, label in (("vramtop-local", "local only"), ("vramtop", "with Prometheus")):
+        if (paused := r.get(f"live.{name}.paused_cpu")) is not None:
+            add(f"paused screen < 0.3 % CPU, {label}", pct(paused), paused < 0.3)
     rss = r.get("live.vramtop.rss")
     if "live.vramtop.rss" in r:
         add("live RSS <= 48 MiB", mib(rss), rss is not None and rss <= RSS_LIMIT)

@@ -112,6 +112,7 @@ def local(prometheus: str | None, refreshes: int) -> dict[str, Any]:
     if prometheus is None:  # NVML and host only: no Prometheus needed
         return out
     full = build_collector(load(env=env, flags={"prometheus_url": prometheus}), env)
+    full.remote_every = 0.0  # each of these refreshes reads Prometheus: what one such costs
     out["local+prometheus"] = _series(full.collect, refreshes)
     return out
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from host import MODELS
-from measure import TIMER_C, Tree, compile_c, first_frame, once, wait_gone, watch
+from measure import TIMER_C, Tree, Window, compile_c, first_frame, once, wait_gone, watch
 from peers import Tool, version
 from plan import PEERS_VENV, Bench
 from report import mib, ms, pct, ratio, table
@@ -79,6 +79,7 @@ def phase_live(b: Bench, profile: bool) -> None:
         screens = {name: b.tmux.screen(name) for name in pids}
         if profile:
             profile_live(b, pids["vramtop"])
+        paused = paused_window(b, {n: t for n, t in trees.items() if n.startswith("vramtop")})
     finally:
         for name, pid in pids.items():
             b.tmux.kill(name)
@@ -102,12 +103,15 @@ def phase_live(b: Bench, profile: bool) -> None:
                 shows,
                 *(pct(w.percent) for w in ws),
                 pct(max(w.peak for w in ws)),
+                pct(paused[name].percent) if name in paused else "",
                 mib(rss_end),
                 mib(max(max(w.rss) for w in ws if w.rss)),
                 ratio(base, mean) if name in pids and not name.startswith("vramtop") else "",
             ]
         )
         b.results[f"live.{name}.cpu"] = mean
+        if name in paused:
+            b.results[f"live.{name}.paused_cpu"] = paused[name].percent
         b.results[f"live.{name}.rss"] = rss_end
         b.results[f"live.{name}.gpus"] = gpu_lines(screen)
     head = [
@@ -116,6 +120,7 @@ def phase_live(b: Bench, profile: bool) -> None:
         "GPU rows / pids drawn",
         *(f"CPU, window {i + 1}" for i in range(len(windows))),
         "peak 1 s",
+        "CPU paused",
         "RSS at end",
         "RSS max",
         "vramtop / tool",
@@ -127,9 +132,24 @@ def phase_live(b: Bench, profile: bool) -> None:
         "as % of one core. vramtop reads Prometheus too, vramtop-local only NVML and the host. "
         "'GPU rows': screen lines naming an H100 (8 GPUs exist); 'pids': "
         "how many of the 64 GPU processes' pids are on screen. Rows in () are the shared "
-        "machinery, for context. Last screens: " + str(b.out)
+        "machinery, for context. 'CPU paused': one more window with vramtop's screen paused "
+        "(p; the collection goes on), the others still running. Last screens: " + str(b.out)
     )
     b.report.section("Live view at 1 s (2 cores, all tools at once)", table(head, rows), note)
+
+
+def paused_window(b: Bench, trees: dict[str, Tree]) -> dict[str, Window]:
+    """One more window with these live views paused (their screen frozen), while every other
+    tool keeps running: issue 14 wants a paused or unchanged screen under 0.3 % CPU."""
+    for name in trees:
+        b.tmux.run("send-keys", "-t", name, "p")
+    deadline = time.monotonic() + 10
+    while not all("PAUSED" in b.tmux.screen(n) for n in trees):
+        if time.monotonic() > deadline:
+            raise RuntimeError("vramtop did not show PAUSED after p")
+        time.sleep(0.2)
+    time.sleep(1.0)  # the repaint that says PAUSED is not part of the window
+    return watch(trees, b.plan.window)
 
 
 def profile_live(b: Bench, pid: int) -> None:

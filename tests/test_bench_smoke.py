@@ -43,4 +43,5 @@ def test_bench_short_run_prints_its_tables(tmp_path: Path) -> None:
     assert "nvmlDeviceGetMemoryInfo_v2" in out.stdout
     report = (tmp_path / "report.txt").read_text()
     assert "## Targets" in report
+    assert "paused screen < 0.3 % CPU, with Prometheus" in report  # the paused window ran
     assert (tmp_path / "pane-vramtop.txt").read_text().count("H100") >= 8

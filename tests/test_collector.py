@@ -202,7 +202,7 @@ def test_a_process_is_attributed_once_per_lifetime_and_its_usage_every_refresh()
     assert (gone.detail, gone.model, gone.command) == (GONE, None, None)
 
 
-class Remote:
+class SlowRemote:
     """A remote source that answers once released (a slow Prometheus)."""
 
     name = "prometheus"
@@ -220,7 +220,7 @@ class Remote:
 def test_the_first_collect_takes_the_polls_start_began_and_preview_shows_them():
     # The live view starts the polls before importing Textual and draws a preview of those
     # answered; its first collect must take the same answers, not poll again.
-    host, remote = Host(), Remote()
+    host, remote = Host(), SlowRemote()
     collector = Collector(host, remote=[remote], timeout=5, clock=lambda: 1000.0)
     collector.start()
     collector.started["host"].result(timeout=5)
@@ -236,4 +236,58 @@ def test_the_first_collect_takes_the_polls_start_began_and_preview_shows_them():
     assert collector.started == {}  # taken: the next collect polls again
     collector.collect()
     assert (host.calls, remote.calls) == (2, 2)
+
+
+class Remote:
+    """A remote source (named like Prometheus, or a direct scrape) that counts its reads."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.calls = 0
+        self.fail = False
+
+    def poll(self):
+        from vramtop.model import AlertReading
+        from vramtop.sources.alerts import AlertsReading
+
+        self.calls += 1
+        if self.fail:
+            raise SourceError("Prometheus is down")
+        return AlertsReading((AlertReading(f"A{self.calls}", "warning", "firing"),))
+
+
+def test_prometheus_is_read_once_per_remote_period_and_now_on_refresh(monkeypatch):
+    import vramtop.collector as collector_module
+
+    clock = [100.0]
+    monkeypatch.setattr(collector_module.time, "monotonic", lambda: clock[0])
+    prom, scrape = Remote("prometheus"), Remote("scrape")
+    collector = Collector(Host(), remote=[prom, scrape], remote_every=5.0)
+    names = []
+    for _ in range(6):  # one refresh a second
+        frame = collector.collect()
+        names.append([a.name for a in frame.alerts])
+        assert frame.source("prometheus").state == "ok"
+        clock[0] += 1.0
+    assert prom.calls == 2 and scrape.calls == 6  # at 0 s and 5 s; /metrics every time
+    assert [n for n in names if "A1" in n] == [["A1", f"A{i}"] for i in (1, 2, 3, 4, 5)]
+    assert names[5][0] == "A2"  # Prometheus's second answer, from the refresh at 5 s
+    collector.read_remote_next()  # "r": read Prometheus now, not its answer of 1 s ago
+    collector.collect()
+    assert prom.calls == 3
+    prom.fail = True  # a failed read is stale and tried again at the next refresh
+    collector.read_remote_next()
+    assert collector.collect().source("prometheus").state == "stale"
+    clock[0] += 1.0
+    collector.collect()
+    assert prom.calls == 5
+    collector.close()
+
+
+def test_without_a_remote_period_prometheus_is_read_every_refresh():
+    prom = Remote("prometheus")
+    collector = Collector(Host(), remote=[prom])
+    for _ in range(3):
+        collector.collect()
+    assert prom.calls == 3 and collector.remote_every == 0.0
     collector.close()

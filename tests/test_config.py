@@ -514,3 +514,17 @@ def test_readonly_flag_reaches_the_settings():
     assert settings_from(parser().parse_args(["--readonly"]), env).readonly is True
     assert settings_from(parser().parse_args([]), env).readonly is False
     assert settings_from(parser().parse_args([]), {**env, "VRAMTOP_READONLY": "true"}).readonly
+
+
+def test_remote_interval_layers_and_its_flag(tmp_path):
+    from vramtop.cli.flags import parser, settings_from
+
+    assert load(env={"HOME": str(tmp_path)}).remote_interval == 5.0
+    path = write(tmp_path, 'remote_interval = "15s"\n')
+    assert load(env={}, config_file=str(path)).remote_interval == 15.0
+    env = {"VRAMTOP_REMOTE_INTERVAL": "30s", "HOME": str(tmp_path)}
+    assert load(env=env, config_file=str(path)).remote_interval == 30.0
+    args = parser().parse_args(["--remote-interval", "1s"])
+    assert settings_from(args, env).remote_interval == 1.0
+    with pytest.raises(ConfigError, match="VRAMTOP_REMOTE_INTERVAL must be"):
+        load(env={"VRAMTOP_REMOTE_INTERVAL": "often"})

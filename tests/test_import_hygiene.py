@@ -98,7 +98,9 @@ ALLOWED: dict[str, set[str]] = {
     "serve": {"model"},  # the exporter: Frame -> metric families
     "cli": {"config", "wiring", "export", "record", "feeds", "tui", "model", "durations", "serve"}
     | {"collector", "doctor", "fleet"}
-    | {"sources"},  # sources.cpu_window only: the host CPU window opens before the imports
+    # sources.cpu_window and sources.nvml_start only: the host CPU window opens and NVML
+    # starts before the imports
+    | {"sources"},
 }
 # Modules that belong to another part: credentials.py is the config layer's secret reading,
 # entry.py and __main__.py start the command line.

@@ -302,3 +302,52 @@ def test_static_fields_cached_and_handles_created_once(scenario, loaded_fake):
     ):
         assert counts.get(symbol, 0) == 0, symbol
     assert counts["nvmlDeviceGetMemoryInfo_v2"] == 4
+
+
+def test_nvml_started_early_is_taken_over_by_the_source(scenario, loaded_fake):
+    # The command line starts NVML on its own thread before the imports; the first source
+    # uses that NVML instead of initialising it again, and its close() shuts it down.
+    from vramtop.sources import nvml_start
+
+    scenario(Scenario(gpus=(Gpu(memory_total=80 * GIB, memory_used=GIB),)))
+    reset_counts(loaded_fake)
+    nvml_start.start_early()
+    nvml = NvmlSource()
+    try:
+        frame = Collector(HostSource(), nvml, attributor=Attributor()).collect()
+        assert [g.memory_used_bytes for g in frame.gpus] == [GIB]
+        assert nvml_start.take_early() is None  # taken once, by the source
+    finally:
+        nvml.close()
+    counts = call_counts(loaded_fake)
+    assert counts["nvmlInit_v2"] + counts["nvmlInitWithFlags"] == 1
+    assert counts["nvmlShutdown"] == 1
+
+
+def test_nvml_started_early_and_left_is_shut_down(scenario, loaded_fake):
+    from vramtop.sources import nvml_start
+
+    scenario(Scenario())
+    reset_counts(loaded_fake)
+    nvml_start.start_early()
+    nvml_start._thread.join()  # a mode that stopped before any source, say on a bad config
+    nvml_start.release_early()
+    counts = call_counts(loaded_fake)
+    assert counts["nvmlInit_v2"] + counts["nvmlInitWithFlags"] == 1
+    assert counts["nvmlShutdown"] == 1
+    assert nvml_start.take_early() is None
+
+
+def test_nvml_start_failing_is_the_sources_error(scenario, loaded_fake, monkeypatch):
+    from vramtop.sources import nvml_start
+
+    path = scenario(Scenario())
+    monkeypatch.setenv("FAKE_NVML_SCENARIO", str(path.parent / "missing.toml"))
+    nvml_start.start_early()
+    nvml = NvmlSource()
+    try:
+        frame = Collector(HostSource(), nvml, attributor=Attributor()).collect()
+    finally:
+        nvml.close()
+    status = frame.source("nvml")
+    assert status.state == "error" and status.detail

@@ -594,3 +594,39 @@ def test_a_host_without_gpus_says_why():
             assert isinstance(app.screen, OverviewScreen)
 
     run(go())
+
+
+def test_header_names_the_prometheus_period_and_r_reads_prometheus_now():
+    from vramtop.collector import Collector
+    from vramtop.model import AlertReading, HostReading
+    from vramtop.sources.alerts import AlertsReading
+
+    class Host:
+        name, hostname = "host", "h"
+
+        def poll(self) -> HostReading:
+            return HostReading("h")
+
+    class Prometheus:
+        name, calls = "prometheus", 0
+
+        def poll(self) -> AlertsReading:
+            self.calls += 1
+            return AlertsReading((AlertReading("A", "warning", "firing"),))
+
+    prom = Prometheus()
+    # Prometheus every 10 minutes: within the test, only "r" can make it read again
+    collector = Collector(Host(), remote=[prom], remote_every=600.0)
+    app = make_app(collector, interval=1.0)
+
+    async def go():
+        async with app.run_test(size=(120, 30)) as pilot:
+            await started(pilot, app)
+            app.redraw_status()
+            assert "every 1s, Prometheus 600s" in status_text(app)
+            calls = prom.calls
+            await pilot.press("r")
+            await wait_until(pilot, lambda: prom.calls > calls)
+
+    run(go())
+    collector.close()

@@ -151,3 +151,51 @@ def test_fleet_gpus_are_kept_by_host_and_never_crowd_out_models():
     assert history.gpu(0, "memory_used_bytes", 60, 3) == [(0.0, 7.0), (1.0, 7.0), (2.0, 7.0)]
     assert history.gpu(1, "memory_used_bytes", 60, 3, host="h0")[-1] == (2.0, 1.0)
     assert history.has_gpu(1, "h0") and not history.has_gpu(1, "h9")  # no room: not churned in
+
+
+def _one_model(step: int, vram: int | None) -> Frame:
+    models = () if vram is None else (ModelReading("m", vram),)
+    return Frame(time=T0 + step, host=HostReading("h"), models=models)
+
+
+def test_a_series_with_gaps_keeps_its_own_points_on_the_shared_clock():
+    # The model is absent from some frames and joins late: its points are its own samples,
+    # at their frames' times, with no value invented for the frames it missed.
+    h = History(raw_points=8)
+    seen = {2: 20, 3: 30, 6: 60, 7: 70}
+    for step in range(10):
+        h.add(_one_model(step, seen.get(step)))
+    assert h.model("m", "vram_bytes", 300, T0 + 9) == [(T0 + s, float(v)) for s, v in seen.items()]
+    assert h.last(("model", "m", "vram_bytes"), 3) == [30.0, 60.0, 70.0]
+    for step in range(10, 14):  # frames 2 and 3 leave the 8-frame clock
+        h.add(_one_model(step, None))
+    assert h.model("m", "vram_bytes", 7, T0 + 13) == [(T0 + 6, 60.0), (T0 + 7, 70.0)]
+    # Further back than the clock: the 10 s means, which still have frames 2 and 3.
+    assert h.model("m", "vram_bytes", 300, T0 + 13) == [(T0, 45.0)]
+
+
+def test_bucket_means_skip_buckets_without_samples():
+    h = History(raw_points=4)
+    for step in (*range(0, 10), *range(30, 40)):  # nothing from 10 s to 30 s
+        h.add(_one_model(step, 100 + step))
+    for step in range(40, 44):
+        h.add(_one_model(step, None))
+    points = h.model("m", "vram_bytes", 3600, T0 + 43)  # past the raw ring: 10 s means
+    starts = [t - T0 for t, _ in points]
+    assert starts == [0.0, 30.0]
+    assert [v for _, v in points] == [104.5, 134.5]
+
+
+def test_a_series_costs_half_of_a_time_beside_every_value():
+    tracemalloc.start()
+    try:
+        h = History()
+        before = tracemalloc.take_snapshot()
+        h.add(_model_frame(0, [f"model-{i}" for i in range(50)]))  # 100 series
+        after = tracemalloc.take_snapshot()
+    finally:
+        tracemalloc.stop()
+    per_series = sum(s.size_diff for s in after.compare_to(before, "filename")) / len(h)
+    # Raw values (600 x 8 bytes) and the two tiers' means (1080 x 8 bytes), times not repeated:
+    # about 13.4 KB; with a time beside every value it was 26.9 KB.
+    assert per_series < 15_000, per_series

@@ -57,6 +57,8 @@ def cut(text: str, columns: int) -> str:
     """Text already literal, cut to ``columns`` terminal columns with ``…``."""
     if len(text) <= columns and width(text) <= columns:
         return text
+    if text.isascii():  # a column per character: the loop below, without a call per character
+        return text[: max(0, columns - 1)] + "…"
     out: list[str] = []
     used = 0
     for ch in text:

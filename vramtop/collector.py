@@ -38,6 +38,12 @@ from vramtop.worker import Worker
 
 DEFAULT_TIMEOUT = 5.0
 _ORDER = {"host": 0, "nvml": 1, "prometheus": 2, "alerts": 3, "silences": 4}
+# Sources whose answers change only when Prometheus scrapes or evaluates its rules: read at
+# most every ``remote_every`` seconds (direct scrapes of /metrics are not among them).
+PACED = frozenset({"prometheus", "alerts", "silences"})
+# A paced source is due a little early: refreshes drift by a few ms, and a period of 5 s at an
+# interval of 1 s should read every fifth refresh, not every sixth.
+_DUE_SLACK = 0.25
 
 
 class Source(Protocol):
@@ -64,11 +70,16 @@ class Collector:
         clock: Callable[[], float] = time.time,
         remote: Sequence[Source] = (),
         rules: local_rules.LocalRules | None = None,
+        remote_every: float = 0.0,
     ) -> None:
         """``remote``: Prometheus, alerts and scrape sources (anything whose reading has
         ``models``, ``gpus``, ``hosts`` or ``alerts``). ``rules``: alert rules evaluated on
-        each Frame (alerts with source ``local``)."""
+        each Frame (alerts with source ``local``). ``remote_every``: seconds between reads of
+        the PACED sources (Prometheus, Alertmanager); 0 reads them on every collect()."""
         self._sources = [s for s in (host, nvml, *remote) if s is not None]
+        self.remote_every = remote_every if any(s.name in PACED for s in self._sources) else 0.0
+        # name -> (monotonic time its last good read was asked for, its status then)
+        self._paced: dict[str, tuple[float, SourceStatus]] = {}
         # Attribution (psutil per process) runs on the NVML worker, overlapping the other
         # sources instead of following them.
         self._workers = {
@@ -129,14 +140,27 @@ class Collector:
         frame = self._build(self._started_at, results, statuses, copy.copy(self._rules))
         return frame, tuple(pending)
 
+    def read_remote_next(self) -> None:
+        """The next collect() reads the paced sources whatever their period ("refresh now")."""
+        self._paced.clear()
+
     def collect(self) -> Frame:
         started, self._started = self._started, None
         now = self._started_at if started else self._clock()
-        futures = started or {name: w.submit() for name, w in self._workers.items()}
-        # A little slack: a source's own timeout (e.g. HTTP) says more than ours can.
-        deadline = time.monotonic() + self._timeout * 1.2 + 0.25
+        asked = time.monotonic()
         results: dict[str, Any] = {}
         statuses: list[SourceStatus] = []
+        futures = started or {}
+        for name, worker in () if started else self._workers.items():
+            paced = self._paced.get(name)
+            if paced is not None and asked - paced[0] < self.remote_every - _DUE_SLACK:
+                # Prometheus has nothing newer yet: its last answer, as it was, still holds.
+                results[name], status = self._last[name].value, paced[1]
+                statuses.append(status)
+                continue
+            futures[name] = worker.submit()
+        # A little slack: a source's own timeout (e.g. HTTP) says more than ours can.
+        deadline = time.monotonic() + self._timeout * 1.2 + 0.25
         for name, fut in futures.items():
             try:
                 value = fut.result(timeout=max(0.0, deadline - time.monotonic()))
@@ -155,6 +179,10 @@ class Collector:
                 notes = (getattr(value, "note", ""), getattr(value, "events_note", ""))
                 detail = "; ".join(n for n in notes if n)
                 status = SourceStatus(name, "ok", detail)
+                if self.remote_every > 0 and name in PACED:
+                    self._paced[name] = (asked, status)
+            if status.state != "ok":
+                self._paced.pop(name, None)  # a failed read is tried again next refresh
             results[name] = value
             statuses.append(status)
         if not self._has_nvml:

@@ -81,6 +81,10 @@ class Settings:
     host_label: str | None = None  # the label naming a host; None: the instance without its port
     profile: str = "auto"  # auto, or a comma-separated list of profile names
     rate_window: str = "2m"
+    # Seconds between reads of Prometheus and Alertmanager in the live view (never more often
+    # than ``interval``): their figures change once per scrape or rule evaluation, and rates
+    # are averages over ``rate_window``; "r" reads them at once.
+    remote_interval: float = 5.0
     bearer_token_file: str | None = None
     basic_auth_user: str | None = None
     headers: tuple[tuple[str, str], ...] = ()
@@ -503,6 +507,11 @@ _KEYS: dict[str, tuple[Callable[[Any], Any], str, str | None]] = {
     "hosts_file": (_path, "a file path", "VRAMTOP_HOSTS_FILE"),
     "profile": (_profile, 'auto or profile names like "vllm,dcgm"', "VRAMTOP_PROFILE"),
     "rate_window": (_window, 'a PromQL duration like "2m"', "VRAMTOP_RATE_WINDOW"),
+    "remote_interval": (
+        _interval,
+        f'a duration of at least {MIN_INTERVAL} s, like 5 or "5s"',
+        "VRAMTOP_REMOTE_INTERVAL",
+    ),
     "bearer_token_file": (_path, "a file path", "VRAMTOP_BEARER_TOKEN_FILE"),
     "basic_auth_user": (str, "a user name", "VRAMTOP_BASIC_AUTH_USER"),
     "headers": (_headers, 'a table of header names to values, like { X-Scope-OrgID = "t" }', None),

@@ -30,8 +30,13 @@ _RAISES = {signal.SIGINT: KeyboardInterrupt, signal.SIGTERM: Terminated}
 def _on_signal(signum: int, frame: types.FrameType | None) -> None:
     """Raise the signal's exception in the main thread, as Python's own Ctrl-C does, except
     inside the import machinery: an exception raised in its module-lock callback is printed as
-    'Exception ignored ...' and lost. There the signal is delivered again 10 ms later."""
-    if frame is not None and frame.f_code.co_filename.startswith("<frozen importlib"):
+    'Exception ignored ...' and lost; nor inside a descriptor's ``__set_name__`` while a class
+    is made (a dataclass field): Python turns an exception there into a RuntimeError. There the
+    signal is delivered again 10 ms later."""
+    if frame is not None and (
+        frame.f_code.co_filename.startswith("<frozen importlib")
+        or frame.f_code.co_name == "__set_name__"
+    ):
         _pending.append(signum)
         signal.setitimer(signal.ITIMER_REAL, 0.01)
         return

@@ -3,9 +3,13 @@
 Pure Python, no Textual. Every series keeps three rings, each preallocated at its full size so
 memory stays flat however long vramtop runs:
 
-- every sample, as collected (``RAW_POINTS`` of them: 10 minutes at 1 s);
+- every sample, as collected, over the last ``RAW_POINTS`` Frames (10 minutes at 1 s); the
+  Frames' times are kept once for all series;
 - 10 s means over the last hour;
-- 2 min means over the last 24 hours.
+- 2 min means over the last 24 hours (a bucket's time follows from the newest one's).
+
+Values stay float64 (a bucket mean is exact to the tests' 1e-9); what halves the memory is not
+keeping a time beside every value.
 
 A GPU's throttling is kept as one 0/1 series per band (``THROTTLE_BANDS``), made the first
 time the band is seen, so a bucket's mean is the share of it spent throttled and a GPU that
@@ -98,32 +102,158 @@ class Ring:
         return [self._values[(self._next - n + k) % cap] for k in range(n)]
 
 
-class _Buckets:
-    """Means over fixed time buckets; the bucket being filled counts as a point too."""
+NAN = float("nan")
 
-    __slots__ = ("_count", "_start", "_sum", "ring", "step")
+
+class _Clock:
+    """The times of the last ``capacity`` Frames a History was given, shared by every series:
+    frame ``n`` sits at slot ``n % capacity`` of each series' raw values, so a series keeps its
+    values alone (half the memory of a time beside every value)."""
+
+    __slots__ = ("capacity", "count", "times")
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.times = array("d", bytes(8 * capacity))
+        self.count = 0  # frames so far; the newest is frame count - 1
+
+    def tick(self, t: float) -> int:
+        n = self.count
+        self.times[n % self.capacity] = t
+        self.count = n + 1
+        return n
+
+
+class _Raw:
+    """One series' every sample over the clock's last frames; NaN where a frame had none."""
+
+    __slots__ = ("clock", "first", "last", "values")
+
+    def __init__(self, clock: _Clock) -> None:
+        self.clock = clock
+        self.values = array("d", [NAN]) * clock.capacity
+        self.first = -1  # the first frame with a value
+        self.last = -1  # the newest frame written
+
+    def put(self, n: int, v: float) -> None:
+        cap, values = self.clock.capacity, self.values
+        if self.first < 0:
+            self.first = n
+        elif n <= self.last:  # a second value in one frame replaces the first
+            values[n % cap] = v
+            return
+        for gap in range(max(self.last + 1, n - cap + 1), n):  # frames without a value
+            values[gap % cap] = NAN
+        values[n % cap] = v
+        self.last = n
+
+    def _frames(self) -> range:
+        """The frames still held, newest first (those after ``last`` had no value)."""
+        oldest = max(self.first, self.clock.count - self.clock.capacity)
+        return range(self.last, oldest - 1, -1) if self.first >= 0 else range(0)
+
+    def covers(self, since: float) -> bool:
+        """Whether the values held reach back to ``since``, or are all there ever were."""
+        clock = self.clock
+        if self.first < 0 or self.first >= clock.count - clock.capacity:
+            return True
+        return clock.times[(clock.count - clock.capacity) % clock.capacity] <= since
+
+    def points(self, since: float = float("-inf")) -> list[Point]:
+        """Oldest first, only those at or after ``since``."""
+        out: list[Point] = []
+        cap, times, values = self.clock.capacity, self.clock.times, self.values
+        for n in self._frames():
+            t = times[n % cap]
+            if t < since:
+                break
+            v = values[n % cap]
+            if v == v:  # not NaN
+                out.append((t, v))
+        out.reverse()
+        return out
+
+    def tail(self, n: int) -> list[float]:
+        out: list[float] = []
+        cap, values = self.clock.capacity, self.values
+        for frame in self._frames():
+            if len(out) >= n:
+                break
+            v = values[frame % cap]
+            if v == v:
+                out.append(v)
+        out.reverse()
+        return out
+
+
+class _Buckets:
+    """Means over fixed time buckets; the bucket being filled counts as a point too. Buckets
+    follow one another, so only the newest one's start is kept: the others' are whole steps
+    before it (a bucket without a sample holds NaN)."""
+
+    __slots__ = (
+        "_count",
+        "_newest",
+        "_next",
+        "_size",
+        "_start",
+        "_sum",
+        "capacity",
+        "step",
+        "values",
+    )
 
     def __init__(self, step: float, capacity: int) -> None:
         self.step = step
-        self.ring = Ring(capacity)
-        self._start: float | None = None
+        self.capacity = capacity
+        self.values = array("d", bytes(8 * capacity))
+        self._next = 0
+        self._size = 0
+        self._newest: float | None = None  # start of the newest stored bucket
+        self._start: float | None = None  # start of the bucket being filled
         self._sum = 0.0
         self._count = 0
 
     def add(self, t: float, v: float) -> None:
         start = t - t % self.step
         if self._start is not None and start != self._start:
-            self.ring.append(self._start, self._sum / self._count)
+            self._store(self._start, self._sum / self._count)
             self._sum, self._count = 0.0, 0
         self._start = start
         self._sum += v
         self._count += 1
 
+    def _store(self, start: float, mean: float) -> None:
+        if self._newest is not None:
+            gap = round((start - self._newest) / self.step) - 1
+            if gap < 0 or gap >= self.capacity:  # the clock went back, or all of it is past
+                self._size = 0
+            else:
+                for _ in range(gap):
+                    self._push(NAN)
+        self._push(mean)
+        self._newest = start
+
+    def _push(self, v: float) -> None:
+        self.values[self._next] = v
+        self._next = (self._next + 1) % self.capacity
+        self._size = min(self._size + 1, self.capacity)
+
     def span(self) -> float:
-        return self.step * self.ring.capacity
+        return self.step * self.capacity
 
     def points(self, since: float) -> list[Point]:
-        out = self.ring.points(since)
+        out: list[Point] = []
+        if self._newest is not None:
+            cap, values, step = self.capacity, self.values, self.step
+            for k in range(self._size):
+                t = self._newest - k * step
+                if t < since:
+                    break
+                v = values[(self._next - 1 - k) % cap]
+                if v == v:  # not NaN: a bucket that had samples
+                    out.append((t, v))
+            out.reverse()
         if self._count and self._start is not None and self._start >= since - self.step:
             out.append((self._start, self._sum / self._count))
         return out
@@ -132,24 +262,23 @@ class _Buckets:
 class Series:
     __slots__ = ("first", "raw", "tiers", "updated")
 
-    def __init__(self, raw_points: int) -> None:
-        self.raw = Ring(raw_points)
+    def __init__(self, clock: _Clock) -> None:
+        self.raw = _Raw(clock)
         self.tiers = tuple(_Buckets(step, n) for step, n in TIERS)
         self.first: float | None = None
         self.updated = 0.0
 
-    def add(self, t: float, v: float) -> None:
+    def add(self, n: int, t: float, v: float) -> None:
         if self.first is None:
             self.first = t
         self.updated = t
-        self.raw.append(t, v)
+        self.raw.put(n, v)
         for tier in self.tiers:
             tier.add(t, v)
 
     def window(self, seconds: float, now: float) -> list[Point]:
         since = now - seconds
-        oldest = self.raw.oldest()
-        if not self.raw.full or (oldest is not None and oldest <= since):
+        if self.raw.covers(since):
             return self.raw.points(since)
         for tier in self.tiers:
             if tier.span() >= seconds:
@@ -166,11 +295,12 @@ class History:
         max_series: int = MAX_SERIES,
         frames_kept: int = FRAMES_KEPT,
     ) -> None:
-        self._raw_points = raw_points
+        self._clock = _Clock(raw_points)
         self._max_series = max_series
         self._series: dict[SeriesKey, Series] = {}
         self.frames: deque[Frame] = deque(maxlen=frames_kept)
         self.frames_added = 0
+        self._n = -1  # the clock's frame number of the Frame being added
 
     @property
     def latest(self) -> Frame | None:
@@ -183,6 +313,7 @@ class History:
         t = frame.time
         self.frames.append(frame)
         self.frames_added += 1
+        self._n = self._clock.tick(t)
         for m in frame.models:
             for name in MODEL_FIELDS:
                 self._put(("model", m.name, name), t, getattr(m, name))
@@ -215,8 +346,8 @@ class History:
             return
         series = self._series.get(key)
         if series is None:
-            series = self._series[key] = Series(self._raw_points)
-        series.add(t, float(value))
+            series = self._series[key] = Series(self._clock)
+        series.add(self._n, t, float(value))
 
     def _evict(self, now: float) -> None:
         if len(self._series) <= self._max_series and not any(
@@ -246,7 +377,7 @@ class History:
     def last(self, key: SeriesKey, n: int) -> list[float]:
         """The last ``n`` collected values (fewer if there are not so many), oldest first."""
         series = self._series.get(key)
-        return series.raw.last(n) if series else []
+        return series.raw.tail(n) if series else []
 
     def gpu(
         self, index: int, field: str, seconds: float, now: float, host: str | None = None

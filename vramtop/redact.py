@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Sequence
+from functools import lru_cache
 
 MASK = "***"
 LIMIT = 200  # the most characters of an outside value echoed back in a message
@@ -153,6 +154,7 @@ def argv(args: Sequence[str]) -> tuple[str, ...]:
     return tuple(out)
 
 
+@lru_cache(maxsize=4096)  # a pure function; processes of one server repeat most elements
 def _mask_element(arg: str) -> str:
     # --db-password=VALUE: everything after "=" is the value, spaces included.
     flag, eq, _ = arg.partition("=")

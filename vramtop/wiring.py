@@ -61,6 +61,7 @@ def build_collector(
         remote=remote_sources(settings, env, password_file),
         rules=LocalRules(settings.rules, settings.targets) if settings.rules else None,
         clock=clock,
+        remote_every=max(settings.remote_interval, settings.interval),
     )
 
 

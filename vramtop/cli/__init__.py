@@ -28,11 +28,14 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
             return getattr(stop, "code", 130)
     args = parser().parse_args(argv)
     # Only now, with a mode to run: --help and --version stop above on argparse alone.
-    if not (args.demo or args.replay):
-        # The host CPU window opens first: the imports and NVML reads below fill it.
-        from vramtop.sources.cpu_window import start_early
+    local = not (args.demo or args.replay)
+    if local:
+        # The host CPU window opens first and NVML starts on its own thread: the imports
+        # and the config below fill the one and overlap the other.
+        from vramtop.sources import cpu_window, nvml_start
 
-        start_early()
+        cpu_window.start_early()
+        nvml_start.start_early()
     from vramtop.config import ConfigError
 
     try:
@@ -57,3 +60,6 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         return EXIT_USAGE
     except KeyboardInterrupt as stop:
         return getattr(stop, "code", 130)
+    finally:
+        if local:
+            nvml_start.release_early()

@@ -160,6 +160,11 @@ def _remote_flags(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--rate-window", metavar="DURATION", help="PromQL rate window (default 2m)")
     g.add_argument(
+        "--remote-interval",
+        metavar="SECONDS",
+        help="live view: read Prometheus and Alertmanager at most this often (default 5s)",
+    )
+    g.add_argument(
         "--bearer-token-file",
         metavar="FILE",
         help="file holding a bearer token (or set VRAMTOP_BEARER_TOKEN)",
@@ -260,6 +265,7 @@ def _remote_settings(args: argparse.Namespace) -> dict[str, Any]:
         ("host_label", "--host-label", args.host_label),
         ("profile", "--profile", args.profile),
         ("rate_window", "--rate-window", args.rate_window),
+        ("remote_interval", "--remote-interval", args.remote_interval),
         ("bearer_token_file", "--bearer-token-file", args.bearer_token_file),
         ("basic_auth_user", "--basic-auth-user", args.basic_auth_user),
         ("headers", "--header", args.header),

@@ -21,7 +21,17 @@ def run_once(settings: Settings, args: argparse.Namespace, env: Mapping[str, str
     from vramtop.wiring import build_collector
 
     collector = build_collector(settings, env, args.demo, args.basic_auth_password_file)
+    # The reads start now and the exporters are imported while NVML, /proc and the network
+    # answer (their waits release the GIL); collect() then joins the reads already under way.
+    collector.start()
+    _import_exporter(settings.format)
     return write_frame(collector.collect(), settings, args)
+
+
+def _import_exporter(fmt: str) -> None:
+    from vramtop import export
+
+    export.module_for(fmt)
 
 
 def write_frame(frame: Frame, settings: Settings, args: argparse.Namespace) -> int:

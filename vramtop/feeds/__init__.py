@@ -60,6 +60,7 @@ class FeedStatus:
     waiting_since: float | None = None  # a frame is being collected since then
     recording: str | None = None  # frames are also written to this file
     replay: Position | None = None
+    remote_interval: float | None = None  # Prometheus and Alertmanager are read this often
 
 
 Message = Arrived | Trouble

@@ -92,6 +92,8 @@ class LiveFeed:
 
     def run(self, command: str, arg: int = 0) -> str | None:
         if command == "refresh":
+            if callable(read_all := getattr(self.collector, "read_remote_next", None)):
+                read_all()  # "now" means Prometheus too, not its answer of a moment ago
             self._refresh = True
             self._poke()
             return None
@@ -114,7 +116,8 @@ class LiveFeed:
         return None
 
     def status(self) -> FeedStatus:
-        return FeedStatus(self.interval, self.busy_since)
+        remote = getattr(self.collector, "remote_every", 0.0)
+        return FeedStatus(self.interval, self.busy_since, remote_interval=remote or None)
 
     @property
     def backfill(self) -> Backfill | None:

@@ -21,6 +21,7 @@ from vramtop.sources.nvml_calls import LOST, Calls, Lost, explain
 from vramtop.sources.nvml_events import EventLog, EventWatcher, Watched
 from vramtop.sources.nvml_health import HealthReader, HealthState
 from vramtop.sources.nvml_pcie import PcieSampler
+from vramtop.sources.nvml_start import take_early
 
 SLOW_FIELD_TTL = 30.0  # seconds: power limit and MIG mode change only by an admin's hand
 INIT_RETRY = 30.0  # seconds between attempts to load a missing driver
@@ -129,9 +130,15 @@ class NvmlSource:
         if self._init_error and now - self._init_at < INIT_RETRY:
             raise SourceError(self._init_error)
         self._init_at = now
+        early = take_early() if self._backend is None else None
+        if early is not None:  # the command line started NVML while it imported the rest
+            self._backend, failed = early
         nv = self._nvml()
         try:
-            nv.nvmlInit()
+            if early is None:
+                nv.nvmlInit()
+            elif failed is not None:
+                raise failed
         except nv.NVMLError as err:
             self._init_error = explain(err)
             raise SourceError(self._init_error) from None

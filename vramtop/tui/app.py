@@ -275,6 +275,7 @@ class VramtopApp(App[None]):
             latest=shown if replay else self.latest,
             now=(shown.time if shown else 0.0) if replay else self.clock(),
             interval=feed.interval,
+            remote_interval=feed.remote_interval,
             paused=not replay.playing if replay else self.paused,
             waiting_since=feed.waiting_since,
             problem=self.problem,

@@ -34,6 +34,7 @@ class Status:
     replay: Position | None = None
     readonly: bool = False  # --readonly: no actions
     acted: Outcome | None = None  # the last signal, while recent
+    remote_interval: float | None = None  # Prometheus and Alertmanager are read this often
 
     @property
     def stale_for(self) -> float | None:
@@ -126,7 +127,10 @@ class StatusBar(Widget):
             right.append(fmt.time_of_day(s.latest.time), p.text)
         if s.problem and not s.paused:
             right.append("  " + s.problem, p.bad)
-        right.append(f"  every {cells.interval(s.interval)} ", p.dim)
+        every = f"  every {cells.interval(s.interval)}"
+        if s.remote_interval is not None and s.remote_interval > s.interval + 1e-9:
+            every += f", Prometheus {cells.interval(s.remote_interval)}"
+        right.append(every + " ", p.dim)
         return left, right, short
 
     @property

@@ -1,0 +1,69 @@
+"""NVML's start (importing pynvml, nvmlInit) on a thread of its own.
+
+The command line starts it as soon as it knows a local mode will run, beside the CPU window
+(cpu_window): the driver's initialisation, which takes tens to hundreds of milliseconds on a
+real multi-GPU host, then overlaps the imports and the config instead of following them. The
+first NvmlSource takes the started NVML over; a source built without it starts NVML itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from typing import Any
+
+_thread: threading.Thread | None = None
+_result: tuple[Any, BaseException | None] | None = None
+_lock = threading.Lock()
+
+
+def start_early() -> None:
+    """Import pynvml and initialise NVML now, on a daemon thread (a hung driver keeps nothing
+    alive); at most once per process."""
+    global _thread
+    with _lock:
+        if _thread is None:
+            _thread = threading.Thread(target=_start, name="vramtop-nvml-start", daemon=True)
+            _thread.start()
+
+
+def take_early() -> tuple[Any, BaseException | None] | None:
+    """What start_early did, once: (pynvml, None) with NVML initialised, (pynvml, the NVMLError)
+    when nvmlInit failed; None when nothing was started or pynvml could not be imported."""
+    global _thread, _result
+    with _lock:
+        thread, _thread = _thread, None
+    if thread is None:
+        return None
+    thread.join()
+    result, _result = _result, None
+    return result
+
+
+def _start() -> None:
+    global _result
+    try:
+        import pynvml
+    except ImportError:
+        return  # the source's own import says why
+    try:
+        pynvml.nvmlInit()
+    except pynvml.NVMLError as err:
+        _result = (pynvml, err)
+    else:
+        _result = (pynvml, None)
+
+
+def release_early() -> None:
+    """Shut down an NVML that start_early initialised and no source took (a mode that stopped
+    early, say on a bad config), so that NVML's init and shutdown stay paired in a process that
+    runs the command line more than once (the tests). One still starting is left to exit."""
+    global _thread, _result
+    with _lock:
+        thread = _thread
+        if thread is None or thread.is_alive():
+            return
+        _thread, result, _result = None, _result, None
+    if result is not None and result[1] is None:
+        with contextlib.suppress(Exception):
+            result[0].nvmlShutdown()

@@ -1,10 +1,12 @@
-"""The histogram request may answer a refresh late at a fleet's size (promlate.py), against a
-real Prometheus behind a proxy that holds that request while the test says so: a big fleet's
-refresh returns without it, with the last figures and their age; a small one waits, as before."""
+"""The histogram request at a fleet's size (promlate.py), against a real Prometheus behind a
+proxy that holds that request while the test says so: a big fleet's refresh returns without
+it, with the last figures and their age, and asks it every EVERY s; a small one waits for it
+each refresh, as before."""
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -15,7 +17,7 @@ from promstack import Prometheus
 from vramtop.demo.exporter import ModelLoad, SimulatedExporter
 from vramtop.profiles import load_all
 from vramtop.sources.http import Endpoint
-from vramtop.sources.promlate import HOLD, LATE_FROM
+from vramtop.sources.promlate import EVERY, HOLD, LATE_FROM
 from vramtop.sources.promql import PromSource
 
 
@@ -55,11 +57,11 @@ class HoldingProxy:
         self._server.server_close()
 
 
-def _served(prometheus: Prometheus, models: int) -> Iterator[str]:
+def _served(prometheus: Prometheus, models: int, history_s: int = 4) -> Iterator[str]:
     loads = [ModelLoad(f"m{i:03d}", 5.0, 0.2, 0.5 + i / 1000, 1.0) for i in range(models)]
     exporter = SimulatedExporter("vllm", loads)
     target = prometheus.add_target(exporter.start(), job=f"late-{models}")
-    prometheus.wait_until_scraped(target, history_s=4)
+    prometheus.wait_until_scraped(target, history_s=history_s)
     yield target.address
     target.remove()
     exporter.stop()
@@ -67,7 +69,8 @@ def _served(prometheus: Prometheus, models: int) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def big(prometheus: Prometheus) -> Iterator[str]:
-    yield from _served(prometheus, LATE_FROM)  # one p95 per replica: LATE_FROM series and more
+    # one p95 per replica: LATE_FROM series and more; history for refreshes EVERY s back
+    yield from _served(prometheus, LATE_FROM, history_s=int(EVERY) + 6)
 
 
 @pytest.fixture(scope="module")
@@ -82,8 +85,11 @@ def proxy(prometheus: Prometheus) -> Iterator[HoldingProxy]:
     p.stop()
 
 
-def _source(proxy: HoldingProxy, instance: str) -> PromSource:
-    return PromSource(Endpoint(proxy.url), [load_all()["vllm"]], True, instance, "5s")
+def _source(proxy: HoldingProxy, instance: str, back: list[float] | None = None) -> PromSource:
+    """Evaluated ``back[0]`` seconds in the past, where given."""
+    clock = time.time if back is None else (lambda: time.time() - back[0])
+    vllm = load_all()["vllm"]
+    return PromSource(Endpoint(proxy.url), [vllm], True, instance, "5s", clock=clock)
 
 
 def _p95(reading) -> dict[str, float | None]:
@@ -91,26 +97,30 @@ def _p95(reading) -> dict[str, float | None]:
 
 
 def test_a_big_fleets_refresh_does_not_wait_for_the_histogram_request(big, proxy):
-    src = _source(proxy, big)
+    back = [EVERY + 1]
+    src = _source(proxy, big, back)
     try:
-        first = src.poll()
+        first = src.poll()  # no answer to show yet: waits for it
         proxy.open.clear()
-        second = src.poll()  # the histogram request held: the refresh goes on without it
+        back[0] = 0  # EVERY + 1 s later: due again, and held by the proxy
+        second = src.poll()
+        third = src.poll()  # still running: not asked again
         proxy.open.set()
-        third = src.poll()
+        fourth = src.poll()
     finally:
         src.close()
     assert first.note == "" and len(first.models) == LATE_FROM
     assert _p95(first)["m007"] == pytest.approx(0.507, rel=1e-6)
-    assert second.note.startswith("histogram figures from ") and "s ago" in second.note
-    # the last answer, exactly: quantiles and each replica's p95
-    assert _p95(second) == _p95(first)
+    age = second.note.removeprefix("latency percentiles from ").partition(" s ago")
+    assert age[1] and float(age[0]) >= EVERY, second.note
+    # the last answer, exactly: quantiles and each replica's p95; the rest is this refresh's
+    assert _p95(second) == _p95(third) == _p95(first)
     replicas = [[f.latency_p95_seconds for f in m.by_instance] for m in first.models]
     assert [[f.latency_p95_seconds for f in m.by_instance] for m in second.models] == replicas
-    assert second.models[0].requests_per_second is not None, "the light figures are fresh"
-    # one request each refresh for the histograms: sent, or still running and not sent again
-    assert first.queries == second.queries == 2
-    assert third.queries in (1, 2) and all(p is not None for p in _p95(third).values())
+    assert second.models[0].requests_per_second is not None
+    assert (first.queries, second.queries, third.queries) == (2, 2, 1)
+    # the held answer, once in; not due again
+    assert fourth.queries == 1 and all(p is not None for p in _p95(fourth).values())
 
 
 def test_a_small_fleets_refresh_waits_for_the_histogram_request(small, proxy):

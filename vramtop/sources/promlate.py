@@ -1,9 +1,10 @@
 """The one request of a refresh that may outlast the rest: rates over every bucket of the
 histograms (each replica's p95, each model's quantiles). At a fleet's size Prometheus spends
-seconds on it where the other requests take a fraction of that; rather than hold every
-refresh, it runs on, and until it answers each refresh reuses its last answer, with its age.
-Which fleets: by the size of its last answer, not by timings, so that a small fleet (and
-every test of one) has each refresh's own figures, as before."""
+seconds on it where the other requests take a fraction of that, and on a busy Prometheus it
+slows them all. So at that size it is asked every EVERY seconds, not every refresh, and does
+not hold a refresh: it runs on, and until it answers each refresh reuses its last answer, with
+its age. Which fleets: by the size of its last answer, not by timings, so that a small fleet
+(and every test of one) has each refresh's own figures, as before."""
 
 from __future__ import annotations
 
@@ -22,6 +23,9 @@ HOLD = 1.0
 # and per model and bucket, where Prometheus's work is about 20 bucket series per replica.
 # 100 hosts of 4 models: 488 series.
 LATE_FROM = 200
+# Seconds between two of its requests at that size: its rates are over minutes (2m) of samples
+# scraped every 15-60 s; one answer every 15 s keeps up with them.
+EVERY = 15.0
 
 Batch = Callable[[list[Query], float], tuple[list[Answer], int]]
 
@@ -36,6 +40,10 @@ class Late:
     at: float
     requests: int = 0
 
+    @property
+    def big(self) -> bool:
+        return sum(len(a.samples) for a in self.answers) >= LATE_FROM
+
 
 class LateRequest:
     def __init__(self, pool: DaemonPool, batch: Batch) -> None:
@@ -45,13 +53,17 @@ class LateRequest:
         self._last: tuple[tuple[Query, ...], Late] | None = None
 
     def start(self, group: list[Query], at: float) -> int:
-        """Sends the group's request unless one is still running for it: the requests sent."""
+        """Sends the group's request unless one is still running for it, or its last answer
+        was big and is under EVERY seconds old: the requests sent."""
         key, sent = tuple(group), 0
         if self._running is not None and self._running[0] == key:
             if not self._running[2].done():
                 return 0  # never two at once: a slow Prometheus is not asked again
             sent = self._keep(*self._running).requests  # answered since: the last one now
         # Else profiles changed: an answer to the old group is of no use.
+        last = self._last[1] if self._last is not None and self._last[0] == key else None
+        if last is not None and last.big and at - last.at < EVERY:
+            return sent
         self._running = (key, at, self._pool.submit(lambda g: self._batch(g, at), group))
         return sent + 1
 
@@ -64,7 +76,7 @@ class LateRequest:
         if self._running is None or self._running[0] != key:
             return None if last is None else Late(last.answers, last.at)
         _, at, future = self._running
-        big = last is not None and sum(len(a.samples) for a in last.answers) >= LATE_FROM
+        big = last is not None and last.big
         done, _ = wait([future], timeout=max(0.0, hold if big else timeout))
         if not done:
             return None if last is None else Late(last.answers, last.at)

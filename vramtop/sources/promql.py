@@ -23,7 +23,7 @@ from vramtop.sources.base import SourceError
 from vramtop.sources.http import Endpoint, QueryError, client, get_json
 from vramtop.sources.pool import DaemonPool
 from vramtop.sources.promapi import instant, matrix
-from vramtop.sources.promlate import HOLD, LateRequest
+from vramtop.sources.promlate import EVERY, HOLD, LateRequest
 from vramtop.sources.promql_syntax import instance_selector
 from vramtop.sources.promquantile import expand
 from vramtop.sources.promreadings import Answer as _Answer
@@ -207,10 +207,15 @@ class PromSource:
         hold = started + HOLD - time.monotonic()
         late = self._late.collect(heavy, hold, self.endpoint.timeout + 1)
         if late is None:
-            return [], "histogram figures not in yet: Prometheus is still computing them"
+            return [], "latency percentiles not in yet: Prometheus is still computing them"
         self._requests += late.requests
         if late.at < at:
-            return late.answers, f"histogram figures from {at - late.at:.0f} s ago (a slow query)"
+            if at - late.at < 1:
+                return late.answers, ""  # answered since the last refresh, evaluated just before
+            return late.answers, (
+                f"latency percentiles from {at - late.at:.0f} s ago "
+                f"(at this fleet's size asked every {EVERY:g} s)"
+            )
         queries += heavy
         answers += late.answers
         return [], ""

@@ -17,6 +17,9 @@ UP = "up"
 # (promquantile.py), one rate() for p50, p95 and p99 where histogram_quantile needs one each.
 BUCKETS = "buckets"
 ALT = "__vramtop_alt"  # which of a histogram's alternative names a bucket series came from
+# The figures each replica (model, instance) is shown with (InstanceFigures); the others are
+# summed or maxed per model in Prometheus: at 1000 hosts one series per model, not per replica.
+PER_REPLICA = frozenset({"vram", "queue", "requests", "successes", "errors"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,17 +81,14 @@ def model_queries(
             qsel = f"quantile=~{quote('|'.join(str(q) for q in wanted))},{matchers}"
             expr = either(*(f"max by ({label}, quantile) ({m}{{{qsel}}})" for m in s.metrics))
             out.append(Query(p.name, key, expr, None, s.scale))
-        elif s.kind == "counter":
-            expr = either(
-                *(
-                    f"{s.agg} by ({per}) (rate({name}{{{matchers}}}[{window}]))"
-                    for m in s.metrics
-                    for name in counter_names(m)
-                )
-            )
-            out.append(Query(p.name, key, expr, None, s.scale, s.combine))
-        elif s.kind == "gauge":
-            expr = either(*(f"{s.agg} by ({per}) ({m}{{{matchers}}})" for m in s.metrics))
+        elif s.kind in ("counter", "gauge"):
+            names = [n for m in s.metrics for n in counter_names(m)] if s.kind == "counter" else []
+            rated = [f"rate({n}{{{matchers}}}[{window}])" for n in names] or [
+                f"{m}{{{matchers}}}" for m in s.metrics
+            ]
+            expr = either(*(f"{s.agg} by ({per}) ({e})" for e in rated))
+            if key not in PER_REPLICA:  # what promreadings.models does with the replicas'
+                expr = f"{'max' if s.combine == 'max' else 'sum'} by ({label}) ({expr})"
             out.append(Query(p.name, key, expr, None, s.scale, s.combine))
         else:  # mean of a duration counter over a count counter, per model
             out.append(Query(p.name, key, _mean(s, label, matchers, window), None, s.scale, "max"))

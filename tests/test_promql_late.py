@@ -69,7 +69,7 @@ def _served(prometheus: Prometheus, models: int, history_s: int = 4) -> Iterator
 
 @pytest.fixture(scope="module")
 def big(prometheus: Prometheus) -> Iterator[str]:
-    # one p95 per replica: LATE_FROM series and more; history for refreshes EVERY s back
+    # LATE_FROM replicas (one p95 each); history for refreshes EVERY s back
     yield from _served(prometheus, LATE_FROM, history_s=int(EVERY) + 6)
 
 

@@ -14,14 +14,14 @@ from dataclasses import dataclass
 
 from vramtop.sources.pool import DaemonPool
 from vramtop.sources.promreadings import Answer
-from vramtop.sources.queries import Query
+from vramtop.sources.queries import INSTANCE_P95, Query
 
 # Seconds from a refresh's start that the slow request may hold it, when the others are done
 # sooner: it often answers within that, and the refresh has its own answer.
 HOLD = 1.0
-# Series in its last answer from which it may answer late: one per replica (model, instance)
-# and per model and bucket, where Prometheus's work is about 20 bucket series per replica.
-# 100 hosts of 4 models: 488 series.
+# Replicas (model, instance: the series of its per-replica p95) in its last answer from which
+# it is asked every EVERY s and may answer late. Prometheus's work is the rates of every
+# replica's buckets (about 20 each): 100 hosts of 4 models, 8,800 series, twice.
 LATE_FROM = 200
 # Seconds between two of its requests at that size: its rates are over minutes (2m) of samples
 # scraped every 15-60 s; one answer every 15 s keeps up with them.
@@ -42,7 +42,8 @@ class Late:
 
     @property
     def big(self) -> bool:
-        return sum(len(a.samples) for a in self.answers) >= LATE_FROM
+        replicas = sum(len(a.samples) for a in self.answers if a.query.key == INSTANCE_P95)
+        return replicas >= LATE_FROM
 
 
 class LateRequest:

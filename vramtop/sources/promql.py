@@ -286,7 +286,9 @@ class PromSource:
                 queries = (
                     model_queries(p, self._sel, self._window, self._host_label, buckets=True)
                     if p.kind == "model"
-                    else field_queries(p, self._sel, self._window, self._active[:i])
+                    else field_queries(
+                        p, self._sel, self._window, self._active[:i], self._host_label
+                    )
                 )
                 light = [q for q in queries if not q.heavy]
                 groups += [light] if light else []

@@ -166,11 +166,18 @@ def _mean(s: Series, label: str, matchers: str, window: str) -> str:
     return f"({total(s.metrics)}) / ({total(s.mean_count)})"
 
 
-def field_queries(p: Profile, sel: str, window: str, before: Sequence[Profile] = ()) -> list[Query]:
+def field_queries(
+    p: Profile,
+    sel: str,
+    window: str,
+    before: Sequence[Profile] = (),
+    host_label: str | None = None,
+) -> list[Query]:
     """GPU and host exporters: every plain field in ONE query (selected by metric name; the
     slow health fields in a second, reused for remote_health.SLOW_TTL), plus one query per
     derived expression. ``before``: the GPU profiles whose value of a field wins over this
-    one's (they come first): see _shadowed."""
+    one's (they come first): see _shadowed. ``host_label``: the label naming a host, kept
+    where a GPU's fields drop the labels nobody reads (_read_labels)."""
     plain = {k: f for k, f in p.fields.items() if not f.match}
     out = []
     if plain:
@@ -182,7 +189,10 @@ def field_queries(p: Profile, sel: str, window: str, before: Sequence[Profile] =
         ):
             if keys:
                 names = quote(names_regex([plain[k].metric for k in keys]))
-                out.append(Query(p.name, p.kind, f"{{__name__=~{names},{sel}}}", every=every))
+                expr = f"{{__name__=~{names},{sel}}}"
+                if not every:
+                    expr = _read_labels(p, expr, host_label)
+                out.append(Query(p.name, p.kind, expr, every=every))
         # One query each, not joined with ``or``: that matches series without their names,
         # and would drop one GPU's temperature for having its memory.
         for key, by in shadowed.items():
@@ -203,6 +213,19 @@ def field_queries(p: Profile, sel: str, window: str, before: Sequence[Profile] =
         metric = p.processes["metric"]
         out.append(Query(p.name, f"{p.kind}.processes", f"{metric}{{{sel}}}"))
     return out
+
+
+def _read_labels(p: Profile, expr: str, host_label: str | None) -> str:
+    """A GPU exporter's every-refresh fields with only the labels promreadings.gpus reads:
+    dcgm-exporter's series also carry the device, PCI bus id, driver version, job and
+    Kubernetes labels, a third of the answer's bytes at 8,000 GPUs. MIG instances (GPU_I_ID)
+    stay apart; series that differ only in dropped labels (a GPU scraped by two jobs) hold
+    the same reading. The slow health fields are left whole: NVLink's are one per link."""
+    if p.kind != "gpu" or not p.uuid_label:
+        return expr
+    kept = ("__name__", "instance", p.uuid_label, p.name_label, p.index_label, *p.host_labels)
+    by = ", ".join(dict.fromkeys(x for x in (*kept, host_label, "GPU_I_ID") if x))
+    return f"max by ({by}) ({expr})"
 
 
 def _shadowed(

@@ -96,11 +96,11 @@ def summary(b: Bench) -> None:
         if f"scale.queries.{kind}" in r:
             # The most a refresh sends must not grow with the size; fewer is a refresh that
             # reused a slow answer (the histograms at a fleet's size) or was skipped.
-            rows = [q if isinstance(q, list) else [q, q] for q in r[f"scale.queries.{kind}"]]
+            sizes = [q if isinstance(q, list) else [q, q] for q in r[f"scale.queries.{kind}"]]
             add(
                 f"PromQL queries per refresh constant over {kind} (most a refresh)",
-                " ".join(f"{lo}-{hi}" if lo != hi else str(hi) for lo, hi in rows),
-                len({hi for _, hi in rows}) == 1,
+                " ".join(f"{lo}-{hi}" if lo != hi else str(hi) for lo, hi in sizes),
+                len({hi for _, hi in sizes}) == 1,
             )
     for hosts, limit in ((100, 1.0), (1000, 3.0)):
         key = f"scale.wall_max_ms.{hosts} hosts x 8 GPUs"

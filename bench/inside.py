@@ -143,10 +143,10 @@ def phase_scale(b: Bench) -> None:
     rows = [[*cost_row(label, r), f"{r['rss_growth_mib']:.1f} MiB"] for label, r in result.items()]
     for label, r in result.items():
         b.results[f"scale.wall_max_ms.{label}"] = r["wall_max_ms"]
-    for kind in ("models", "hosts"):
-        b.results[f"scale.queries.{kind}"] = sorted(
-            {q for label, r in result.items() if kind in label for q in r["queries"]}
-        )
+    for kind in ("models", "hosts"):  # per row: the fewest and the most a refresh sent
+        b.results[f"scale.queries.{kind}"] = [
+            [min(r["queries"]), max(r["queries"])] for label, r in result.items() if kind in label
+        ]
     b.serving.remove_fleet()
     b.report.section(
         "Scaling against the local Prometheus (vLLM models; hosts with 4 models, 8 DCGM GPUs and "

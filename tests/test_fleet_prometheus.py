@@ -29,6 +29,7 @@ from vramtop.profiles import load_all
 from vramtop.sources.host import HostSource
 from vramtop.sources.http import Endpoint
 from vramtop.sources.promql import PromReading, PromSource
+from vramtop.sources.queries import model_queries
 from vramtop.wiring import remote_sources
 
 REL = 1e-6
@@ -119,8 +120,12 @@ def stack(fake_lib: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     for host, scenario in scenarios.items():
         exporters[host], addresses[host] = _exporter(fake_lib, work / host, scenario)
     vllm = {
-        "gpu-a": SimulatedExporter("vllm", [ModelLoad("llama", 10.0, 0.5, 1.5, 3.0, 0.0, 4)]),
-        "gpu-b": SimulatedExporter("vllm", [ModelLoad("llama", 5.0, 1.0, 3.0, 6.0, 0.0, 2)]),
+        "gpu-a": SimulatedExporter(
+            "vllm", [ModelLoad("llama", 10.0, 0.5, 1.5, 3.0, 0.0, 4, running=7, kv_cache_usage=0.2)]
+        ),
+        "gpu-b": SimulatedExporter(
+            "vllm", [ModelLoad("llama", 5.0, 1.0, 3.0, 6.0, 0.0, 2, running=2, kv_cache_usage=0.5)]
+        ),
     }
     dcgm = SimulatedExporter(
         "dcgm",
@@ -239,6 +244,19 @@ def test_requests_per_refresh_do_not_grow_with_hosts(stack):
     assert without_vramtop.queries == 3 and stack.poll("vllm").queries == 2
     assert {m.name for m in one_host.models} == {"llama"}
     assert [f.instance for f in one_host.models[0].by_instance] == ["gpu-b"]
+
+
+def test_figures_not_shown_per_replica_are_summed_or_maxed_in_prometheus(stack):
+    """One series per model rather than per replica, with what the replicas' would have given."""
+    (llama,) = [m for m in stack.poll("vllm").models if m.name == "llama"]
+    assert llama.extras["running_requests"] == 9, "summed over gpu-a's 7 and gpu-b's 2"
+    assert llama.extras["kv_cache_usage_ratio"] == 0.5, "the fuller cache of the two (0.2, 0.5)"
+    assert [f.queue_length for f in llama.by_instance] == [4, 2], "per replica, as before"
+    queries = {q.key: q.expr for q in model_queries(load_all()["vllm"], "s", "5s")}
+    assert queries["extras.running_requests"] == (
+        "sum by (model_name) (sum by (model_name, instance) (vllm:num_requests_running{s}))"
+    )
+    assert queries["queue"] == "sum by (model_name, instance) (vllm:num_requests_waiting{s})"
 
 
 def test_host_label_names_the_hosts(stack):

@@ -196,3 +196,14 @@ def test_a_series_names_its_host_by_label_instance_or_as_this_machine():
     assert prometheus_here("http://127.0.0.1:9090", "box") == "box"
     assert prometheus_here("http://box:9090/prom", "box") == "box"
     assert prometheus_here("https://prom.example:9090", "box") is None
+
+
+def test_a_gpus_every_refresh_fields_keep_only_the_labels_read():
+    """dcgm-exporter's device, PCI bus and driver labels are a third of a fleet's answer."""
+    fast, slow = field_queries(load_all()["dcgm"], "s", "2m", host_label="node")[:2]
+    labels = "__name__, instance, UUID, modelName, gpu, hostname, Hostname, node, GPU_I_ID"
+    assert fast.expr.startswith(f'max by ({labels}) ({{__name__=~"DCGM_FI_DEV_FB_USED|')
+    # the slow health fields whole: NVLink's one series per link are summed per GPU
+    assert slow.every and slow.expr.startswith('{__name__=~"DCGM_FI_DEV_ECC_CURRENT|')
+    host = field_queries(load_all()["node_exporter"], "s", "2m")[0]
+    assert host.expr.startswith('{__name__=~"node_memory_MemTotal_bytes|')

@@ -20,24 +20,34 @@ class DaemonPool:
         self._name = name
         self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._threads = 0
+        self._unfinished = 0  # jobs queued or running: a job left running holds a thread
         self._lock = threading.Lock()
         self._closed = False
 
     def map(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> list[Any]:
         """``[fn(x) for x in items]``, concurrently; the first exception is raised."""
+        futures = self._put([(fn, item) for item in items])
+        return [f.result() for f in futures]
+
+    def submit(self, fn: Callable[[Any], Any], item: Any) -> Future[Any]:
+        """``fn(item)`` on a pool thread, left running: its Future says when it is done."""
+        return self._put([(fn, item)])[0]
+
+    def _put(self, calls: list[tuple[Callable[[Any], Any], Any]]) -> list[Future[Any]]:
         futures: list[Future[Any]] = []
         with self._lock:
             if self._closed:
                 raise SourceError("the source is closed")
-            for item in items:
+            for fn, item in calls:
                 fut: Future[Any] = Future()
                 self._jobs.put((fut, fn, item))
                 futures.append(fut)
-            while self._threads < min(self._size, len(futures)):
+            self._unfinished += len(calls)
+            while self._threads < min(self._size, self._unfinished):
                 self._threads += 1
                 name = f"{self._name}-{self._threads}"
                 threading.Thread(target=self._run, name=name, daemon=True).start()
-        return [f.result() for f in futures]
+        return futures
 
     def shutdown(self) -> None:
         with self._lock:
@@ -48,9 +58,12 @@ class DaemonPool:
     def _run(self) -> None:
         while (job := self._jobs.get()) is not None:
             fut, fn, item = job
-            if not fut.set_running_or_notify_cancel():
-                continue
             try:
-                fut.set_result(fn(item))
-            except BaseException as err:  # handed to the caller of map()
-                fut.set_exception(err)
+                if fut.set_running_or_notify_cancel():
+                    try:
+                        fut.set_result(fn(item))
+                    except BaseException as err:  # handed to the caller
+                        fut.set_exception(err)
+            finally:
+                with self._lock:
+                    self._unfinished -= 1

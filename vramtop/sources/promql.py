@@ -3,7 +3,7 @@
 Each refresh issues a fixed set of instant queries (see queries.py), concurrently, all at one
 evaluation time and each bounded by the timeout. Profiles are picked by which metric names
 exist (``auto``) or forced by name. Histogram quantiles per model are computed here from bucket
-rates (promquantile.py).
+rates (promquantile.py); the request for those rates may answer a refresh late (promlate.py).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from vramtop.sources.base import SourceError
 from vramtop.sources.http import Endpoint, QueryError, client, get_json
 from vramtop.sources.pool import DaemonPool
 from vramtop.sources.promapi import instant, matrix
+from vramtop.sources.promlate import EVERY, HOLD, LateRequest
 from vramtop.sources.promql_syntax import instance_selector
 from vramtop.sources.promquantile import expand
 from vramtop.sources.promreadings import Answer as _Answer
@@ -95,7 +96,9 @@ class PromSource:
         self._profile_of: dict[str, Profile] = {}
         self._requests = 0
         self._xids = XidWatch()
-        self._cached_groups: tuple[tuple[str, ...] | None, list[list[Query]]] = (None, [])
+        self._cached_groups: tuple[tuple[str, ...] | None, list[list[Query]], list[Query]]
+        self._cached_groups = (None, [], [])
+        self._late = LateRequest(self._pool, self._batch)
         self._kept: dict[Query, tuple[float, _Answer]] = {}  # Query.every: (monotonic, answer)
 
     def close(self) -> None:
@@ -141,13 +144,18 @@ class PromSource:
         started = time.monotonic()
         self._requests = 0  # what this refresh asked: detection only when it is due
         self._detect(at)
-        groups, kept = self._due(started)
+        groups, heavy, kept = self._due(started)
+        if heavy:
+            self._requests += self._late.start(heavy, at)
         queries = [q for g in groups for q in g]
-        answers = [a for g in self._pool.map(lambda g: self._batch(g, at), groups) for a in g]
+        answers: list[_Answer] = []
+        for batch, sent in self._pool.map(lambda g: self._batch(g, at), groups):
+            answers += batch
+            self._requests += sent
         for a in answers:
             if a.query.every and not a.error:
                 self._kept[a.query] = (started, a)
-        answers += kept
+        reused, late_note = self._collect_late(heavy, at, started, queries, answers)
         by_profile = {p.name: p for p in self._active}
         failed = [a for a in answers if a.error]
         transport = [a for a in failed if not a.error.startswith("!")]  # type: ignore[union-attr]
@@ -159,6 +167,8 @@ class PromSource:
             note = f"{len(failed)} of {len(queries)} queries failed: {first}"
         elif not self._active:
             note = "no known inference-server or GPU metrics found (see --profile)"
+        note = "; ".join(n for n in (note, late_note) if n)
+        answers += kept + reused
         answers = [
             x
             for a in answers
@@ -180,6 +190,35 @@ class PromSource:
             note=note,
             events=self._xids.update(xids, at),
         )
+
+    def _collect_late(
+        self,
+        heavy: list[Query],
+        at: float,
+        started: float,
+        queries: list[Query],
+        answers: list[_Answer],
+    ) -> tuple[list[_Answer], str]:
+        """The slow request's answer: this refresh's (added to ``queries`` and ``answers``) if it
+        comes within HOLD of the refresh's start, else the last one (returned, with a note of
+        its age). A first answer is waited for as long as the request may take."""
+        if not heavy:
+            return [], ""
+        hold = started + HOLD - time.monotonic()
+        late = self._late.collect(heavy, hold, self.endpoint.timeout + 1)
+        if late is None:
+            return [], "latency percentiles not in yet: Prometheus is still computing them"
+        self._requests += late.requests
+        if late.at < at:
+            if at - late.at < 1:
+                return late.answers, ""  # answered since the last refresh, evaluated just before
+            return late.answers, (
+                f"latency percentiles from {at - late.at:.0f} s ago "
+                f"(at this fleet's size asked every {EVERY:g} s)"
+            )
+        queries += heavy
+        answers += late.answers
+        return [], ""
 
     def _hosts(
         self, answers: list[_Answer], at: float, known: set[str | None], spare: bool
@@ -233,12 +272,12 @@ class PromSource:
             out.update({k: v for k, v in more.items() if k == "vram_bytes"})
         return out
 
-    def _groups(self) -> list[list[Query]]:
-        """The requests of a refresh, each a list of queries: one per active profile, and one
-        for every profile's heavy queries (rates over a histogram's buckets: each replica's
-        p95, each histogram's buckets), which Prometheus then evaluates in parallel with the
-        rest. Not one each: at a few models, requests cost vramtop more than they save. They
-        change only when detection does."""
+    def _groups(self) -> tuple[list[list[Query]], list[Query]]:
+        """The requests of a refresh, each a list of queries: one per active profile, and the
+        heavy one of every profile's rates over a histogram's buckets (each replica's p95, each
+        histogram's buckets), which Prometheus evaluates in parallel with the rest and which
+        may answer late (promlate.py). Not one each: at a few models, requests cost vramtop
+        more than they save. They change only when detection does."""
         key = tuple(p.name for p in self._active)
         if self._cached_groups[0] != key:
             groups: list[list[Query]] = []
@@ -247,7 +286,9 @@ class PromSource:
                 queries = (
                     model_queries(p, self._sel, self._window, self._host_label, buckets=True)
                     if p.kind == "model"
-                    else field_queries(p, self._sel, self._window, self._active[:i])
+                    else field_queries(
+                        p, self._sel, self._window, self._active[:i], self._host_label
+                    )
                 )
                 light = [q for q in queries if not q.heavy]
                 groups += [light] if light else []
@@ -257,46 +298,44 @@ class PromSource:
                 groups[0].append(up_query(self._sel))
             else:
                 groups.append([up_query(self._sel)])
-            groups += [heavy] if heavy else []
-            self._cached_groups = (key, groups)
-        return self._cached_groups[1]
+            self._cached_groups = (key, groups, heavy)
+        return self._cached_groups[1], self._cached_groups[2]
 
-    def _due(self, now: float) -> tuple[list[list[Query]], list[_Answer]]:
+    def _due(self, now: float) -> tuple[list[list[Query]], list[Query], list[_Answer]]:
         """This refresh's requests without the queries whose last answer may still be reused
-        (Query.every), and those answers."""
-        groups = self._groups()
+        (Query.every), the heavy request's queries, and those reused answers."""
+        groups, heavy = self._groups()
         wanted = {q for g in groups for q in g}
         fresh = {q: a for q, (t, a) in self._kept.items() if q in wanted and now - t < q.every}
         self._kept = {q: self._kept[q] for q in fresh}  # detection may have dropped some
         if not fresh:
-            return groups, []
+            return groups, heavy, []
         due = [[q for q in g if q not in fresh] for g in groups]
-        return [g for g in due if g], list(fresh.values())
+        return [g for g in due if g], heavy, list(fresh.values())
 
-    def _batch(self, group: list[Query], at: float) -> list[_Answer]:
+    def _batch(self, group: list[Query], at: float) -> tuple[list[_Answer], int]:
         """A group's queries in ONE request (see _groups): each tagged with label_replace and
-        joined with ``or`` (the tag keeps ``or`` from dropping series), then split by the tag.
-        For light queries HTTP and JSON cost more than Prometheus's evaluation. If Prometheus
-        rejects the batch, the queries go one by one, so the note can say which failed."""
-        self._requests += 1
+        joined with ``or`` (the tag keeps ``or`` from dropping series), then split by the tag;
+        and the number of requests sent. For light queries HTTP and JSON cost more than
+        Prometheus's evaluation. If Prometheus rejects the batch, the queries go one by one,
+        so the note can say which failed."""
         if len(group) == 1:
-            return [self._answer(group[0], at)]
+            return [self._answer(group[0], at)], 1
         expr = " or ".join(
             f'label_replace(({q.expr}), "{_TAG}", "{i}", "", "")' for i, q in enumerate(group)
         )
         try:
             samples = self._query(expr, at)
         except QueryError:
-            self._requests += len(group)
-            return [self._answer(q, at) for q in group]
+            return [self._answer(q, at) for q in group], 1 + len(group)
         except SourceError as err:
-            return [_Answer(q, error=err.reason) for q in group]
+            return [_Answer(q, error=err.reason) for q in group], 1
         answers = [_Answer(q) for q in group]
         for labels, value in samples:
             tag = labels.pop(_TAG, "")
             if tag.isdigit() and int(tag) < len(answers):
                 answers[int(tag)].samples.append((labels, value))
-        return answers
+        return answers, 1
 
     def _answer(self, q: Query, at: float) -> _Answer:
         try:

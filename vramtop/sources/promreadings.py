@@ -24,11 +24,11 @@ from vramtop.model import (
 from vramtop.profiles import Profile
 from vramtop.sources import remote_health
 from vramtop.sources.figures import MAX_BYTES, model_from_figures, serving_reasons
-from vramtop.sources.queries import INSTANCE_P95, UP, Query
+from vramtop.sources.queries import INSTANCE_P95, PER_REPLICA, UP, Query
 
 Samples = list[tuple[dict[str, str], float | None]]
 # The figures a replica has: InstanceFigures' fields, as model_from_figures names them.
-_SHARE_KEYS = {"vram", "queue", "requests", "successes", "errors", INSTANCE_P95}
+_SHARE_KEYS = {*PER_REPLICA, INSTANCE_P95}
 _LISTED = 3  # targets named in a host's detail; the rest are counted
 
 

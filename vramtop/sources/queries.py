@@ -17,6 +17,9 @@ UP = "up"
 # (promquantile.py), one rate() for p50, p95 and p99 where histogram_quantile needs one each.
 BUCKETS = "buckets"
 ALT = "__vramtop_alt"  # which of a histogram's alternative names a bucket series came from
+# The figures each replica (model, instance) is shown with (InstanceFigures); the others are
+# summed or maxed per model in Prometheus: at 1000 hosts one series per model, not per replica.
+PER_REPLICA = frozenset({"vram", "queue", "requests", "successes", "errors"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,17 +81,14 @@ def model_queries(
             qsel = f"quantile=~{quote('|'.join(str(q) for q in wanted))},{matchers}"
             expr = either(*(f"max by ({label}, quantile) ({m}{{{qsel}}})" for m in s.metrics))
             out.append(Query(p.name, key, expr, None, s.scale))
-        elif s.kind == "counter":
-            expr = either(
-                *(
-                    f"{s.agg} by ({per}) (rate({name}{{{matchers}}}[{window}]))"
-                    for m in s.metrics
-                    for name in counter_names(m)
-                )
-            )
-            out.append(Query(p.name, key, expr, None, s.scale, s.combine))
-        elif s.kind == "gauge":
-            expr = either(*(f"{s.agg} by ({per}) ({m}{{{matchers}}})" for m in s.metrics))
+        elif s.kind in ("counter", "gauge"):
+            names = [n for m in s.metrics for n in counter_names(m)] if s.kind == "counter" else []
+            rated = [f"rate({n}{{{matchers}}}[{window}])" for n in names] or [
+                f"{m}{{{matchers}}}" for m in s.metrics
+            ]
+            expr = either(*(f"{s.agg} by ({per}) ({e})" for e in rated))
+            if key not in PER_REPLICA:  # what promreadings.models does with the replicas'
+                expr = f"{'max' if s.combine == 'max' else 'sum'} by ({label}) ({expr})"
             out.append(Query(p.name, key, expr, None, s.scale, s.combine))
         else:  # mean of a duration counter over a count counter, per model
             out.append(Query(p.name, key, _mean(s, label, matchers, window), None, s.scale, "max"))
@@ -166,11 +166,18 @@ def _mean(s: Series, label: str, matchers: str, window: str) -> str:
     return f"({total(s.metrics)}) / ({total(s.mean_count)})"
 
 
-def field_queries(p: Profile, sel: str, window: str, before: Sequence[Profile] = ()) -> list[Query]:
+def field_queries(
+    p: Profile,
+    sel: str,
+    window: str,
+    before: Sequence[Profile] = (),
+    host_label: str | None = None,
+) -> list[Query]:
     """GPU and host exporters: every plain field in ONE query (selected by metric name; the
     slow health fields in a second, reused for remote_health.SLOW_TTL), plus one query per
     derived expression. ``before``: the GPU profiles whose value of a field wins over this
-    one's (they come first): see _shadowed."""
+    one's (they come first): see _shadowed. ``host_label``: the label naming a host, kept
+    where a GPU's fields drop the labels nobody reads (_read_labels)."""
     plain = {k: f for k, f in p.fields.items() if not f.match}
     out = []
     if plain:
@@ -182,7 +189,10 @@ def field_queries(p: Profile, sel: str, window: str, before: Sequence[Profile] =
         ):
             if keys:
                 names = quote(names_regex([plain[k].metric for k in keys]))
-                out.append(Query(p.name, p.kind, f"{{__name__=~{names},{sel}}}", every=every))
+                expr = f"{{__name__=~{names},{sel}}}"
+                if not every:
+                    expr = _read_labels(p, expr, host_label)
+                out.append(Query(p.name, p.kind, expr, every=every))
         # One query each, not joined with ``or``: that matches series without their names,
         # and would drop one GPU's temperature for having its memory.
         for key, by in shadowed.items():
@@ -203,6 +213,19 @@ def field_queries(p: Profile, sel: str, window: str, before: Sequence[Profile] =
         metric = p.processes["metric"]
         out.append(Query(p.name, f"{p.kind}.processes", f"{metric}{{{sel}}}"))
     return out
+
+
+def _read_labels(p: Profile, expr: str, host_label: str | None) -> str:
+    """A GPU exporter's every-refresh fields with only the labels promreadings.gpus reads:
+    dcgm-exporter's series also carry the device, PCI bus id, driver version, job and
+    Kubernetes labels, a third of the answer's bytes at 8,000 GPUs. MIG instances (GPU_I_ID)
+    stay apart; series that differ only in dropped labels (a GPU scraped by two jobs) hold
+    the same reading. The slow health fields are left whole: NVLink's are one per link."""
+    if p.kind != "gpu" or not p.uuid_label:
+        return expr
+    kept = ("__name__", "instance", p.uuid_label, p.name_label, p.index_label, *p.host_labels)
+    by = ", ".join(dict.fromkeys(x for x in (*kept, host_label, "GPU_I_ID") if x))
+    return f"max by ({by}) ({expr})"
 
 
 def _shadowed(

@@ -14,6 +14,7 @@ import pynvml
 from fakenvml import call_counts, reset_counts
 
 from vramtop.demo.scenario import Event, Gpu, Process, Scenario
+from vramtop.sources import nvml_pcie
 from vramtop.sources.nvml import NvmlSource
 from vramtop.sources.nvml_health import NO_NVLINK, SLOW_TTL
 from vramtop.sources.nvml_pcie import NOT_YET
@@ -340,6 +341,27 @@ def test_pcie_throughput_is_sampled_off_the_refresh_path(scenario):
     assert b.health.unavailable["pcie_rx_bytes_per_second"] == NOT_SUPPORTED
     # close() stopped it (its join may time out on a loaded machine; the thread still ends)
     wait_for(lambda: all(not t.is_alive() for t in threads))
+
+
+def test_pcie_sampling_waits_for_a_refresh_to_ask(scenario, loaded_fake, monkeypatch):
+    """A round of PCIe samples starts only once a refresh read the last one: a paused screen
+    (refreshes every 30 s) does not keep the sampler going on its own clock."""
+    monkeypatch.setattr(nvml_pcie.PcieSampler.__init__, "__defaults__", (0.2,))  # PERIOD
+    scenario(Scenario(gpus=(Gpu(pcie_tx_kbps=1000),)))
+
+    def samples() -> int:
+        return call_counts(loaded_fake)["nvmlDeviceGetPcieThroughput"]
+
+    with source() as nvml:
+        nvml.poll()
+        nvml.poll()  # starts the sampler
+        wait_for(lambda: nvml.poll().gpus[0].health.pcie_tx_bytes_per_second is not None)
+        time.sleep(1.0)  # five periods: the round the last poll asked for has run
+        asked = samples()
+        time.sleep(1.0)  # five more, and no refresh asked
+        assert samples() == asked
+        nvml.poll()
+        wait_for(lambda: samples() > asked)  # the next round, once asked
 
 
 def test_xid_and_ecc_events_arrive_with_their_meaning(scenario):

@@ -24,6 +24,7 @@ from test_tui_support import (
 from textual.binding import Binding
 
 from vramtop.config import Settings
+from vramtop.feeds import live
 from vramtop.feeds.live import MIN_INTERVAL
 from vramtop.tui.app import VramtopApp
 from vramtop.tui.keys import LIVE_VIEW_KEYS, help_sections
@@ -211,7 +212,8 @@ def test_sort_keys_and_header_click():
     run(go())
 
 
-def test_pause_freezes_the_screen_while_history_keeps_growing():
+def test_pause_freezes_the_screen_while_history_keeps_growing(monkeypatch):
+    monkeypatch.setattr(live, "PAUSED_EVERY", 1.0)  # paused: every 1 s instead of 0.5 s
     collector = CountingCollector()
     app = make_app(collector, interval=0.5)
 
@@ -219,6 +221,8 @@ def test_pause_freezes_the_screen_while_history_keeps_growing():
         async with app.run_test(size=(100, 30)) as pilot:
             await started(pilot, app)
             await pilot.press("p")
+            assert app.feed.pace == 1.0
+            assert "PAUSED" in status_text(app) and "reading every 1s" in status_text(app)
             frozen = app.shown
             added = app.history.frames_added
             await wait_until(pilot, lambda: app.history.frames_added >= added + 2, "2 frames")
@@ -226,10 +230,31 @@ def test_pause_freezes_the_screen_while_history_keeps_growing():
             assert app.latest is not None and app.latest.time > frozen.time
             view = app.screen.view
             assert view is not None and view.frame is frozen  # widgets drew nothing newer
-            app.redraw_status()
-            assert "PAUSED" in status_text(app)
             await pilot.press("p")
+            assert app.feed.pace == 0.5
             assert app.shown is app.latest and "PAUSED" not in status_text(app)
+
+    run(go())
+
+
+def test_a_paused_screen_slows_the_collection_and_resuming_reads_at_once(monkeypatch):
+    monkeypatch.setattr(live, "PAUSED_EVERY", 3600.0)
+    collector = CountingCollector()
+    app = make_app(collector, interval=MIN_INTERVAL)
+
+    async def go():
+        async with app.run_test(size=(100, 30)) as pilot:
+            await started(pilot, app, 2)  # collecting every 0.5 s
+            await pilot.press("p")
+            assert "reading every 3600s" in status_text(app)
+            calls = collector.calls
+            await pilot.pause(2.5)  # five intervals: at most the collection under way ends
+            assert collector.calls <= calls + 1
+            assert app.feed.status().paused_every == 3600.0
+            await pilot.press("p")
+            await wait_until(pilot, lambda: collector.calls > calls + 1, "a read on resuming")
+            await wait_until(pilot, lambda: app.shown is app.latest, "the new frame shown")
+            assert app.feed.status().paused_every is None
 
     run(go())
 

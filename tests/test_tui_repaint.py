@@ -6,12 +6,22 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from test_tui_support import STEPS, ScriptedCollector, frame_at, make_app, run, wait_until
+from test_tui_support import (
+    STEPS,
+    T0,
+    Clock,
+    ScriptedCollector,
+    frame_at,
+    make_app,
+    run,
+    wait_until,
+)
 from textual.geometry import Region
 
 from vramtop.tui.messages import FrameCollected
 from vramtop.tui.widgets.frame_table import FrameTable
 from vramtop.tui.widgets.host_panel import HostPanel
+from vramtop.tui.widgets.status_bar import StatusBar
 
 
 def spy(widget: Any, name: str, calls: list[tuple[str, tuple, dict]]) -> None:
@@ -79,5 +89,46 @@ def test_an_unchanged_frame_repaints_nothing_and_a_changed_figure_one_line():
             ]
             assert [kw for name, _, kw in calls if name == "host.refresh"] == [{"layout": False}]
             assert host.render().plain.startswith(f"CPU {int(cpu)}% of 64  ")
+
+    run(go())
+
+
+def test_a_paused_screen_repaints_nothing_while_frames_keep_coming():
+    """Paused: new figures, the clock moving on and the status tick leave every widget alone;
+    the frames still go into the history."""
+    clock = Clock(T0 + STEPS + 1)
+    frames = [frame_at(STEPS + i) for i in range(6)]
+    fresh = frame_at(STEPS + 10)  # what the collector reads when the screen resumes
+    app = make_app(ScriptedCollector([frames[0], fresh]), clock=clock)
+
+    async def go() -> None:
+        async with app.run_test(size=(160, 50)) as pilot:
+            await wait_until(pilot, lambda: app.frames_received >= 1, "the first frame")
+            await pilot.press("p")
+            await pilot.pause()
+            screen = app.screen
+            assert "PAUSED" in screen.query_one(StatusBar).text
+            calls: list[tuple[str, tuple, dict]] = []
+            for table in screen.query(FrameTable):
+                spy(table, "refresh", calls)
+                spy(table, "refresh_line", calls)
+            spy(screen.query_one(HostPanel), "refresh", calls)
+            spy(screen.query_one(StatusBar), "refresh", calls)
+            added = app.history.frames_added
+            for n, frame in enumerate(frames[1:], start=1):
+                clock.now = frame.time + 1  # what once aged: "newer data 5s"
+                app.post_message(FrameCollected(frame))
+                await wait_until(pilot, lambda n=n: app.frames_received > n, "a paused frame")
+                app.redraw_status()  # as the status tick would
+                await pilot.pause()
+            assert app.history.frames_added == added + 5
+            assert app.latest is frames[-1] and app.shown is frames[0]
+            assert calls == []
+
+            await pilot.press("p")  # resumed: the newest frame at once, then a new one read
+            assert app.shown in (frames[-1], fresh)
+            await wait_until(pilot, lambda: app.shown is fresh, "a frame read on resuming")
+            await pilot.pause()
+            assert any(name.startswith("host.") for name, _, _ in calls)
 
     run(go())

@@ -61,6 +61,7 @@ class FeedStatus:
     recording: str | None = None  # frames are also written to this file
     replay: Position | None = None
     remote_interval: float | None = None  # Prometheus and Alertmanager are read this often
+    paused_every: float | None = None  # the screen is paused, and frames come this often
 
 
 Message = Arrived | Trouble
@@ -85,6 +86,11 @@ class Feed(Protocol):
 
     def run(self, command: str, arg: int = 0) -> str | None:
         """Do a command; the sentence to tell the user, if any."""
+        ...
+
+    def screen_paused(self, paused: bool) -> float | None:
+        """The consumer froze (or thawed) its screen: the feed may collect less often meanwhile.
+        The seconds between frames while paused, or None where the pace does not change."""
         ...
 
     def status(self) -> FeedStatus: ...

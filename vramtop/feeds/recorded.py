@@ -66,6 +66,9 @@ class Recorded:
     def run(self, command: str, arg: int = 0) -> str | None:
         return self.feed.run(command, arg)
 
+    def screen_paused(self, paused: bool) -> float | None:
+        return None  # the recording keeps its interval, whatever the screen does
+
     def status(self) -> FeedStatus:
         return replace(self.feed.status(), recording=self.recorder.path)
 

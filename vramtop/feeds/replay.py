@@ -104,6 +104,9 @@ class ReplayFeed:
             self.position = index
             self._worker.submit(index, join=False)
 
+    def screen_paused(self, paused: bool) -> float | None:
+        return None  # a replay pauses itself ("pause" command); its screen never freezes
+
     def tick(self) -> str | None:
         """While playing: on to the frames whose time has come at this speed."""
         if not self.playing:

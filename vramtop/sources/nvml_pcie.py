@@ -2,7 +2,9 @@
 
 nvmlDeviceGetPcieThroughput measures over 20 ms per direction: 8 GPUs would add 320 ms to every
 refresh. A daemon thread samples each GPU in turn every PERIOD seconds instead, and a refresh
-takes the latest sample.
+takes the latest sample. A round starts only once a refresh has asked since the last one, so
+the sampling slows with the refreshes (a paused screen, a long interval) instead of running
+on its own clock.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ class PcieSampler:
         self._latest: dict[int, Sample] = {}
         self._memo: dict[int, dict[str, str]] = {}
         self._stop = threading.Event()
+        self._wanted = threading.Event()  # a refresh read a sample since the last round began
         self._thread: threading.Thread | None = None
 
     def start(self, devices: Sequence[tuple[int, Any]]) -> None:
@@ -41,15 +44,18 @@ class PcieSampler:
 
     def stop(self, timeout: float = 2.0) -> None:
         self._stop.set()
+        self._wanted.set()
         if self._thread is not None:
             self._thread.join(timeout)
 
     def latest(self, index: int) -> Sample:
+        self._wanted.set()
         return self._latest.get(index) or (None, None, dict.fromkeys(FIELDS, NOT_YET))
 
     def _run(self, devices: tuple[tuple[int, Any], ...]) -> None:
         nv = self._calls.nv
         while not self._stop.is_set():
+            self._wanted.clear()
             asked = False
             for index, handle in devices:
                 if self._stop.is_set():
@@ -70,3 +76,4 @@ class PcieSampler:
             if not asked:
                 return  # no GPU here can say (or the driver is too old): nothing to sample
             self._stop.wait(self._period)
+            self._wanted.wait()

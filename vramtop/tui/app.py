@@ -25,7 +25,7 @@ from vramtop.feeds import Arrived, Feed, Message, Trouble
 from vramtop.fleet import Rules, is_fleet
 from vramtop.history import History
 from vramtop.model import Frame
-from vramtop.tui import acting, commands, keys, linking
+from vramtop.tui import acting, cells, commands, keys, linking
 from vramtop.tui.jobs import backfill_job, run_job, snapshot_job
 from vramtop.tui.messages import (
     BackfillWanted,
@@ -130,7 +130,8 @@ class VramtopApp(App[None]):
         for note in self._notes:
             self.notify(note, severity="warning", timeout=8, markup=False)
         self.feed.start(self._post)
-        self.set_interval(STATUS_TICK, self.redraw_status)
+        # Paused, the status line says nothing that ages: this tick stops with it.
+        self._status_tick = self.set_interval(STATUS_TICK, self.redraw_status)
         if self.feed.tick_every:
             self.set_interval(self.feed.tick_every, self.tick)
 
@@ -277,6 +278,7 @@ class VramtopApp(App[None]):
             interval=feed.interval,
             remote_interval=feed.remote_interval,
             paused=not replay.playing if replay else self.paused,
+            paused_every=feed.paused_every,
             waiting_since=feed.waiting_since,
             problem=self.problem,
             palette=self.palette,
@@ -313,14 +315,20 @@ class VramtopApp(App[None]):
         self.push_screen(HelpScreen(keys.help_sections(self, self.feed.kind)))
 
     def action_pause(self) -> None:
+        """Freezes the screen; the feed may collect less often meanwhile (the history goes on,
+        at that step). Resumed, the newest frame is drawn at once and a new one is collected."""
         self.paused = not self.paused
+        every = self.feed.screen_paused(self.paused)
         if not self.paused:
+            self._status_tick.resume()
             self.shown = self.latest
             self.redraw()
             self.notify("Resumed", timeout=2)
         else:
+            self._status_tick.pause()
             self.redraw_status()
-            self.notify("Paused: the screen is frozen; data is still collected", timeout=3)
+            pace = f"every {cells.interval(every)}" if every else "as before"
+            self.notify(f"Paused: the screen is frozen; data is still read, {pace}", timeout=3)
 
     def action_snapshot(self) -> None:
         frame = self.shown or self.latest

@@ -6,6 +6,7 @@ from __future__ import annotations
 from textual.app import App
 from textual.binding import Binding, BindingType
 
+from vramtop.feeds.live import PAUSED_EVERY
 from vramtop.tui.screens.drill import DrillScreen
 from vramtop.tui.screens.help import EXTRA_LIST_KEYS, Entry, HelpScreen, entries
 from vramtop.tui.screens.overview import OverviewScreen
@@ -23,7 +24,7 @@ COMMON_KEYS: list[BindingType] = [
     Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
     Binding("question_mark", "help", "Help"),
 ]
-# "pause" freezes the screen when the feed cannot pause itself (live: data is still collected).
+# "pause" freezes the screen when the feed cannot pause itself (live: data is still read, slower).
 LIVE_KEYS: list[BindingType] = [
     Binding("p", "pause", "Pause"),
     Binding("r", "feed('refresh')", "Refresh", show=False),
@@ -127,4 +128,8 @@ def help_sections(app: App, kind: str = "live") -> list[tuple[str, list[Entry]]]
     if kind == "replay":
         everywhere = entries(app, [*COMMON_KEYS, *LAST_KEYS])
         return [("Replay", entries(app, REPLAY_KEYS)), ("Everywhere", everywhere), *lists]
-    return [("Everywhere", entries(app, LIVE_VIEW_KEYS)), *lists]
+    everywhere = entries(app, LIVE_VIEW_KEYS)
+    paused = f"(paused: no redraw, data read every {PAUSED_EVERY:g} s)"
+    at = next((i + 1 for i, (key, _) in enumerate(everywhere) if key == "p"), len(everywhere))
+    everywhere.insert(at, ("", paused))
+    return [("Everywhere", everywhere), *lists]

@@ -35,6 +35,7 @@ class Status:
     readonly: bool = False  # --readonly: no actions
     acted: Outcome | None = None  # the last signal, while recent
     remote_interval: float | None = None  # Prometheus and Alertmanager are read this often
+    paused_every: float | None = None  # while paused, data is read this often
 
     @property
     def stale_for(self) -> float | None:
@@ -109,13 +110,15 @@ class StatusBar(Widget):
             right.append(": write failed  " if s.record_problem else "  ", p.bad)
         stale = s.stale_for
         if s.paused:
+            # Nothing here ages while paused (no "newer data 42s"): the line, like the rest of
+            # the screen, is drawn once and then left alone.
             right.append(" PAUSED ", p.badge)
             if s.shown is not None:
                 right.append(f" at {fmt.time_of_day(s.shown.time)}", p.warn)
-            if s.latest is not None and s.shown is not None and s.latest.time > s.shown.time:
-                right.append(f" · newer data {cells.age(s.latest.time - s.shown.time)}", p.dim)
-            right.append(" · p resumes", p.dim)
-        elif s.latest is None:
+            every = s.paused_every or s.interval
+            right.append(f" · reading every {cells.interval(every)} · p resumes ", p.dim)
+            return left, right, short
+        if s.latest is None:
             if stale is not None:
                 right.append(f" no data yet: collecting for {cells.age(stale)} ", p.alarm)
             else:
@@ -125,7 +128,7 @@ class StatusBar(Widget):
                 right.append(f" STALE: no new data for {cells.age(stale)} ", p.alarm)
                 right.append(" ")
             right.append(fmt.time_of_day(s.latest.time), p.text)
-        if s.problem and not s.paused:
+        if s.problem:
             right.append("  " + s.problem, p.bad)
         every = f"  every {cells.interval(s.interval)}"
         if s.remote_interval is not None and s.remote_interval > s.interval + 1e-9:

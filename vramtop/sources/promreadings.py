@@ -237,41 +237,51 @@ def gpus_and_xids(
     remote_health.XidWatch. ``memo``: health already built by earlier refreshes."""
     memo = memo or HealthMemo()
     seen: dict[str, dict[str, dict[str, Any]]] = {}  # uuid -> profile -> fields
+    of_profile: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)  # profile -> uuid -> g
     procs: dict[str, list[ProcessReading]] = defaultdict(list)
+    indexes: dict[str, int] = {}  # "0" -> 0: eight values, tens of thousands of series
+    health_keys, summed, blank = remote_health.KEYS, remote_health.SUMMED, remote_health.BLANK
     for a in answers:
         p = profiles.get(a.query.profile)
         if p is None or p.kind != "gpu":
             continue
-        by_metric = {f.metric: (key, f) for key, f in p.fields.items()}
+        by_metric = {f.metric: (key, f.scale) for key, f in p.fields.items()}
         uuid_label, name_label, index_label = p.uuid_label or "uuid", p.name_label, p.index_label
+        mine = of_profile[p.name]
+        processes = a.query.key == "gpu.processes"
         for labels, value in a.samples:
             uuid = normalise_uuid(labels.get(uuid_label))
             if uuid is None:
                 continue
-            views = seen.get(uuid)
-            g = None if views is None else views.get(p.name)
+            g = mine.get(uuid)
             if g is None:  # once per GPU: a fleet answer has tens of series per GPU
-                g = {"profile": p.name, "host": _gpu_host(labels, p, naming)}
+                g = mine[uuid] = {"profile": p.name, "host": _gpu_host(labels, p, naming)}
                 seen.setdefault(uuid, {})[p.name] = g
-            if name_label and labels.get(name_label):
-                g["name"] = labels[name_label]
-            if index_label and labels.get(index_label, "").isdigit():
-                g["index"] = int(labels[index_label])
-            if a.query.key == "gpu.processes":
+            if name_label and (text := labels.get(name_label)):
+                g["name"] = text
+            if index_label and (text := labels.get(index_label)):
+                index = indexes.get(text)
+                if index is None and text.isdigit():
+                    index = indexes[text] = int(text)
+                if index is not None:
+                    g["index"] = index
+            if processes:
                 pid = labels.get(p.processes.get("pid_label", "pid"), "")
                 if pid.isdigit():
                     used = None if value is None else int(value)
                     name = labels.get(p.processes.get("name_label", ""), None)
                     procs[uuid].append(ProcessReading(int(pid), -1, used, name=name, detail=p.name))
                 continue
-            field_key, f = by_metric.get(labels.get("__name__", ""), (None, None))
-            if field_key and value is not None and f is not None:
-                if field_key in remote_health.KEYS and not 0 <= value < remote_health.BLANK:
+            if value is None:
+                continue
+            field_key, scale = by_metric.get(labels.get("__name__", ""), (None, 1.0))
+            if field_key:
+                if field_key in health_keys and not 0 <= value < blank:
                     continue  # NaN, below zero, or DCGM's "blank" sentinels: not a reading
-                if field_key in remote_health.SUMMED:  # one series per link or lane
-                    g[field_key] = g.get(field_key, 0.0) + value * f.scale
+                if field_key in summed:  # one series per link or lane
+                    g[field_key] = g.get(field_key, 0.0) + value * scale
                 else:
-                    g[field_key] = value * f.scale
+                    g[field_key] = value * scale
     merged = {uuid: _merge(views) for uuid, views in seen.items()}
     out = [
         _gpu(uuid, g, procs[uuid], profiles, memo)

@@ -115,8 +115,10 @@ def models(
         rank = 0 if q.key == "vram" and measured else 1
         per_model: dict[str, list[float]] = defaultdict(list)
         per_host: dict[tuple[str, str], list[float]] = defaultdict(list)
+        shared, p95, latency = q.key in _SHARE_KEYS, q.key == INSTANCE_P95, q.key == "latency"
+        scale, model_label = q.scale, p.model_label
         for labels, value in a.samples:
-            name = labels.get(p.model_label)
+            name = labels.get(model_label)
             if name is None:
                 continue
             was = source.get(name)
@@ -127,15 +129,14 @@ def models(
             if value is None or math.isinf(value):
                 nodata[name].add(q.key)
                 continue
-            host = naming.of(labels)
-            if host and q.key in _SHARE_KEYS:
-                per_host[(name, host)].append(value * q.scale)
-            if q.key == INSTANCE_P95:
+            if shared and (host := naming.of(labels)):
+                per_host[(name, host)].append(value * scale)
+            if p95:
                 continue
-            if q.key == "latency" and "quantile" in labels:
-                figures[name].offer(f"latency.{float(labels['quantile'])}", value * q.scale, rank)
+            if latency and "quantile" in labels:
+                figures[name].offer(f"latency.{float(labels['quantile'])}", value * scale, rank)
                 continue
-            per_model[name].append(value * q.scale)
+            per_model[name].append(value * scale)
         key = f"{q.key}.{q.quantile}" if q.key == "latency" else q.key
         for name, values in per_model.items():
             figures[name].offer(key, max(values) if q.combine == "max" else sum(values), rank)

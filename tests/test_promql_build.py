@@ -8,6 +8,7 @@ import re
 import pytest
 
 from vramtop.profiles import ProfileError, load, load_all
+from vramtop.sources.base import SourceError
 from vramtop.sources.exposition import ExpositionError, histogram_quantile, increase, parse
 from vramtop.sources.promql import normalise_uuid
 from vramtop.sources.promql_syntax import counter_names, instance_selector, quote, regex_literal
@@ -207,3 +208,53 @@ def test_a_gpus_every_refresh_fields_keep_only_the_labels_read():
     assert slow.every and slow.expr.startswith('{__name__=~"DCGM_FI_DEV_ECC_CURRENT|')
     host = field_queries(load_all()["node_exporter"], "s", "2m")[0]
     assert host.expr.startswith('{__name__=~"node_memory_MemTotal_bytes|')
+
+
+def test_a_gpus_kept_health_follows_its_counters_across_refreshes():
+    from vramtop.sources.promreadings import Answer, HealthMemo, gpus_and_xids
+    from vramtop.sources.queries import Query
+
+    dcgm = load_all()["dcgm"]
+    memo = HealthMemo()
+
+    def refresh(ecc: str) -> object:
+        labels = {"UUID": "GPU-1", "instance": "h1:9400", "gpu": "0"}
+        samples = [
+            ({**labels, "__name__": "DCGM_FI_DEV_FB_USED"}, 5.0),
+            ({**labels, "__name__": "DCGM_FI_DEV_ECC_DBE_VOL_TOTAL"}, float(ecc)),
+        ]
+        (gpu,), _ = gpus_and_xids(
+            [Answer(Query("dcgm", "gpu", "x"), samples)], {"dcgm": dcgm}, memo=memo
+        )
+        return gpu.health
+
+    assert refresh("0").ecc_uncorrected_volatile == 0
+    assert refresh("3").ecc_uncorrected_volatile == 3, "a changed counter is read anew"
+    assert refresh("0").ecc_uncorrected_volatile == 0
+
+
+def test_an_answer_is_read_in_one_pass_split_by_its_tag():
+    from vramtop.sources.http import Endpoint
+    from vramtop.sources.promapi import instant
+
+    def series(tag: str | None, value: str, **labels: object) -> dict:
+        metric = {**labels, **({"t": tag} if tag is not None else {})}
+        return {"metric": metric, "value": [1.0, value]}
+
+    result = [
+        series("0", "1.5", a="x"),
+        series("1", "NaN", a="y"),
+        series("1", "+Inf", a=7),
+        series("7", "2", a="z"),  # not a tag of this batch
+        series(None, "2", a="w"),
+    ]
+    body = {"status": "success", "data": {"resultType": "vector", "result": result}}
+    ep = Endpoint("http://127.0.0.1:9")
+    assert instant(body, ep, 100, "t", 2) == [
+        [({"a": "x"}, 1.5)],
+        [({"a": "y"}, None), ({"a": "7"}, float("inf"))],
+    ]
+    (whole,) = instant(body, ep, 100)
+    assert [v for _, v in whole] == [1.5, None, float("inf"), 2.0, 2.0]
+    with pytest.raises(SourceError, match="more than 4 series"):
+        instant(body, ep, 4)

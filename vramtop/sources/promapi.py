@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from vramtop.sources.base import SourceError
@@ -23,8 +24,16 @@ def not_api(endpoint: Endpoint, what: str = "Prometheus", api: str = "a Promethe
     )
 
 
-def instant(body: Any, endpoint: Endpoint, max_series: int) -> list[tuple[dict[str, str], Any]]:
-    """An instant query's samples as (labels, value as sent); a scalar is one unlabelled one."""
+Samples = list[tuple[dict[str, str], float | None]]
+
+
+def instant(
+    body: Any, endpoint: Endpoint, max_series: int, tag: str | None = None, parts: int = 1
+) -> list[Samples]:
+    """An instant query's samples as (labels, number; None where the value is not one or NaN),
+    a scalar as one unlabelled sample; in ``parts`` lists by the value of the label ``tag``
+    (popped; a series whose tag is not one of 0 .. parts - 1 is dropped), else in one list.
+    One pass over the series: at a fleet's size there are tens of thousands."""
     data = api_data(body, endpoint)
     result = data.get("result")
     if data.get("resultType") not in ("vector", "scalar") or not isinstance(result, list):
@@ -34,13 +43,16 @@ def instant(body: Any, endpoint: Endpoint, max_series: int) -> list[tuple[dict[s
             f"Prometheus at {endpoint.safe_url} answered more than {max_series} series for one "
             "query (max_series): narrow it with --instance or raise max_series"
         )
+    out: list[Samples] = [[] for _ in range(parts)]
     if data["resultType"] == "scalar":
         if len(result) != 2:
             raise not_api(endpoint)
-        return [({}, result[1])]
-    out = []
-    append = out.append
-    for s in result:  # tens of thousands at a fleet's size: no copy where JSON gave strings
+        if tag is None:
+            out[0].append(({}, number(result[1])))
+        return out
+    slot = {str(i): out[i].append for i in range(parts)}  # the tags _batch gives
+    whole = out[0].append
+    for s in result:  # no copy where JSON gave strings
         metric, value = (s.get("metric", {}), s.get("value")) if type(s) is dict else (0, 0)
         if type(metric) is not dict or type(value) is not list or len(value) != 2:
             raise not_api(endpoint)
@@ -48,8 +60,28 @@ def instant(body: Any, endpoint: Endpoint, max_series: int) -> list[tuple[dict[s
             if type(v) is not str:  # keys from JSON are strings; a value may be anything
                 metric = {str(k): str(v) for k, v in metric.items()}
                 break
-        append((metric, value[1]))
+        text = value[1]
+        try:
+            x = float(text)
+        except (TypeError, ValueError):
+            x = None
+        else:
+            if x != x:  # NaN: no value
+                x = None
+        if tag is None:
+            whole((metric, x))
+        elif (add := slot.get(metric.pop(tag, ""))) is not None:
+            add((metric, x))
     return out
+
+
+def number(text: Any) -> float | None:
+    """A sample's value as sent ("1.5", "NaN", "+Inf"): a float, None where it is no number."""
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(value) else value
 
 
 def matrix(body: Any, endpoint: Endpoint) -> list[Any]:

@@ -22,7 +22,7 @@ from vramtop.sources import promreadings as read
 from vramtop.sources.base import SourceError
 from vramtop.sources.http import Endpoint, QueryError, client, get_json
 from vramtop.sources.pool import DaemonPool
-from vramtop.sources.promapi import instant, matrix
+from vramtop.sources.promapi import instant, matrix, number
 from vramtop.sources.promlate import EVERY, HOLD, LateRequest
 from vramtop.sources.promql_syntax import instance_selector
 from vramtop.sources.promquantile import expand
@@ -83,6 +83,7 @@ class PromSource:
         self._sel = instance_selector(instance, match)
         self._host_label = host_label
         self._naming = read.Naming(host_label, this_host)
+        self._health = read.HealthMemo()
         # When each host last had a target up (this session's refreshes, or asked once when
         # a host is first seen down), and why it is unknown for the others.
         self._last_up: dict[str, float] = {}
@@ -108,6 +109,12 @@ class PromSource:
     # -- HTTP ------------------------------------------------------------------------------
 
     def _query(self, expr: str, at: float) -> list[tuple[dict[str, str], float | None]]:
+        return self._split(expr, at)[0]
+
+    def _split(
+        self, expr: str, at: float, tag: str | None = None, parts: int = 1
+    ) -> list[list[tuple[dict[str, str], float | None]]]:
+        """An instant query's samples, in ``parts`` lists by the label ``tag`` (promapi.instant)."""
         body = get_json(
             self._http,
             self.endpoint,
@@ -115,8 +122,7 @@ class PromSource:
             "Prometheus",
             data={"query": expr, "time": f"{at:.3f}", "timeout": f"{self.endpoint.timeout:g}s"},
         )
-        samples = instant(body, self.endpoint, self._max_series)
-        return [(labels, _number(value)) for labels, value in samples]
+        return instant(body, self.endpoint, self._max_series, tag, parts)
 
     def query_range(self, expr: str, start: float, end: float, step: float) -> list[Any]:
         body = get_json(
@@ -177,7 +183,7 @@ class PromSource:
         naming = self._naming
         models = read.models(answers, by_profile, naming, self._window)
         self._profile_of = {m.name: by_profile[m.profile] for m in models if m.profile}
-        gpus, xids = read.gpus_and_xids(answers, by_profile, naming)
+        gpus, xids = read.gpus_and_xids(answers, by_profile, naming, self._health)
         known = {g.host for g in gpus} | {f.instance for m in models for f in m.by_instance}
         # The look-back is one more request after the others: only while time is left for it.
         spare = time.monotonic() - started < self.endpoint.timeout / 2
@@ -325,17 +331,12 @@ class PromSource:
             f'label_replace(({q.expr}), "{_TAG}", "{i}", "", "")' for i, q in enumerate(group)
         )
         try:
-            samples = self._query(expr, at)
+            parts = self._split(expr, at, _TAG, len(group))
         except QueryError:
             return [self._answer(q, at) for q in group], 1 + len(group)
         except SourceError as err:
             return [_Answer(q, error=err.reason) for q in group], 1
-        answers = [_Answer(q) for q in group]
-        for labels, value in samples:
-            tag = labels.pop(_TAG, "")
-            if tag.isdigit() and int(tag) < len(answers):
-                answers[int(tag)].samples.append((labels, value))
-        return answers, 1
+        return [_Answer(q, samples) for q, samples in zip(group, parts, strict=True)], 1
 
     def _answer(self, q: Query, at: float) -> _Answer:
         try:
@@ -344,14 +345,6 @@ class PromSource:
             return _Answer(q, error="!" + err.reason)  # "!" marks: server up, query refused
         except SourceError as err:
             return _Answer(q, error=err.reason)
-
-
-def _number(text: Any) -> float | None:
-    try:
-        value = float(text)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(value) else value
 
 
 # -- history for one model (drill-down charts) ----------------------------------------------------
@@ -389,7 +382,7 @@ def backfill(
             continue
         for series in query_range(q.expr, end - window, end, step):
             for t, text in series.get("values") or []:
-                value = _number(text)
+                value = number(text)
                 if value is None:
                     continue
                 bucket = raw[key]

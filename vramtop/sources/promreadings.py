@@ -14,6 +14,7 @@ from typing import Any
 from vramtop.clean import shorten
 from vramtop.fleet import host_key, this_machine
 from vramtop.model import (
+    GpuHealth,
     GpuReading,
     HostReading,
     InstanceFigures,
@@ -30,6 +31,9 @@ Samples = list[tuple[dict[str, str], float | None]]
 # The figures a replica has: InstanceFigures' fields, as model_from_figures names them.
 _SHARE_KEYS = {*PER_REPLICA, INSTANCE_P95}
 _LISTED = 3  # targets named in a host's detail; the rest are counted
+_KEYS_KEPT = 100_000  # instances whose host key is remembered (Naming)
+_HEALTH_KEPT = 100_000  # GPUs' health kept across refreshes (HealthMemo)
+_ABSENT = object()
 
 
 @dataclass(slots=True)
@@ -47,12 +51,25 @@ class Naming:
 
     label: str | None = None
     local: str | None = None
+    # instance -> key: the same few thousand instances every refresh, one per series.
+    _keys: dict[str | None, str | None] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def of(self, labels: dict[str, str]) -> str | None:
         if self.label and labels.get(self.label):
             return labels[self.label]
-        key = host_key(labels.get("instance"))
-        return self.local if self.local and this_machine(key, self.local) else key
+        instance = labels.get("instance")
+        try:
+            return self._keys[instance]
+        except KeyError:
+            pass
+        key = host_key(instance)
+        key = self.local if self.local and this_machine(key, self.local) else key
+        if len(self._keys) >= _KEYS_KEPT:
+            self._keys.clear()
+        self._keys[instance] = key
+        return key
 
 
 BY_INSTANCE = Naming()
@@ -94,29 +111,32 @@ def models(
         if p is None or p.kind != "model":
             continue
         q = a.query
-        rank = 0 if q.key == "vram" and vram_only(p) else 1
+        measured = vram_only(p)
+        rank = 0 if q.key == "vram" and measured else 1
         per_model: dict[str, list[float]] = defaultdict(list)
         per_host: dict[tuple[str, str], list[float]] = defaultdict(list)
+        shared, p95, latency = q.key in _SHARE_KEYS, q.key == INSTANCE_P95, q.key == "latency"
+        scale, model_label = q.scale, p.model_label
         for labels, value in a.samples:
-            name = labels.get(p.model_label)
+            name = labels.get(model_label)
             if name is None:
                 continue
-            if name not in source or (vram_only(source[name]) and not vram_only(p)):
+            was = source.get(name)
+            if was is None or (not measured and was is not p and vram_only(was)):
                 source[name] = p
             if "instance" in labels:
                 instances[name].add(labels["instance"])
             if value is None or math.isinf(value):
                 nodata[name].add(q.key)
                 continue
-            host = naming.of(labels)
-            if host and q.key in _SHARE_KEYS:
-                per_host[(name, host)].append(value * q.scale)
-            if q.key == INSTANCE_P95:
+            if shared and (host := naming.of(labels)):
+                per_host[(name, host)].append(value * scale)
+            if p95:
                 continue
-            if q.key == "latency" and "quantile" in labels:
-                figures[name].offer(f"latency.{float(labels['quantile'])}", value * q.scale, rank)
+            if latency and "quantile" in labels:
+                figures[name].offer(f"latency.{float(labels['quantile'])}", value * scale, rank)
                 continue
-            per_model[name].append(value * q.scale)
+            per_model[name].append(value * scale)
         key = f"{q.key}.{q.quantile}" if q.key == "latency" else q.key
         for name, values in per_model.items():
             figures[name].offer(key, max(values) if q.combine == "max" else sum(values), rank)
@@ -189,50 +209,83 @@ def gpus(
     return gpus_and_xids(answers, profiles, naming)[0]
 
 
+class HealthMemo:
+    """GpuHealth by the profiles and health fields that made it: a fleet's GPUs report the same
+    counters refresh after refresh, and each GpuHealth is a dozen reasons. Held by one source,
+    whose profile names are unique."""
+
+    def __init__(self) -> None:
+        self._kept: dict[tuple, tuple[GpuHealth | None, str]] = {}
+        self._order = tuple(sorted(remote_health.KEYS))
+
+    def health(self, g: dict[str, Any], mine: list[Profile]) -> tuple[GpuHealth | None, str]:
+        key = (g["profiles"], *[g.get(k, _ABSENT) for k in self._order])
+        found = self._kept.get(key)
+        if found is None:
+            if len(self._kept) >= _HEALTH_KEPT:
+                self._kept.clear()
+            found = self._kept[key] = remote_health.health(g, mine)
+        return found
+
+
 def gpus_and_xids(
-    answers: Iterable[Answer], profiles: dict[str, Profile], naming: Naming = BY_INSTANCE
+    answers: Iterable[Answer],
+    profiles: dict[str, Profile],
+    naming: Naming = BY_INSTANCE,
+    memo: HealthMemo | None = None,
 ) -> tuple[tuple[GpuReading, ...], dict[str, tuple[int, int]]]:
     """The GPUs, and the last XID each exporter reports: UUID -> (index, code), for
-    remote_health.XidWatch."""
+    remote_health.XidWatch. ``memo``: health already built by earlier refreshes."""
+    memo = memo or HealthMemo()
     seen: dict[str, dict[str, dict[str, Any]]] = {}  # uuid -> profile -> fields
+    of_profile: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)  # profile -> uuid -> g
     procs: dict[str, list[ProcessReading]] = defaultdict(list)
+    indexes: dict[str, int] = {}  # "0" -> 0: eight values, tens of thousands of series
+    health_keys, summed, blank = remote_health.KEYS, remote_health.SUMMED, remote_health.BLANK
     for a in answers:
         p = profiles.get(a.query.profile)
         if p is None or p.kind != "gpu":
             continue
-        by_metric = {f.metric: (key, f) for key, f in p.fields.items()}
+        by_metric = {f.metric: (key, f.scale) for key, f in p.fields.items()}
         uuid_label, name_label, index_label = p.uuid_label or "uuid", p.name_label, p.index_label
+        mine = of_profile[p.name]
+        processes = a.query.key == "gpu.processes"
         for labels, value in a.samples:
             uuid = normalise_uuid(labels.get(uuid_label))
             if uuid is None:
                 continue
-            views = seen.get(uuid)
-            g = None if views is None else views.get(p.name)
+            g = mine.get(uuid)
             if g is None:  # once per GPU: a fleet answer has tens of series per GPU
-                g = {"profile": p.name, "host": _gpu_host(labels, p, naming)}
+                g = mine[uuid] = {"profile": p.name, "host": _gpu_host(labels, p, naming)}
                 seen.setdefault(uuid, {})[p.name] = g
-            if name_label and labels.get(name_label):
-                g["name"] = labels[name_label]
-            if index_label and labels.get(index_label, "").isdigit():
-                g["index"] = int(labels[index_label])
-            if a.query.key == "gpu.processes":
+            if name_label and (text := labels.get(name_label)):
+                g["name"] = text
+            if index_label and (text := labels.get(index_label)):
+                index = indexes.get(text)
+                if index is None and text.isdigit():
+                    index = indexes[text] = int(text)
+                if index is not None:
+                    g["index"] = index
+            if processes:
                 pid = labels.get(p.processes.get("pid_label", "pid"), "")
                 if pid.isdigit():
                     used = None if value is None else int(value)
                     name = labels.get(p.processes.get("name_label", ""), None)
                     procs[uuid].append(ProcessReading(int(pid), -1, used, name=name, detail=p.name))
                 continue
-            field_key, f = by_metric.get(labels.get("__name__", ""), (None, None))
-            if field_key and value is not None and f is not None:
-                if field_key in remote_health.KEYS and not 0 <= value < remote_health.BLANK:
+            if value is None:
+                continue
+            field_key, scale = by_metric.get(labels.get("__name__", ""), (None, 1.0))
+            if field_key:
+                if field_key in health_keys and not 0 <= value < blank:
                     continue  # NaN, below zero, or DCGM's "blank" sentinels: not a reading
-                if field_key in remote_health.SUMMED:  # one series per link or lane
-                    g[field_key] = g.get(field_key, 0.0) + value * f.scale
+                if field_key in summed:  # one series per link or lane
+                    g[field_key] = g.get(field_key, 0.0) + value * scale
                 else:
-                    g[field_key] = value * f.scale
+                    g[field_key] = value * scale
     merged = {uuid: _merge(views) for uuid, views in seen.items()}
     out = [
-        _gpu(uuid, g, procs[uuid], profiles)
+        _gpu(uuid, g, procs[uuid], profiles, memo)
         for uuid, g in sorted(merged.items(), key=lambda kv: (kv[1]["host"], kv[1].get("index", 0)))
     ]
     xids = {
@@ -247,24 +300,27 @@ def _merge(views: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """Each profile's view completed first (a total from used + free + reserved), then the
     first profile's value of each field wins."""
     out: dict[str, Any] = {}
-    for g in views.values():
+    for g in reversed(views.values()):  # the first profile's update last: its values win
         if "memory_total_bytes" not in g and "memory_free_bytes" in g and "memory_used_bytes" in g:
             g["memory_total_bytes"] = (
                 g["memory_used_bytes"] + g["memory_free_bytes"] + g.get("memory_reserved_bytes", 0)
             )
-        for key, value in g.items():
-            out.setdefault(key, value)
+        out.update(g)
     out["profiles"] = "+".join(views)
     return out
 
 
 def _gpu(
-    uuid: str, g: dict[str, Any], procs: list[ProcessReading], profiles: dict[str, Profile]
+    uuid: str,
+    g: dict[str, Any],
+    procs: list[ProcessReading],
+    profiles: dict[str, Profile],
+    memo: HealthMemo,
 ) -> GpuReading:
     index = int(g.get("index", 0))
     host = g["host"]
     mine = [profiles[n] for n in g["profiles"].split("+") if n in profiles]
-    health, why = remote_health.health(g, mine)
+    health, why = memo.health(g, mine)
     return GpuReading(
         index=index,
         uuid=uuid,

@@ -296,7 +296,7 @@ def test_live_collector_fires_local_alerts_and_a_recording_replays_them(
         [("VRAMExhausted", "firing", 0)],
         [("ModelQueueBacklog", "pending", 50), ("VRAMExhausted", "firing", 0)],
     ]
-    assert timeline(frames) == expected
+    assert timeline(frames) == expected, [(f.sources, len(f.gpus)) for f in frames]
     gpu_alert = next(a for a in frames[2].alerts if a.name == "VRAMExhausted")
     assert dict(gpu_alert.labels) == {"gpu": "0", "uuid": "GPU-full"}
     assert gpu_alert.summary == "VRAM of GPU 0 is 97% used (limit 95%)"

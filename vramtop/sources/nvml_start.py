@@ -14,6 +14,7 @@ from typing import Any
 
 _thread: threading.Thread | None = None
 _result: tuple[Any, BaseException | None] | None = None
+_released: set[threading.Thread] = set()  # let go while still starting: they shut down alone
 _lock = threading.Lock()
 
 
@@ -49,21 +50,35 @@ def _start() -> None:
     try:
         pynvml.nvmlInit()
     except pynvml.NVMLError as err:
-        _result = (pynvml, err)
+        result: tuple[Any, BaseException | None] = (pynvml, err)
     else:
-        _result = (pynvml, None)
+        result = (pynvml, None)
+    me = threading.current_thread()
+    with _lock:
+        released = me in _released
+        _released.discard(me)
+        if not released:
+            _result = result
+    if released and result[1] is None:
+        with contextlib.suppress(Exception):
+            pynvml.nvmlShutdown()
 
 
 def release_early() -> None:
     """Shut down an NVML that start_early initialised and no source took (a mode that stopped
     early, say on a bad config), so that NVML's init and shutdown stay paired in a process that
-    runs the command line more than once (the tests). One still starting is left to exit."""
+    runs the command line more than once (the tests). One still starting is let go: it shuts
+    down what it started, and no later source takes its answer (from another environment)."""
     global _thread, _result
     with _lock:
         thread = _thread
-        if thread is None or thread.is_alive():
+        if thread is None:
             return
-        _thread, result, _result = None, _result, None
+        _thread = None
+        if thread.is_alive():  # it shuts down what it started; a later source starts its own
+            _released.add(thread)
+            return
+        result, _result = _result, None
     if result is not None and result[1] is None:
         with contextlib.suppress(Exception):
             result[0].nvmlShutdown()

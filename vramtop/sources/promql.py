@@ -18,6 +18,7 @@ from typing import Any
 from vramtop.model import GpuReading, HealthEvent, HostReading, ModelReading
 from vramtop.profiles import Profile
 from vramtop.serving import HISTORY_KEYS
+from vramtop.sources import gcpause
 from vramtop.sources import promreadings as read
 from vramtop.sources.base import SourceError
 from vramtop.sources.http import Endpoint, QueryError, client, get_json
@@ -146,6 +147,10 @@ class PromSource:
         self._detected_at = at
 
     def poll(self) -> PromReading:
+        with gcpause.held():  # a fleet's answers: millions of objects that live on
+            return self._poll()
+
+    def _poll(self) -> PromReading:
         at = self._clock()
         started = time.monotonic()
         self._requests = 0  # what this refresh asked: detection only when it is due

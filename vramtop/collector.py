@@ -133,9 +133,6 @@ class Collector:
             else:
                 results[name] = fut.result()
                 statuses.append(SourceStatus(name, "ok"))
-        if not self._has_nvml:
-            statuses.append(SourceStatus("nvml", "disabled", "NVML is turned off"))
-        statuses.sort(key=lambda s: _ORDER.get(s.name, 9))
         # Local rules keep when each breach began: a copy evaluates this Frame, not them.
         frame = self._build(self._started_at, results, statuses, copy.copy(self._rules))
         return frame, tuple(pending)
@@ -150,15 +147,18 @@ class Collector:
         asked = time.monotonic()
         results: dict[str, Any] = {}
         statuses: list[SourceStatus] = []
-        futures = started or {}
-        for name, worker in () if started else self._workers.items():
-            paced = self._paced.get(name)
-            if paced is not None and asked - paced[0] < self.remote_every - _DUE_SLACK:
-                # Prometheus has nothing newer yet: its last answer, as it was, still holds.
-                results[name], status = self._last[name].value, paced[1]
-                statuses.append(status)
-                continue
-            futures[name] = worker.submit()
+        if started:  # start()'s polls, every source's
+            futures = started
+        else:
+            futures = {}
+            for name, worker in self._workers.items():
+                paced = self._paced.get(name)
+                if paced is not None and asked - paced[0] < self.remote_every - _DUE_SLACK:
+                    # Prometheus has nothing newer yet: its last answer, as it was, still holds.
+                    results[name], status = self._last[name].value, paced[1]
+                    statuses.append(status)
+                    continue
+                futures[name] = worker.submit()
         # A little slack: a source's own timeout (e.g. HTTP) says more than ours can.
         deadline = time.monotonic() + self._timeout * 1.2 + 0.25
         for name, fut in futures.items():
@@ -185,9 +185,6 @@ class Collector:
                 self._paced.pop(name, None)  # a failed read is tried again next refresh
             results[name] = value
             statuses.append(status)
-        if not self._has_nvml:
-            statuses.append(SourceStatus("nvml", "disabled", "NVML is turned off"))
-        statuses.sort(key=lambda s: _ORDER.get(s.name, 9))
         return self._build(now, results, statuses, self._rules)
 
     def close(self) -> None:
@@ -232,6 +229,9 @@ class Collector:
         statuses: list[SourceStatus],
         rules: local_rules.LocalRules | None = None,
     ) -> Frame:
+        if not self._has_nvml:
+            statuses.append(SourceStatus("nvml", "disabled", "NVML is turned off"))
+        statuses.sort(key=lambda s: _ORDER.get(s.name, 9))
         host: HostReading = results.get("host") or HostReading(hostname=self._hostname)
         nvml: NvmlReading | None = results.get("nvml")
         local = nvml.gpus if nvml else ()

@@ -193,20 +193,21 @@ def _targets(value: Any) -> Targets:
             raise ValueError(f"unknown target {key!r}")
         if key == "model_p95_seconds":
             numbers[key] = _model_targets(number)
-        elif isinstance(number, bool) or not isinstance(number, int | float) or number < 0:
-            raise ValueError(value)
         else:
-            numbers[key] = float(number)
+            numbers[key] = _non_negative(number)
     return Targets(**numbers)
 
 
 def _model_targets(value: Any) -> tuple[tuple[str, float], ...]:
     if not isinstance(value, dict):
-        raise ValueError("model_p95_seconds must be a table of model-name globs to seconds")
-    for pattern, seconds in value.items():
-        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
-            raise ValueError(f"model_p95_seconds.{pattern!r} must be seconds, got {seconds!r}")
-    return tuple((str(k), float(v)) for k, v in value.items())
+        raise ValueError(value)
+    return tuple((str(k), _non_negative(v)) for k, v in value.items())
+
+
+def _non_negative(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise ValueError(value)
+    return float(value)
 
 
 def _url(value: Any) -> str:

@@ -126,12 +126,13 @@ def test_container_rule_and_parent_launcher():
     assert Attributor().attribute(ProcInfo(3, argv=("sleep", "5"))) == (None, None)
 
 
-def test_real_child_processes_through_psutil():
+@pytest.mark.parametrize("proc_stat", [None, False], ids=["proc", "psutil"])
+def test_real_child_processes_through_proc_and_psutil(proc_stat):
     script = "import time; time.sleep(30)"
     child = subprocess.Popen([sys.executable, "-c", script, "--served-model-name", 'my model "q"'])
     wait_for_exec(child, ["--served-model-name", 'my model "q"'])
     try:
-        inspector = ProcessInspector()
+        inspector = ProcessInspector(proc_stat=proc_stat)
         info = inspector.describe(child.pid)
         assert info.argv[-2:] == ("--served-model-name", 'my model "q"')
         assert info.name and info.user and info.detail is None
@@ -144,14 +145,16 @@ def test_real_child_processes_through_psutil():
         child.wait()
 
 
-def test_pid_that_psutil_cannot_find_gets_a_reason():
+@pytest.mark.parametrize("proc_stat", [None, False], ids=["proc", "psutil"])
+def test_pid_that_cannot_be_found_gets_a_reason(proc_stat):
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     child.wait()
-    info = ProcessInspector().describe(child.pid)
+    info = ProcessInspector(proc_stat=proc_stat).describe(child.pid)
     assert info.detail == GONE and info.argv == () and info.user is None
 
 
-def test_zombie_is_reported_as_exited_not_raised():
+@pytest.mark.parametrize("proc_stat", [None, False], ids=["proc", "psutil"])
+def test_zombie_is_reported_as_exited_not_raised(proc_stat):
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     deadline = time.monotonic() + 10
     import psutil
@@ -160,7 +163,7 @@ def test_zombie_is_reported_as_exited_not_raised():
         assert time.monotonic() < deadline
         time.sleep(0.01)
     try:
-        info = ProcessInspector().describe(child.pid)
+        info = ProcessInspector(proc_stat=proc_stat).describe(child.pid)
         assert info.detail is not None and "exited" in info.detail
     finally:
         child.wait()

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
-from pathlib import Path
 from typing import Any
 
 from vramtop import durations
@@ -555,9 +553,10 @@ _KEYS: dict[str, tuple[Callable[[Any], Any], str, str | None]] = {
 }
 
 
-def default_config_path(env: Mapping[str, str]) -> Path:
+def default_config_path(env: Mapping[str, str]) -> str:
+    # Paths as strings: pathlib (and the urllib and ipaddress it imports) cost every start ~5 ms.
     base = env.get("XDG_CONFIG_HOME") or os.path.join(env.get("HOME", "~"), ".config")
-    return Path(os.path.expanduser(base)) / "vramtop" / "config.toml"
+    return os.path.join(os.path.expanduser(base), "vramtop", "config.toml")
 
 
 def load(
@@ -569,9 +568,9 @@ def load(
     env = os.environ if env is None else env
     settings = Settings()
     explicit = config_file or env.get("VRAMTOP_CONFIG")
-    path = Path(explicit) if explicit else default_config_path(env)
-    if explicit or path.is_file():
-        settings = replace(_from_file(path), config_file=str(path))
+    path = explicit or default_config_path(env)
+    if explicit or os.path.isfile(path):
+        settings = replace(_from_file(path), config_file=path)
     settings = _apply(settings, _from_env(env))
     flags = {k: v for k, v in (flags or {}).items() if v is not None}
     if "theme" in flags:
@@ -587,7 +586,9 @@ def _apply(settings: Settings, values: Mapping[str, Any]) -> Settings:
     return replace(settings, **{k: v for k, v in values.items() if k in known})
 
 
-def _from_file(path: Path) -> Settings:
+def _from_file(path: str) -> Settings:
+    import tomllib  # only where a config file exists: ~10 ms of every start otherwise
+
     from vramtop.credentials import read_regular
 
     data_bytes = read_regular(path, "config file")

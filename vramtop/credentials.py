@@ -9,7 +9,6 @@ import re
 import select
 import stat
 import time
-from pathlib import Path
 from typing import Any
 
 from vramtop.config import ConfigError, Refused
@@ -39,7 +38,7 @@ class _Why(Exception):
     """Why a file could not be read; each caller puts it in its own sentence."""
 
 
-def read_regular(path: str | Path, what: str, limit: int = 2**20) -> bytes:
+def read_regular(path: str | os.PathLike[str], what: str, limit: int = 2**20) -> bytes:
     """The bytes of a regular file, or ConfigError. Opened without blocking, so a FIFO with no
     writer, a directory or a device is one sentence instead of a hang."""
     try:
@@ -62,7 +61,9 @@ def read_regular(path: str | Path, what: str, limit: int = 2**20) -> bytes:
         os.close(fd)
 
 
-def read_secret(path: str | Path, what: str, timeout: float = 2.0, limit: int = 2**16) -> bytes:
+def read_secret(
+    path: str | os.PathLike[str], what: str, timeout: float = 2.0, limit: int = 2**16
+) -> bytes:
     """A token or password file: a regular file, or a pipe (``--bearer-token-file <(pass x)``)
     read within ``timeout``; a pipe with no writer is a sentence, not a hang."""
     try:

@@ -77,11 +77,22 @@ def main() -> int:
     return finish(code)
 
 
+_quick_exit = False
+
+
+def exit_quickly() -> None:
+    """The mode closed everything it opened: the process ends as soon as its output is
+    flushed, without the interpreter's teardown of every module (~20 ms, a tenth of a
+    one-shot run). Only the entry acts on it: the tests' in-process runs go on."""
+    global _quick_exit
+    _quick_exit = True
+
+
 def finish(code: int) -> int:
     """Flush what is left; after a signal, exit now rather than wait for workers."""
     _default_signals()
     code = flush_stdout(code)
-    if code in (EXIT_INTERRUPTED, EXIT_TERMINATED):
+    if _quick_exit or code in (EXIT_INTERRUPTED, EXIT_TERMINATED):
         with contextlib.suppress(OSError, ValueError, AttributeError):
             sys.stderr.flush()
         os._exit(code)

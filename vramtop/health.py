@@ -8,11 +8,9 @@ alerts from the ``nvml`` source, so they reach the Alerts panel without Promethe
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 from types import MappingProxyType
 
 from vramtop.model import AlertReading, Frame, GpuHealth, GpuReading, HealthEvent
@@ -60,6 +58,9 @@ class XidInfo:
 @cache
 def xid_table() -> MappingProxyType[int, XidInfo]:
     """vramtop/data/xid.toml: XID number -> meaning, severity, critical."""
+    import tomllib  # on the first XID: a start without one pays for no TOML parser
+    from importlib import resources
+
     text = resources.files("vramtop").joinpath("data/xid.toml").read_text(encoding="utf-8")
     table = {}
     for key, row in tomllib.loads(text).items():

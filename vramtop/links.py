@@ -13,7 +13,6 @@ import string
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlsplit
 
 from vramtop.model import AlertReading, Frame, GpuReading, ModelReading
 
@@ -73,6 +72,8 @@ def is_web(url: Any) -> bool:
     bidi control in a hyperlink could reach the terminal)."""
     if not isinstance(url, str) or any(c.isspace() or not c.isprintable() for c in url):
         return False
+    from urllib.parse import urlsplit  # where a link is drawn: urllib costs a start ~3 ms
+
     try:
         parts = urlsplit(url)
     except ValueError:
@@ -82,6 +83,8 @@ def is_web(url: Any) -> bool:
 
 def expand(templates: tuple[tuple[str, str], ...], values: Mapping[str, str]) -> list[Link]:
     """Each template whose placeholders all have a (non-empty) value, filled."""
+    from urllib.parse import quote
+
     out = []
     for name, template in templates:
         url = []

@@ -4,7 +4,6 @@ client is vramtop.sources.silences."""
 
 from __future__ import annotations
 
-import getpass
 import re
 from collections.abc import Iterable, Mapping
 
@@ -76,6 +75,8 @@ def author(configured: str | None) -> str:
     if configured:
         return configured
     try:
+        import getpass  # with termios: only for a silence's author
+
         return getpass.getuser()
     except (OSError, KeyError):  # no login name and no passwd entry (a bare container)
         return "vramtop"

@@ -6,12 +6,10 @@ they stay out of shell history and ``ps``."""
 from __future__ import annotations
 
 import os
-import socket
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vramtop import durations
@@ -234,9 +232,11 @@ def endpoint(
 
 def profiles(settings: Settings, env: Mapping[str, str]) -> tuple[list[Profile], bool]:
     """The profiles to use and whether they were forced (not auto-detected)."""
+    from pathlib import Path
+
     from vramtop.profiles import ProfileError, load_all
 
-    user_dir = default_config_path(env).parent / "profiles"
+    user_dir = os.path.join(os.path.dirname(default_config_path(env)), "profiles")
     try:
         available = load_all([Path(user_dir)])
     except ProfileError as err:
@@ -259,6 +259,8 @@ def remote_sources(
     targets = scrape_targets(settings)
     if not (settings.prometheus_url or settings.alertmanager_url or targets):
         return []
+    import socket  # for the remote sources only: a local start does without it
+
     chosen, forced = profiles(settings, env)
     creds = credentials(settings, env, password_file)
     out: list[Any] = []
@@ -326,6 +328,8 @@ def scrape_hosts(urls: Sequence[str], hostname: str) -> list[str]:
 
 def scrape_targets(settings: Settings) -> tuple[str, ...]:
     """``--scrape`` URLs, then the hosts file's, each once; a bad file is one sentence."""
+    if not (settings.scrape or settings.hosts_file):
+        return ()  # the local view: no URL parsing to import
     from vramtop.sources.targets import TargetError, combined, parse_hosts
 
     if not settings.hosts_file:

@@ -8,6 +8,8 @@ from pathlib import Path
 
 from vramtop.config import ConfigError, Settings
 
+FIRST_PAINT_WAIT_S = 0.5
+
 
 def run_live(settings: Settings, args: argparse.Namespace, env: Mapping[str, str]) -> int:
     """The live view (Textual), built by the same factories the tests use: over the collector,
@@ -44,6 +46,10 @@ def run_live(settings: Settings, args: argparse.Namespace, env: Mapping[str, str
         collector.start()  # the first frame's reads run while Textual is imported
         # ... and drawn as plain text the moment the local ones answer, before Textual is up.
         paint = FirstPaint.start(collector, settings, env)
+        if paint is not None:
+            # The reads mostly wait on the driver, /proc and the network; the paint is CPU.
+            # Sources slower than this let Textual's import go on beside them.
+            paint.wait_done(FIRST_PAINT_WAIT_S)
         try:
             from vramtop.tui.factory import build_app
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from vramtop.cli.flags import EXIT_USAGE
 from vramtop.config import Settings
-from vramtop.entry import write_stdout
+from vramtop.entry import exit_quickly, write_stdout
 
 if TYPE_CHECKING:
     from vramtop.model import Frame
@@ -25,7 +25,9 @@ def run_once(settings: Settings, args: argparse.Namespace, env: Mapping[str, str
     # answer (their waits release the GIL); collect() then joins the reads already under way.
     collector.start()
     _import_exporter(settings.format)
-    return write_frame(collector.collect(), settings, args)
+    frame = collector.collect()
+    exit_quickly()  # nothing left to close: the sources' threads are daemons, files written
+    return write_frame(frame, settings, args)
 
 
 def _import_exporter(fmt: str) -> None:

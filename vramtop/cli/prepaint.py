@@ -52,6 +52,7 @@ class FirstPaint:
         self.painted = 0  # screens written
         self._entered = False
         self._tty_before: list[Any] | None = None
+        self._done = threading.Event()  # every source drawn, or nothing (more) to draw
         self._thread = threading.Thread(target=self._run, name="vramtop-firstpaint", daemon=True)
 
     @classmethod
@@ -78,6 +79,12 @@ class FirstPaint:
         paint = cls(collector, settings, fd, size, stdin)
         paint._thread.start()
         return paint
+
+    def wait_done(self, timeout: float) -> bool:
+        """Until every source's answer is drawn (or the painter gave up), at most ``timeout``
+        seconds. The caller imports Textual after this: an import beside the painter halves
+        the CPU either gets, and the complete first paint came hundreds of ms later."""
+        return self._done.wait(timeout)
 
     def stop(self) -> None:
         """No write of ours after this returns; what was drawn stays for the app to cover.
@@ -123,6 +130,8 @@ class FirstPaint:
                 wait([futures[n] for n in pending], timeout=POLL_S, return_when=FIRST_COMPLETED)
         except Exception:
             return
+        finally:
+            self._done.set()
 
     def _paint(self, frame: Frame, pending: tuple[str, ...]) -> None:
         s = self._settings

@@ -14,7 +14,7 @@ import threading
 import time
 from typing import Any
 
-import psutil
+from vramtop.sources import procfs
 
 _early: tuple[float, Any] | None = None
 _lock = threading.Lock()
@@ -37,7 +37,11 @@ def take_early() -> tuple[float, Any]:
 
 
 def snapshot() -> tuple[float, Any]:
-    """(monotonic seconds, psutil.cpu_times()) now."""
+    """(monotonic seconds, the host's CPU times) now: /proc/stat, or psutil without /proc."""
+    if procfs.AVAILABLE:
+        return time.monotonic(), procfs.cpu_times()
+    import psutil
+
     return time.monotonic(), psutil.cpu_times()
 
 

@@ -1,22 +1,21 @@
-"""What psutil can tell about a pid that NVML reported.
+"""What the host can tell about a pid that NVML reported: /proc on Linux (procfs), psutil
+elsewhere.
 
-NVML and psutil do not agree by construction: a process can exit between the two reads, live in
-another PID namespace (a container: NVML gives host pids) or belong to a user we may not inspect.
-Each of those becomes a ``detail`` sentence instead of an exception.
+NVML and the host do not agree by construction: a process can exit between the two reads, live
+in another PID namespace (a container: NVML gives host pids) or belong to a user we may not
+inspect. Each of those becomes a ``detail`` sentence instead of an exception.
 """
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from dataclasses import dataclass, replace
-from functools import cache
-
-import psutil
+from typing import Any
 
 from vramtop import redact
 from vramtop.model import ProcessReading, ProcInfo, freeze
+from vramtop.sources import procfs
 
 GONE = "not visible here: it exited, or it runs in another PID namespace (a container)"
 EXITED = "exited while being read"
@@ -24,6 +23,7 @@ DENIED = "no permission to read its details (run vramtop as its user or as root)
 PARENT_DEPTH = 4  # how far up the tree to look for a launcher's command line
 FIRST_SAMPLE = "known from the next refresh (CPU use is measured between two refreshes)"
 USAGE_FIELDS = ("cpu_percent", "rss_bytes", "started_at")
+_GONE_ERRORS = (FileNotFoundError, ProcessLookupError)
 
 _CONTAINER_ID = re.compile(
     r"(?:docker|cri-containerd|crio|libpod)[-/]([0-9a-f]{12,64})|/([0-9a-f]{64})"
@@ -56,40 +56,40 @@ class ProcessInspector:
     """Looks pids up, caching what cannot change for one process lifetime."""
 
     def __init__(self, proc_stat: bool | None = None) -> None:
-        """``proc_stat`` False: CPU and memory through psutil even where /proc exists."""
+        """``proc_stat`` False: everything through psutil even where /proc exists."""
         self._cache: dict[int, tuple[float, ProcInfo]] = {}
         self._users: dict[int, str | None] = {}
         # pid -> (start time, CPU seconds, monotonic time) at the last look, for CPU %.
         self._watched: dict[int, tuple[float, float, float]] = {}
-        self._proc_stat = proc_stat if proc_stat is not None else os.path.exists("/proc/self/stat")
+        self._proc = proc_stat if proc_stat is not None else procfs.AVAILABLE
 
     def describe(self, pid: int) -> ProcInfo:
+        if not self._proc:
+            return self._describe_psutil(pid)
         try:
-            proc = psutil.Process(pid)
-            started = proc.create_time()
-        except psutil.NoSuchProcess:
+            st = procfs.stat(pid)
+        except _GONE_ERRORS:
             self._cache.pop(pid, None)
             return ProcInfo(pid, detail=GONE)
-        except psutil.AccessDenied:
+        except PermissionError:
             return ProcInfo(pid, detail=DENIED)
         cached = self._cache.get(pid)
-        if cached and cached[0] == started:
+        if cached and cached[0] == st.started_at:
             return cached[1]
-        info = self._read(proc)
+        info = self._read(pid, st)
         if info.detail != EXITED:
-            self._cache[pid] = (started, info)
+            self._cache[pid] = (st.started_at, info)
         return info
 
     def with_ancestors(self, info: ProcInfo) -> ProcInfo:
         """The same process with its launchers' command lines, cached with it."""
         if info.ancestors or info.detail:
             return info
-        try:
-            proc = psutil.Process(info.pid)
-            started = proc.create_time()
-        except psutil.Error:
+        started = self._start_time(info.pid)
+        if started is None:
             return info
-        full = replace(info, ancestors=_ancestors(proc))
+        found = _ancestors(info.pid, started) if self._proc else _ancestors_psutil(info.pid)
+        full = replace(info, ancestors=found)
         cached = self._cache.get(info.pid)
         if cached and cached[0] == started:
             self._cache[info.pid] = (started, full)
@@ -102,11 +102,8 @@ class ProcessInspector:
             del self._watched[pid]
 
     def usage(self, pid: int) -> ProcUsage:
-        """CPU %, RSS and start time; the first look at a process has no CPU % yet.
-
-        On Linux /proc/<pid>/stat and statm are read directly: psutil builds an object and reads
-        its files twice per call, about four times the CPU for 64 processes every refresh."""
-        sample = _stat(pid) if self._proc_stat else _psutil_sample(pid)
+        """CPU %, RSS and start time; the first look at a process has no CPU % yet."""
+        sample = _stat(pid) if self._proc else _psutil_sample(pid)
         if isinstance(sample, str):
             self._watched.pop(pid, None)
             return _no_usage(sample)
@@ -119,14 +116,80 @@ class ProcessInspector:
         cpu = max(0.0, (cpu_seconds - prev[1]) / (now - prev[2]) * 100)
         return ProcUsage(cpu, rss, started)
 
-    def _read(self, proc: psutil.Process) -> ProcInfo:
+    def _start_time(self, pid: int) -> float | None:
+        try:
+            if self._proc:
+                return procfs.stat(pid).started_at
+            import psutil
+
+            return psutil.Process(pid).create_time()
+        except Exception:
+            return None
+
+    def _read(self, pid: int, st: procfs.Stat) -> ProcInfo:
+        details: list[str] = []
+        user = None
+        argv: list[str] = []
+        try:
+            argv = procfs.cmdline(pid)
+        except PermissionError:
+            details.append(DENIED)
+        except _GONE_ERRORS:
+            return ProcInfo(pid, name=st.comm, detail=EXITED)
+        name = procfs.name(st, argv)
+        try:
+            uid = procfs.real_uid(pid)
+        except PermissionError:
+            details.append(DENIED)
+        except _GONE_ERRORS:
+            return ProcInfo(pid, name=name, detail=EXITED)
+        else:
+            if uid not in self._users:  # the passwd database once per uid
+                self._users[uid] = procfs.username(uid)
+            user = self._users[uid]
+        if not argv and not details and _dead_proc(pid):
+            # A process killed a moment ago reads as an empty command line, not an error.
+            return ProcInfo(pid, name=name, detail=EXITED)
+        return ProcInfo(
+            pid=pid,
+            user=user,
+            name=name,
+            argv=redact.argv(argv),
+            container=_container_of(pid),
+            detail=details[0] if details else None,
+        )
+
+    # -- psutil, where there is no /proc ---------------------------------------------------
+
+    def _describe_psutil(self, pid: int) -> ProcInfo:
+        import psutil
+
+        try:
+            proc = psutil.Process(pid)
+            started = proc.create_time()
+        except psutil.NoSuchProcess:
+            self._cache.pop(pid, None)
+            return ProcInfo(pid, detail=GONE)
+        except psutil.AccessDenied:
+            return ProcInfo(pid, detail=DENIED)
+        cached = self._cache.get(pid)
+        if cached and cached[0] == started:
+            return cached[1]
+        info = self._read_psutil(proc)
+        if info.detail != EXITED:
+            self._cache[pid] = (started, info)
+        return info
+
+    def _read_psutil(self, proc: Any) -> ProcInfo:
+        import psutil
+
         details: list[str] = []
         user = name = None
         argv: tuple[str, ...] = ()
         try:
             with proc.oneshot():
                 name = proc.name()
-                user = self._user(proc, details)
+                user = self._user_psutil(proc, details)
                 argv = redact.argv(_safe(proc.cmdline, details) or ())
         except psutil.ZombieProcess:
             return ProcInfo(proc.pid, name=name, detail=EXITED)
@@ -134,8 +197,7 @@ class ProcessInspector:
             return ProcInfo(proc.pid, name=name, detail=EXITED)
         except psutil.AccessDenied:
             details.append(DENIED)
-        if not argv and not details and _dead(proc):
-            # A process killed a moment ago reads as an empty command line, not an error.
+        if not argv and not details and _dead_psutil(proc):
             return ProcInfo(proc.pid, name=name, detail=EXITED)
         return ProcInfo(
             pid=proc.pid,
@@ -146,8 +208,7 @@ class ProcessInspector:
             detail=details[0] if details else None,
         )
 
-    def _user(self, proc: psutil.Process, details: list[str]) -> str | None:
-        """uid -> name through the passwd database once per uid, not once per process."""
+    def _user_psutil(self, proc: Any, details: list[str]) -> str | None:
         uid = _safe(lambda: proc.uids().real, details)
         if uid is None:
             return None
@@ -156,37 +217,22 @@ class ProcessInspector:
         return self._users[uid]
 
 
-@cache
-def _clock() -> tuple[float, int, int]:
-    """(boot time as psutil gives it, clock ticks per second, page size)."""
-    return psutil.boot_time(), os.sysconf("SC_CLK_TCK"), os.sysconf("SC_PAGE_SIZE")
-
-
 def _stat(pid: int) -> tuple[float, float, int] | str:
     """(start time, CPU seconds, RSS bytes) from /proc/<pid>/stat and statm, or why not. The
     start time is psutil's create_time(), the RSS its memory_info().rss (VmRSS)."""
     try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read()
-        with open(f"/proc/{pid}/statm", "rb") as f:
-            statm = f.read()
+        st = procfs.stat(pid)
+        rss = procfs.statm_rss(pid)
     except PermissionError:
         return DENIED
-    except OSError:
+    except (OSError, ValueError, IndexError):
         return GONE
-    # After the command name (which may hold spaces and parentheses): state is field 3, utime
-    # 14, stime 15, starttime 22 (proc(5)).
-    fields = stat.rpartition(b")")[2].split()
-    try:
-        utime, stime, start = (int(fields[i]) for i in (11, 12, 19))
-        resident = int(statm.split()[1])
-    except (IndexError, ValueError):
-        return GONE
-    boot, ticks, page = _clock()
-    return boot + start / ticks, (utime + stime) / ticks, resident * page
+    return st.started_at, st.cpu_seconds, rss
 
 
 def _psutil_sample(pid: int) -> tuple[float, float, int] | str:
+    import psutil
+
     try:
         proc = psutil.Process(pid)
         with proc.oneshot():
@@ -203,6 +249,8 @@ def _no_usage(reason: str) -> ProcUsage:
 
 
 def _safe(getter, details: list[str]):  # type: ignore[no-untyped-def]
+    import psutil
+
     try:
         return getter()
     except psutil.AccessDenied:
@@ -212,17 +260,40 @@ def _safe(getter, details: list[str]):  # type: ignore[no-untyped-def]
         return None
 
 
-def _dead(proc: psutil.Process) -> bool:
+def _dead_proc(pid: int) -> bool:
+    try:
+        return procfs.stat(pid).state in ("Z", "X", "x")
+    except OSError:
+        return True
+
+
+def _dead_psutil(proc: Any) -> bool:
+    import psutil
+
     try:
         return proc.status() in (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD)
     except psutil.Error:
         return True
 
 
-def _ancestors(proc: psutil.Process) -> tuple[tuple[int, tuple[str, ...]], ...]:
+def _ancestors(pid: int, started: float) -> tuple[tuple[int, tuple[str, ...]], ...]:
     out: list[tuple[int, tuple[str, ...]]] = []
     try:
-        parent = proc.parent()
+        up = procfs.parent(pid, started)
+        while up is not None and up[0] > 1 and len(out) < PARENT_DEPTH:
+            out.append((up[0], redact.argv(procfs.cmdline(up[0]))))
+            up = procfs.parent(up[0], up[1].started_at)
+    except OSError:
+        pass
+    return tuple(out)
+
+
+def _ancestors_psutil(pid: int) -> tuple[tuple[int, tuple[str, ...]], ...]:
+    import psutil
+
+    out: list[tuple[int, tuple[str, ...]]] = []
+    try:
+        parent = psutil.Process(pid).parent()
         while parent is not None and parent.pid > 1 and len(out) < PARENT_DEPTH:
             out.append((parent.pid, redact.argv(parent.cmdline())))
             parent = parent.parent()

@@ -10,7 +10,6 @@ import select
 import struct
 import termios
 from collections.abc import Iterator
-from concurrent.futures import wait
 
 import pytest
 
@@ -19,6 +18,7 @@ from vramtop.cli.prepaint import ENTER, LEAVE, SYNC_OFF, SYNC_ON, FirstPaint
 from vramtop.collector import Collector
 from vramtop.config import Settings
 from vramtop.export.screen import overview
+from vramtop.futures import wait
 from vramtop.model import Frame
 from vramtop.wiring import build_collector
 

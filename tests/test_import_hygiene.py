@@ -65,7 +65,8 @@ ALLOWED: dict[str, set[str]] = {
     "units": set(),
     "durations": set(),
     "redact": set(),
-    "worker": set(),
+    "futures": set(),  # the Future the workers hand out (no concurrent.futures: its logging)
+    "worker": {"futures"},
     "clean": {"units"},
     "serving": {"units"},  # the serving figures' registry: labels, units, formats
     "profiles": set(),
@@ -79,9 +80,9 @@ ALLOWED: dict[str, set[str]] = {
     "config": {"attribution", "durations", "redact", "serving", "local_rules", "links"},
     "silencing": {"model", "durations", "clean"},  # a silence's matchers, as values
     "sources": {"model", "profiles", "clean", "redact", "fleet", "health", "silencing"}
-    | {"serving", "links"},
+    | {"serving", "links", "futures"},
     "collector": {"model", "attribution", "sources", "clean", "redact", "worker", "fleet"}
-    | {"health", "local_rules"},
+    | {"health", "local_rules", "futures"},
     "record": {"model", "health"},  # the file format; health: replay's "next change" digest
     "export": {"model", "clean", "units", "fleet", "health", "silencing", "serving", "links"},
     "actions": {"model", "clean", "units"},  # signals to local processes: psutil, no screen
@@ -97,7 +98,7 @@ ALLOWED: dict[str, set[str]] = {
     "doctor": {"config", "wiring", "profiles", "sources"},
     "serve": {"model"},  # the exporter: Frame -> metric families
     "cli": {"config", "wiring", "export", "record", "feeds", "tui", "model", "durations", "serve"}
-    | {"collector", "doctor", "fleet"}
+    | {"collector", "doctor", "fleet", "futures"}
     # sources.cpu_window and sources.nvml_start only: the host CPU window opens and NVML
     # starts before the imports
     | {"sources"},

@@ -10,7 +10,6 @@ from __future__ import annotations
 import copy
 import time
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future
 from dataclasses import dataclass, fields, replace
 from types import MappingProxyType
 from typing import Any, Protocol
@@ -18,6 +17,7 @@ from typing import Any, Protocol
 from vramtop import local_rules, redact
 from vramtop.attribution import Attributor
 from vramtop.clean import one_line
+from vramtop.futures import Future
 from vramtop.health import critical_alerts
 from vramtop.model import (
     MODEL_FIGURES,

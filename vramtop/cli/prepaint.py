@@ -12,12 +12,12 @@ import os
 import termios
 import threading
 from collections.abc import Mapping
-from concurrent.futures import FIRST_COMPLETED, Future, wait
 from typing import Any, Protocol
 
 from vramtop.config import Settings
 from vramtop.export.screen import LOCAL, fits, overview
 from vramtop.fleet import is_fleet
+from vramtop.futures import FIRST_COMPLETED, Future, wait
 from vramtop.model import Frame
 
 ENTER = "\x1b[?1049h\x1b[?25l\x1b[H\x1b[2J"  # the alternate screen, cursor hidden, cleared

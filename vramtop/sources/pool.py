@@ -5,9 +5,9 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future
 from typing import Any
 
+from vramtop.futures import Future
 from vramtop.sources.base import SourceError
 
 

@@ -9,9 +9,9 @@ its age. Which fleets: by the size of its last answer, not by timings, so that a
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import Future, wait
 from dataclasses import dataclass
 
+from vramtop.futures import Future, wait
 from vramtop.sources.pool import DaemonPool
 from vramtop.sources.promreadings import Answer
 from vramtop.sources.queries import INSTANCE_P95, Query

@@ -30,7 +30,7 @@ sys.path.insert(0, str(BENCH))
 
 from host import FIRING, MODELS, FakeHost, Serving  # noqa: E402
 from inside import phase_hosts, phase_inproc, phase_record, phase_scale  # noqa: E402
-from outside import phase_first, phase_live, phase_long, phase_once  # noqa: E402
+from outside import LOCAL_PANELS, phase_first, phase_live, phase_long, phase_once  # noqa: E402
 from peers import Tool, debian_tools, ensure_venv, peer_tools, version, write_btop_config  # noqa: E402
 from plan import FULL, PEERS_VENV, SHORT, Bench, Plan  # noqa: E402
 from report import Report, mib, ms, pct, ratio, table  # noqa: E402
@@ -80,20 +80,26 @@ def summary(b: Bench) -> None:
             t = r[f"startup.{flag}"]
             add(f"vramtop {flag} < 60 ms", ms(t), t is not None and t < 0.060)
     nvitop_first = r.get("first.nvitop (fake NVML)")
-    for label, limit in (
-        ("vramtop --demo", 1.0),
-        ("vramtop (fake NVML)", 1.0),
-        ("vramtop (fake NVML + Prometheus)", 1.5),
+    # The first frame: every local panel drawn, remote panels drawn as loading (they
+    # fill in as Prometheus answers). The frame with Prometheus's figures in is stated beside.
+    for label, limit, against_nvitop in (
+        ("vramtop --demo", 1.0, False),
+        ("vramtop (fake NVML)", 1.0, True),
+        (f"vramtop (fake NVML + Prometheus), {LOCAL_PANELS}", 1.0, True),
+        ("vramtop (fake NVML + Prometheus)", 1.5, None),
     ):
         key = f"first.{label}"
         if key in r:
             t = r[key]
             add(f"first frame < {limit:g} s: {label}", ms(t), t is not None and t < limit)
-            if label != "vramtop --demo":
+            if against_nvitop is not False:
+                met = None if nvitop_first is None or t is None else t <= 1.5 * nvitop_first
                 add(
-                    f"first frame <= 1.5 x nvitop's: {label}",
+                    f"first frame <= 1.5 x nvitop's: {label}"
+                    if against_nvitop
+                    else f"first frame vs nvitop's, stated: {label}",
                     f"{ms(t)} vs {ms(nvitop_first)} ({ratio(t, nvitop_first)})",
-                    None if nvitop_first is None else t is not None and t <= 1.5 * nvitop_first,
+                    met if against_nvitop else None,
                 )
     for kind in ("models", "hosts"):
         if f"scale.queries.{kind}" in r:

@@ -238,6 +238,34 @@ def test_the_first_collect_takes_the_polls_start_began_and_preview_shows_them():
     assert (host.calls, remote.calls) == (2, 2)
 
 
+def test_local_first_starts_the_remote_polls_once_the_local_ones_answered():
+    # The live view: Prometheus's first request (httpx's import) waits for the local panels.
+    host, remote = Host(), SlowRemote()
+    host.mode = "hang"
+    remote.release.set()  # it would answer at once, if asked
+    collector = Collector(host, remote=[remote], timeout=5, clock=lambda: 1000.0)
+    collector.start(local_first=True)
+    time.sleep(0.2)
+    assert (host.calls, remote.calls) == (1, 0)
+    assert not collector.started["prometheus"].done()
+    assert collector.preview()[1] == ("host", "prometheus")
+    host.release.set()  # the local answer: now the remote poll starts
+    assert collector.started["prometheus"].result(timeout=5).gpus == ()
+    first = collector.collect()
+    assert (host.calls, remote.calls) == (1, 1)
+    assert first.source("host").state == first.source("prometheus").state == "ok"
+
+
+def test_local_first_with_a_failed_local_source_still_starts_the_remote_ones():
+    host, remote = Host(), SlowRemote()
+    host.mode = "fail"
+    remote.release.set()
+    collector = Collector(host, remote=[remote], timeout=5)
+    collector.start(local_first=True)
+    frame = collector.collect()
+    assert frame.source("host").state == "error" and frame.source("prometheus").state == "ok"
+
+
 class Remote:
     """A remote source (named like Prometheus, or a direct scrape) that counts its reads."""
 

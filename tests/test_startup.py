@@ -159,3 +159,23 @@ def test_a_source_polled_at_once_still_waits_out_the_minimum_window(monkeypatch)
     assert len(slept) == 1 and 0 < slept[0] <= host.MIN_CPU_WINDOW
     source.poll()  # later polls measure since the previous one, however short
     assert len(slept) == 1
+
+
+def test_remote_sources_import_httpx_at_their_first_request_not_when_built() -> None:
+    # Built (settings checked) before the screen; httpx (~80 ms) on the source's own thread.
+    script = """
+import sys
+from vramtop.config import load
+from vramtop.wiring import build_collector
+env = {"XDG_CONFIG_HOME": "/nonexistent"}
+settings = load(env=env, flags={"prometheus_url": "http://127.0.0.1:9", "timeout": 2.0})
+collector = build_collector(settings, env)
+assert "httpx" not in sys.modules, "built"
+frame = collector.collect()
+assert "httpx" in sys.modules
+print(frame.source("prometheus").state, frame.source("prometheus").detail)
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr[-2000:]
+    state, detail = out.stdout.split(" ", 1)
+    assert state == "error" and "Prometheus at http://127.0.0.1:9 is unreachable" in detail

@@ -14,6 +14,7 @@ from types import MappingProxyType
 from typing import Literal
 
 SourceState = Literal["ok", "stale", "error", "disabled"]
+LOCAL_SOURCES = ("host", "nvml")  # this machine's own sources; the rest are remote
 GpuState = Literal["ok", "lost"]
 
 # A read-only empty mapping shared by readings with nothing unavailable.

@@ -43,7 +43,7 @@ def run_live(settings: Settings, args: argparse.Namespace, env: Mapping[str, str
     recorder = open_recorder(args, settings)
     try:
         collector = build_collector(settings, env, args.demo, args.basic_auth_password_file)
-        collector.start()  # the first frame's reads run while Textual is imported
+        collector.start(local_first=True)  # the first frame's reads run while Textual is imported
         # ... and drawn as plain text the moment the local ones answer, before Textual is up.
         paint = FirstPaint.start(collector, settings, env)
         if paint is not None:

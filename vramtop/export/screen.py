@@ -31,11 +31,11 @@ from vramtop.export.overview import (
     process_age,
     process_row,
 )
-from vramtop.model import Frame
+from vramtop.model import LOCAL_SOURCES, Frame
 
 MIN_WIDTH, MIN_HEIGHT = 80, 24  # below this the live view alone draws the screen
 TALL = 40  # rows from which the overview also lists processes (tui.screens.overview)
-LOCAL = ("host", "nvml")
+LOCAL = LOCAL_SOURCES
 ALERT_SOURCES = ("alerts", "alertmanager")
 _MARK = {"ok": "●", "stale": "▲", "error": "✗", "disabled": "○"}
 

@@ -7,22 +7,19 @@ server or a library passes through ``redact.text``.
 from __future__ import annotations
 
 import base64
-import contextlib
-import functools
 import json
 import threading
-import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
-from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
-
-import httpcore
-import httpx
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from vramtop import redact
 from vramtop.clean import one_line
 from vramtop.sources.base import SourceError
+
+if TYPE_CHECKING:
+    import httpx
 
 
 @dataclass(frozen=True)
@@ -43,149 +40,71 @@ class Endpoint:
         return redact.url(self.url)
 
 
-# -- a deadline for the whole request -------------------------------------------------------------
-# httpcore's timeouts bound each read, so a server sending a byte a second never times out. Every
-# socket operation of a request made under ``_deadline`` gets at most the time that is left.
-
-_local = threading.local()
-
-
-@contextlib.contextmanager
-def _deadline(seconds: float) -> Iterator[None]:
-    _local.deadline = time.monotonic() + seconds
-    try:
-        yield
-    finally:
-        _local.deadline = None
-
-
-def _left(timeout: float | None, exc: type[Exception]) -> float | None:
-    deadline = getattr(_local, "deadline", None)
-    if deadline is None:
-        return timeout
-    left = deadline - time.monotonic()
-    if left <= 0:
-        raise exc("the request's deadline passed")
-    return left if timeout is None else min(timeout, left)
-
-
-class _Stream(httpcore.NetworkStream):
-    def __init__(self, inner: httpcore.NetworkStream) -> None:
-        self._inner = inner
-
-    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return self._inner.read(max_bytes, _left(timeout, httpcore.ReadTimeout))
-
-    def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        self._inner.write(buffer, _left(timeout, httpcore.WriteTimeout))
-
-    def close(self) -> None:
-        self._inner.close()
-
-    def start_tls(self, ssl_context: Any, server_hostname: Any = None, timeout: Any = None) -> Any:
-        left = _left(timeout, httpcore.ConnectTimeout)
-        return _Stream(self._inner.start_tls(ssl_context, server_hostname, left))
-
-    def get_extra_info(self, info: str) -> Any:
-        return self._inner.get_extra_info(info)
-
-
-class _Backend(httpcore.NetworkBackend):
-    def __init__(self, inner: httpcore.NetworkBackend) -> None:
-        self._inner = inner
-
-    def connect_tcp(self, host: str, port: int, timeout: float | None = None, **kw: Any) -> Any:
-        left = _left(timeout, httpcore.ConnectTimeout)
-        return _Stream(self._inner.connect_tcp(host, port, left, **kw))
-
-    def connect_unix_socket(self, path: str, timeout: float | None = None, **kw: Any) -> Any:
-        left = _left(timeout, httpcore.ConnectTimeout)
-        return _Stream(self._inner.connect_unix_socket(path, left, **kw))
-
-    def sleep(self, seconds: float) -> None:
-        self._inner.sleep(seconds)
-
-
-def _bounded(transport: Any) -> Any:
-    """httpx has no public hook for httpcore's network backend: wrap the pool's. A test
-    (slow headers, slow body) fails if an httpx upgrade moves it."""
-    pool = getattr(transport, "_pool", None)
-    if pool is not None and hasattr(pool, "_network_backend"):
-        pool._network_backend = _Backend(pool._network_backend)
-    return transport
-
-
-class _Client(httpx.Client):
-    """An httpx client whose transports (direct and through proxies) honour ``_deadline``."""
-
-    def _init_transport(self, *args: Any, **kw: Any) -> Any:
-        return _bounded(super()._init_transport(*args, **kw))
-
-    def _init_proxy_transport(self, *args: Any, **kw: Any) -> Any:
-        return _bounded(super()._init_proxy_transport(*args, **kw))
-
-
 # -- clients ---------------------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=8)
-def _tls_context(verify: bool, ca_file: str | None) -> Any:
-    """Building a context loads the CA bundle (~50 ms): do it once, not per client. Plain
-    http:// needs none at all."""
-    if not verify:
-        return False
-    import ssl
+class Client:
+    """One endpoint's pooled HTTP client (vramtop.sources.transport), made on its first
+    request: building a source (and checking its settings) imports no httpx. Every credential
+    given to a client is masked in every message from its construction on: a server may echo
+    what it was sent (an error quoting the Authorization header)."""
 
-    if ca_file:
-        return ssl.create_default_context(cafile=ca_file)
-    import certifi
+    def __init__(self, endpoint: Endpoint) -> None:
+        parts = urlsplit(endpoint.url)
+        url_password = parts.password or ""
+        for secret in (endpoint.bearer_token, url_password, unquote(url_password)):
+            redact.remember(secret)
+        self._auth: tuple[str, str] | None = None
+        if endpoint.bearer_token:
+            pass  # an explicit token wins over credentials in the URL
+        elif endpoint.basic_auth:
+            self._auth = _basic(*endpoint.basic_auth)
+        elif parts.username is not None:
+            self._auth = _basic(unquote(parts.username), unquote(url_password))
+        self.headers = dict(endpoint.headers)
+        if endpoint.bearer_token:
+            self.headers["Authorization"] = f"Bearer {endpoint.bearer_token}"
+        https = parts.scheme == "https"
+        self._tls = (endpoint.verify_tls, endpoint.ca_file) if https else None
+        self.base_url = urlunsplit(
+            (parts.scheme, parts.netloc.rpartition("@")[2], parts.path.rstrip("/"), "", "")
+        )
+        self._timeout = endpoint.timeout
+        self._lock = threading.Lock()
+        self._http: Any = None
 
-    return ssl.create_default_context(cafile=certifi.where())
+    def stream(self, method: str, url: str, **kw: Any) -> Any:
+        return self._client().stream(method, url, **kw)
+
+    def close(self) -> None:
+        with self._lock:
+            http, self._http = self._http, None
+        if http is not None:
+            http.close()
+
+    def _client(self) -> Any:
+        with self._lock:
+            if self._http is None:
+                from vramtop.sources import transport
+
+                self._http = transport.build(
+                    self.base_url, self._auth, self.headers, self._tls, self._timeout
+                )
+            return self._http
 
 
-def client(endpoint: Endpoint) -> httpx.Client:
+def client(endpoint: Endpoint) -> Client:
     """One pooled client per endpoint; credentials in the URL become basic auth."""
-    parts = urlsplit(endpoint.url)
-    # A server may echo what it was sent (an error quoting the Authorization header): every
-    # credential given to a client is masked in every message from now on.
-    url_password = parts.password or ""
-    for secret in (endpoint.bearer_token, url_password, unquote(url_password)):
-        redact.remember(secret)
-    auth: Any = None
-    if endpoint.bearer_token:
-        pass  # an explicit token wins over credentials in the URL
-    elif endpoint.basic_auth:
-        auth = _basic(*endpoint.basic_auth)
-    elif parts.username is not None:
-        auth = _basic(unquote(parts.username), unquote(url_password))
-    headers = dict(endpoint.headers)
-    if endpoint.bearer_token:
-        headers["Authorization"] = f"Bearer {endpoint.bearer_token}"
-    verify: Any = False
-    if parts.scheme == "https":
-        verify = _tls_context(endpoint.verify_tls, endpoint.ca_file)
-    base = urlunsplit(
-        (parts.scheme, parts.netloc.rpartition("@")[2], parts.path.rstrip("/"), "", "")
-    )
-    return _Client(
-        base_url=base,
-        auth=auth,
-        headers=headers,
-        verify=verify,
-        timeout=httpx.Timeout(endpoint.timeout),
-        limits=httpx.Limits(max_connections=16, max_keepalive_connections=16),
-        follow_redirects=False,
-        event_hooks={"response": [_no_redirects]},
-    )
+    return Client(endpoint)
 
 
-def _basic(user: str, password: str) -> httpx.BasicAuth:
+def _basic(user: str, password: str) -> tuple[str, str]:
     """Basic auth; the header's base64 form is a secret too (a server may echo the header)."""
     pair = base64.b64encode(f"{user}:{password}".encode()).decode()
     if password:
         redact.remember(password)
         redact.remember(pair)
-    return httpx.BasicAuth(user, password)
+    return user, password
 
 
 # -- one request -----------------------------------------------------------------------------------
@@ -212,7 +131,7 @@ class Answer:
 
 
 def fetch(
-    http: httpx.Client,
+    http: Client,
     endpoint: Endpoint,
     path: str,
     what: str,
@@ -225,12 +144,16 @@ def fetch(
     within ``endpoint.timeout`` and the body within ``endpoint.max_bytes``; every failure is a
     SourceError with one sentence.
     ``what`` names the thing asked, as in "Prometheus at URL ..."."""
+    import httpx  # its exceptions: imported already by the client's first request
+
+    from vramtop.sources.transport import deadline
+
     where = f"{what} at {endpoint.safe_url}"
     be = "are" if what == "metrics" else "is"  # "metrics at URL are ..."
     method = method or ("GET" if data is None and json_body is None else "POST")
     body: dict[str, Any] = {"data": data} if json_body is None else {"json": json_body}
     try:
-        with _deadline(endpoint.timeout), http.stream(method, path, params=params, **body) as r:
+        with deadline(endpoint.timeout), http.stream(method, path, params=params, **body) as r:
             if _int(r.headers.get("content-length")) > endpoint.max_bytes:
                 raise SourceError(_too_big(where, endpoint))
             chunks, size = [], 0
@@ -240,7 +163,7 @@ def fetch(
                     raise SourceError(_too_big(where, endpoint))
                 chunks.append(chunk)
             return Answer(r.status_code, r.headers, b"".join(chunks))
-    except _Redirect as redirect:
+    except Redirect as redirect:
         target = redirect.target
         shown = one_line(redact.url(target), 200) if target else "an unnamed place"
         raise SourceError(
@@ -271,7 +194,7 @@ def fetch(
         raise SourceError(f"{where} failed: {_reason(err)}") from None
 
 
-def get_json(http: httpx.Client, endpoint: Endpoint, path: str, what: str, **kw: Any) -> Any:
+def get_json(http: Client, endpoint: Endpoint, path: str, what: str, **kw: Any) -> Any:
     """GET or POST (``data=``) a JSON API; every failure is a SourceError with one sentence."""
     where = f"{what} at {endpoint.safe_url}"
     resp = fetch(http, endpoint, path, what, params=kw.get("params"), data=kw.get("data"))
@@ -312,20 +235,12 @@ class QueryError(SourceError):
     """The server is fine but refused this one query (bad PromQL, unknown function)."""
 
 
-class _Redirect(Exception):
+class Redirect(Exception):
+    """Raised by the client's response hook (transport): vramtop follows no redirect."""
+
     def __init__(self, status: int, target: str) -> None:
         super().__init__(status)
         self.status, self.target = status, target
-
-
-def _no_redirects(resp: httpx.Response) -> None:
-    """A response hook: it runs before httpx parses Location, whose errors quote the URL."""
-    if resp.status_code not in (301, 302, 303, 307, 308):
-        return
-    target = resp.headers.get("location", "")
-    with contextlib.suppress(ValueError):  # not a valid URL: shown as given (redacted)
-        target = urljoin(str(resp.url), target) if target else ""
-    raise _Redirect(resp.status_code, target)
 
 
 def _too_big(where: str, endpoint: Endpoint) -> str:

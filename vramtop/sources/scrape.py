@@ -13,8 +13,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-
-import httpx
+from typing import TYPE_CHECKING
 
 from vramtop import redact
 from vramtop.fleet import host_key
@@ -28,6 +27,9 @@ from vramtop.sources.pool import DaemonPool
 from vramtop.sources.remote_health import XidWatch
 from vramtop.sources.scrape_figures import Scrape, active, gpus, model_figures
 from vramtop.sources.scrape_merge import TargetResult
+
+if TYPE_CHECKING:
+    import httpx
 
 FIRST_GAP = 1.0  # seconds between the two scrapes of a first (or one-shot) reading
 MAX_WORKERS = 64  # targets scraped at once; more wait for a free worker
@@ -170,7 +172,7 @@ class ScrapeSource:
         endpoint, http = _bounded(self._endpoints[i], started), self._clients[i]
         where = f"metrics at {endpoint.safe_url}"
         # The URL itself, no trailing /; the whole answer within the timeout and the size cap.
-        resp = fetch(http, endpoint, str(http.base_url).rstrip("/"), "metrics")
+        resp = fetch(http, endpoint, http.base_url, "metrics")
         if "html" in resp.headers.get("content-type", ""):
             raise SourceError(
                 f"{where} answered with an HTML page (HTTP {resp.status_code}), not the metrics "

@@ -129,3 +129,27 @@ def test_a_failed_start_after_the_first_paint_leaves_the_terminal_clean(
     end = t.wait_for(lambda s: "VRAMTOP-EXITED rc=2" in s, "exit 2")
     assert "vramtop: --theme: unknown theme 'no-such-theme'" in end
     assert "GPUs (" not in end and "╭" not in end  # the main screen again, as it was
+
+
+def test_ctrl_c_while_a_remote_source_hangs_at_the_first_paint_restores_the_terminal(
+    fake_lib,
+    tmp_path,
+    terminal,  # noqa: F811
+):
+    # A server that takes the connection and never answers: the painter waits on it, the
+    # command line waits (bounded) on the painter; Ctrl-C then must leave a clean terminal.
+    import socket
+
+    path = tmp_path / "scenario.toml"
+    Scenario(gpus=(Gpu(uuid="GPU-fp-0"),)).write(path)
+    env, _ = gated_env(fake_lib, path, tmp_path)
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        t = terminal(env)
+        t.start([sys.executable, "-m", "vramtop", "--prometheus", url, "--timeout", "20"])
+        t.wait_for(lambda s: "GPUs (1) · sort #▲" in s and "loading" in s, "the first paint")
+        t.keys("C-c")
+        end = t.wait_for(lambda s: "VRAMTOP-EXITED rc=130" in s, "exit 130")
+    assert "GPUs (" not in end and "╭" not in end  # the main screen again, as it was

@@ -46,11 +46,11 @@ def run_live(settings: Settings, args: argparse.Namespace, env: Mapping[str, str
         collector.start(local_first=True)  # the first frame's reads run while Textual is imported
         # ... and drawn as plain text the moment the local ones answer, before Textual is up.
         paint = FirstPaint.start(collector, settings, env)
-        if paint is not None:
-            # The reads mostly wait on the driver, /proc and the network; the paint is CPU.
-            # Sources slower than this let Textual's import go on beside them.
-            paint.wait_done(FIRST_PAINT_WAIT_S)
         try:
+            if paint is not None:
+                # The reads mostly wait on the driver, /proc and the network; the paint is
+                # CPU. Sources slower than this let Textual's import go on beside them.
+                paint.wait_done(FIRST_PAINT_WAIT_S)
             from vramtop.tui.factory import build_app
 
             if paint is not None:

@@ -63,7 +63,7 @@ def capture(hosts: int, out: Path) -> None:
             serving.wait_fleet()
             time.sleep(20)  # a rate() needs two scrapes of every target
             src = _source(serving.url, hosts)
-            real = src._http
+            real = src._http._client()  # the httpx client behind vramtop's lazy one
 
             def record(request: httpx.Request) -> httpx.Response:
                 form = dict(httpx.QueryParams(request.content.decode()))
@@ -112,7 +112,7 @@ class _Inline:
         return [fn(x) for x in items]
 
     def submit(self, fn, item):
-        from concurrent.futures import Future
+        from vramtop.futures import Future
 
         fut: Future = Future()
         fut.set_result(fn(item))

@@ -179,3 +179,12 @@ print(frame.source("prometheus").state, frame.source("prometheus").detail)
     assert out.returncode == 0, out.stderr[-2000:]
     state, detail = out.stdout.split(" ", 1)
     assert state == "error" and "Prometheus at http://127.0.0.1:9 is unreachable" in detail
+
+
+def test_the_live_view_starts_without_psutil() -> None:
+    # /proc answers on Linux; psutil (4 MiB resident) waits for a signal or a machine without
+    # /proc.
+    script = "import sys, vramtop.tui.app, vramtop.tui.factory; print('psutil' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "False"

@@ -13,8 +13,6 @@ import os
 import signal
 from dataclasses import dataclass
 
-import psutil
-
 from vramtop import clean
 from vramtop.model import Frame, GpuReading, ProcessReading, iso_utc
 from vramtop.units import gib
@@ -140,6 +138,8 @@ def refusal(frame: Frame, gpu: GpuReading | None, proc: ProcessReading, replay: 
 def send(pid: int, started_at: float, name: str) -> Outcome:
     """Sends the signal ``name`` (a SIGNALS key) to ``pid`` if it still started at
     ``started_at`` (epoch s, as psutil's create_time())."""
+    import psutil  # here, not at import: the live view starts without it (4 MiB)
+
     sig = SIGNALS[name]
     label = sig.name
     fd = _pin(pid)
@@ -204,6 +204,8 @@ def _denied(pid: int, label: str, why: str) -> str:
 
 
 def _owner(pid: int) -> str:
+    import psutil
+
     try:
         owner = psutil.Process(pid).username()
     except (psutil.Error, KeyError):

@@ -56,6 +56,14 @@ def gated_env(fake_lib: Path, scenario: Path, tmp_path: Path) -> tuple[dict[str,
     return env, gate
 
 
+def one_gpu(fake_lib: Path, tmp_path: Path, terminal):  # noqa: F811
+    """A tmux terminal on a one-GPU fake host, Textual's import held: (terminal, gate)."""
+    path = tmp_path / "scenario.toml"
+    Scenario(gpus=(Gpu(uuid="GPU-fp-0"),)).write(path)
+    env, gate = gated_env(fake_lib, path, tmp_path)
+    return terminal(env), gate
+
+
 def _lines(screen: str, word: str) -> list[str]:
     return [line.rstrip() for line in screen.splitlines() if word in line]
 
@@ -119,10 +127,7 @@ def test_a_failed_start_after_the_first_paint_leaves_the_terminal_clean(
     tmp_path,
     terminal,  # noqa: F811
 ):
-    path = tmp_path / "scenario.toml"
-    Scenario(gpus=(Gpu(uuid="GPU-fp-0"),)).write(path)
-    env, gate = gated_env(fake_lib, path, tmp_path)
-    t = terminal(env)
+    t, gate = one_gpu(fake_lib, tmp_path, terminal)
     t.start([sys.executable, "-m", "vramtop", "--theme", "no-such-theme"])
     t.wait_for(lambda s: "GPUs (1) · sort #▲" in s, "the first paint")
     gate.write_text("")  # the theme is checked once Textual is imported: too late for the paint
@@ -140,14 +145,11 @@ def test_ctrl_c_while_a_remote_source_hangs_at_the_first_paint_restores_the_term
     # command line waits (bounded) on the painter; Ctrl-C then must leave a clean terminal.
     import socket
 
-    path = tmp_path / "scenario.toml"
-    Scenario(gpus=(Gpu(uuid="GPU-fp-0"),)).write(path)
-    env, _ = gated_env(fake_lib, path, tmp_path)
+    t, _ = one_gpu(fake_lib, tmp_path, terminal)
     with socket.socket() as silent:
         silent.bind(("127.0.0.1", 0))
         silent.listen(8)
         url = f"http://127.0.0.1:{silent.getsockname()[1]}"
-        t = terminal(env)
         t.start([sys.executable, "-m", "vramtop", "--prometheus", url, "--timeout", "20"])
         t.wait_for(lambda s: "GPUs (1) · sort #▲" in s and "loading" in s, "the first paint")
         t.keys("C-c")

@@ -36,10 +36,10 @@ def deadline(seconds: float) -> Iterator[None]:
 
 
 def _left(timeout: float | None, exc: type[Exception]) -> float | None:
-    deadline = getattr(_local, "deadline", None)
-    if deadline is None:
+    end = getattr(_local, "deadline", None)
+    if end is None:
         return timeout
-    left = deadline - time.monotonic()
+    left = end - time.monotonic()
     if left <= 0:
         raise exc("the request's deadline passed")
     return left if timeout is None else min(timeout, left)

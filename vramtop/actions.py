@@ -13,11 +13,12 @@ import os
 import signal
 from dataclasses import dataclass
 
-import psutil
-
 from vramtop import clean
 from vramtop.model import Frame, GpuReading, ProcessReading, iso_utc
 from vramtop.units import gib
+
+# psutil is imported when a signal is sent: the live view reads /proc itself on Linux, and
+# psutil's modules would otherwise stay in its memory (~0.7 MiB) for a key rarely pressed.
 
 # What the user asks for -> the signal. Interrupt is what Ctrl-C in the server's terminal sends.
 SIGNALS: dict[str, signal.Signals] = {
@@ -140,6 +141,8 @@ def refusal(frame: Frame, gpu: GpuReading | None, proc: ProcessReading, replay: 
 def send(pid: int, started_at: float, name: str) -> Outcome:
     """Sends the signal ``name`` (a SIGNALS key) to ``pid`` if it still started at
     ``started_at`` (epoch s, as psutil's create_time())."""
+    import psutil
+
     sig = SIGNALS[name]
     label = sig.name
     fd = _pin(pid)
@@ -204,6 +207,8 @@ def _denied(pid: int, label: str, why: str) -> str:
 
 
 def _owner(pid: int) -> str:
+    import psutil
+
     try:
         owner = psutil.Process(pid).username()
     except (psutil.Error, KeyError):

@@ -182,9 +182,61 @@ print(frame.source("prometheus").state, frame.source("prometheus").detail)
 
 
 def test_the_live_view_starts_without_psutil() -> None:
-    # /proc answers on Linux; psutil (4 MiB resident) waits for a signal or a machine without
-    # /proc.
+    # /proc answers on Linux; psutil (~0.9 MiB of the live view) waits for a signal or a
+    # machine without /proc.
     script = "import sys, vramtop.tui.app, vramtop.tui.factory; print('psutil' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "False"
+
+
+# Screens the live view imports only when one opens (their modules, widgets and Textual's
+# TextArea and DataTable are ~1 MiB of resident memory a view showing the overview never uses).
+LAZY_SCREENS = (
+    "vramtop.tui.screens.gpu",
+    "vramtop.tui.screens.model",
+    "vramtop.tui.screens.drill",
+    "vramtop.tui.screens.host",
+    "vramtop.tui.screens.hosts",
+    "vramtop.tui.screens.help",
+    "vramtop.tui.screens.confirm",
+    "vramtop.tui.screens.silence",
+    "vramtop.tui.screens.silences",
+    "vramtop.tui.silence_target",
+    "vramtop.tui.widgets.chart",
+    "textual.widgets._text_area",
+    "textual.widgets._data_table",
+)
+
+
+def test_the_live_view_imports_a_screen_when_it_opens() -> None:
+    script = f"""
+import asyncio, sys
+from test_tui_support import STEPS, ScriptedCollector, frame_at, make_app, wait_until
+lazy = {LAZY_SCREENS!r}
+app = make_app(ScriptedCollector([frame_at(STEPS)]))
+
+async def go():
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_until(pilot, lambda: app.frames_received >= 1, "a frame")
+        await pilot.pause()
+        print(type(app.screen).__name__, [m for m in lazy if m in sys.modules])
+        await pilot.press("enter")  # the GPU under the cursor
+        await wait_until(pilot, lambda: type(app.screen).__name__ == "GpuScreen", "its screen")
+        await pilot.press("question_mark")
+        await wait_until(pilot, lambda: type(app.screen).__name__ == "HelpScreen", "the help")
+        print(type(app.screen).__name__, [m for m in lazy if m in sys.modules])
+
+asyncio.run(go())
+"""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent)}
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=env
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    first, opened = out.stdout.strip().splitlines()
+    assert first == "OverviewScreen []"
+    name, _, loaded = opened.partition(" ")
+    assert name == "HelpScreen"
+    for module in ("gpu", "drill", "help"):
+        assert f"vramtop.tui.screens.{module}" in loaded, loaded

@@ -21,7 +21,6 @@ for the longest window, or the least recently updated when the cap is hit, is dr
 from __future__ import annotations
 
 from array import array
-from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 
 from vramtop.model import MODEL_FIGURES, Frame
@@ -44,7 +43,6 @@ RAW_POINTS = 600
 TIERS = ((10.0, 360), (120.0, 720))  # (bucket seconds, buckets kept): 1 h and 24 h
 LONGEST_WINDOW = 24 * 3600.0
 MAX_SERIES = 256
-FRAMES_KEPT = 8
 
 
 def gpu_key(index: int, host: str | None = None) -> str:
@@ -293,25 +291,21 @@ class History:
         self,
         raw_points: int = RAW_POINTS,
         max_series: int = MAX_SERIES,
-        frames_kept: int = FRAMES_KEPT,
     ) -> None:
         self._clock = _Clock(raw_points)
         self._max_series = max_series
         self._series: dict[SeriesKey, Series] = {}
-        self.frames: deque[Frame] = deque(maxlen=frames_kept)
+        # Only the newest Frame: the series hold the past (older Frames were kept unread).
+        self.latest: Frame | None = None
         self.frames_added = 0
         self._n = -1  # the clock's frame number of the Frame being added
-
-    @property
-    def latest(self) -> Frame | None:
-        return self.frames[-1] if self.frames else None
 
     def __len__(self) -> int:
         return len(self._series)
 
     def add(self, frame: Frame) -> None:
         t = frame.time
-        self.frames.append(frame)
+        self.latest = frame
         self.frames_added += 1
         self._n = self._clock.tick(t)
         for m in frame.models:

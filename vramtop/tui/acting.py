@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 
 from vramtop import actions
 from vramtop.tui.jobs import run_job, signal_job
-from vramtop.tui.screens.confirm import ConfirmSignal
 from vramtop.tui.widgets.process_table import ProcessTable
 
 if TYPE_CHECKING:
@@ -19,6 +18,8 @@ NOTE_SECONDS = 30.0  # how long the status line keeps the last outcome
 
 def ask(app: VramtopApp, table: ProcessTable, key: str, name: str) -> None:
     """Confirm, then send, ``name`` to the process of row ``key`` as the table last showed it."""
+    from vramtop.tui.screens.confirm import ConfirmSignal  # loaded when first asked
+
     view = table.view
     if not app.may_act or view is None:
         return

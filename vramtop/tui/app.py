@@ -40,15 +40,10 @@ from vramtop.tui.messages import (
 )
 from vramtop.tui.palette import Palette
 from vramtop.tui.screens.base import LiveScreen
-from vramtop.tui.screens.gpu import GpuScreen
-from vramtop.tui.screens.help import HelpScreen
-from vramtop.tui.screens.host import HostScreen
-from vramtop.tui.screens.hosts import HostsScreen
-from vramtop.tui.screens.model import ModelScreen
 from vramtop.tui.screens.overview import OverviewScreen
-from vramtop.tui.screens.silence import SilenceForm
-from vramtop.tui.screens.silences import SilencesScreen
-from vramtop.tui.silence_target import author, silence_scope, silence_target
+
+# The other screens (drill-downs, Hosts, help, silences) and their widgets are imported when
+# one opens: a live view that shows only the overview never holds their modules in memory.
 from vramtop.tui.themes import NO_COLOR_THEME, LoadedThemes
 from vramtop.tui.view import View
 from vramtop.tui.widgets.model_table import auto_columns
@@ -152,6 +147,8 @@ class VramtopApp(App[None]):
         if self.fleet_start is None:  # decided once: screens never flip under the user
             self.fleet_start = is_fleet(message.frame)
             if self.fleet_start and type(self.screen) is OverviewScreen:
+                from vramtop.tui.screens.hosts import HostsScreen
+
                 self.push_screen(HostsScreen())
         if not self.paused:
             self.shown = message.frame
@@ -309,6 +306,8 @@ class VramtopApp(App[None]):
     # -- actions -----------------------------------------------------------------------------
 
     def action_help(self) -> None:
+        from vramtop.tui.screens.help import HelpScreen
+
         if isinstance(self.screen, HelpScreen):
             self.screen.dismiss()
             return
@@ -369,6 +368,9 @@ class VramtopApp(App[None]):
     # -- silences ---------------------------------------------------------------------------
 
     def action_silence(self) -> None:
+        from vramtop.tui.screens.silence import SilenceForm
+        from vramtop.tui.silence_target import author, silence_target
+
         found = silence_target(self.screen, self.focused)
         if isinstance(found, str):
             self.notify(found, severity="warning", timeout=5, markup=False)
@@ -385,19 +387,28 @@ class VramtopApp(App[None]):
                 self.action_feed("refresh")  # the alert shows silenced at once
 
     def action_silences(self) -> None:
+        from vramtop.tui.screens.silences import SilencesScreen
+        from vramtop.tui.silence_target import silence_scope
+
         relevant, about = silence_scope(self.screen)
         self.push_screen(SilencesScreen(self.silences, relevant, about))
 
     # -- drill-downs -------------------------------------------------------------------------
 
     def on_open_gpu(self, message: OpenGpu) -> None:
+        from vramtop.tui.screens.gpu import GpuScreen
+
         self.push_screen(GpuScreen(message.index, message.host))
 
     def on_open_model(self, message: OpenModel) -> None:
+        from vramtop.tui.screens.model import ModelScreen
+
         backfills = self.feed.backfill is not None
         self.push_screen(ModelScreen(message.name, backfills, message.host))
 
     def on_open_host(self, message: OpenHost) -> None:
+        from vramtop.tui.screens.host import HostScreen
+
         # That host already open underneath (a replica of a model opened from it): back to it.
         if any(isinstance(s, HostScreen) and s.host == message.key for s in self.screen_stack):
             while not (isinstance(self.screen, HostScreen) and self.screen.host == message.key):
@@ -407,6 +418,8 @@ class VramtopApp(App[None]):
 
     def action_hosts(self) -> None:
         """The Hosts screen: back to it where it is open underneath, else on top."""
+        from vramtop.tui.screens.hosts import HostsScreen
+
         stack = self.screen_stack
         if any(isinstance(s, HostsScreen) for s in stack):
             while not isinstance(self.screen, HostsScreen):

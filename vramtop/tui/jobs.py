@@ -17,7 +17,6 @@ from vramtop.fleet import Rules
 from vramtop.history import Point
 from vramtop.model import Frame
 from vramtop.tui.messages import BackfillReady, SignalSent, SnapshotWritten
-from vramtop.tui.screens.model import SERIES
 from vramtop.tui.snapshot import write_snapshot
 from vramtop.worker import Worker
 
@@ -58,6 +57,8 @@ def signal_job(pid: int, started_at: float, name: str, post: Post) -> Callable[[
 
 
 def backfill_job(backfill: Backfill, model: str, window: float, post: Post) -> Callable[[], None]:
+    from vramtop.tui.screens.model import SERIES  # the screen asking for it is open
+
     def job() -> None:
         try:
             raw = backfill(model, window)

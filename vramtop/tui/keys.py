@@ -3,15 +3,18 @@ from them. One app class holds them all; ``check_action`` keeps only what its fe
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual.app import App
 from textual.binding import Binding, BindingType
 
 from vramtop.feeds.live import PAUSED_EVERY
-from vramtop.tui.screens.drill import DrillScreen
-from vramtop.tui.screens.help import EXTRA_LIST_KEYS, Entry, HelpScreen, entries
 from vramtop.tui.screens.overview import OverviewScreen
 from vramtop.tui.widgets.frame_table import FrameTable
 from vramtop.tui.widgets.process_table import ProcessTable
+
+if TYPE_CHECKING:
+    from vramtop.tui.screens.help import Entry
 
 _INTERVAL = Binding.Group("Interval", compact=True)
 _STEP = Binding.Group("Step", compact=True)
@@ -91,6 +94,10 @@ REPLAY_VIEW_KEYS: list[BindingType] = [*COMMON_KEYS, *LAST_KEYS, *REPLAY_KEYS]
 
 
 def help_sections(app: App, kind: str = "live") -> list[tuple[str, list[Entry]]]:
+    # Imported when the help opens: the drill-downs are not loaded before one is opened.
+    from vramtop.tui.screens.drill import DrillScreen
+    from vramtop.tui.screens.help import EXTRA_LIST_KEYS, HelpScreen, entries
+
     lists = [
         (
             "Lists (GPUs, models, processes, alerts)",

@@ -64,7 +64,9 @@ def test_a_single_argument_with_spaces_splits_as_psutil_splits_it(children) -> N
     # One NUL-ended word holding spaces: psutil reads it as a rewritten (setproctitle) line.
     child = children(["x y z"], executable="/bin/cat")
     deadline = time.monotonic() + 10
-    while procfs.stat(child.pid).comm != "cat":  # until it runs cat, not the fork of us
+    # Until it runs cat with its arguments: exec names the process before the kernel has set
+    # the new command line up (an empty one meanwhile).
+    while procfs.stat(child.pid).comm != "cat" or not procfs.cmdline(child.pid):
         assert time.monotonic() < deadline
         time.sleep(0.01)
     assert procfs.cmdline(child.pid) == ["x", "y", "z"]
@@ -115,3 +117,17 @@ def test_host_figures_equal_psutils() -> None:
     assert ours._fields[: len(theirs._fields)] == theirs._fields
     assert abs(ours.user - theirs.user) < 5 and abs(ours.idle - theirs.idle) < 5 * os.cpu_count()
     assert procfs.clock()[0] == psutil.boot_time()
+
+
+def test_a_process_caught_inside_exec_is_read_again(children, monkeypatch) -> None:
+    # exec() names the process before its new command line exists: an empty one then is not
+    # who the process is for the rest of its life.
+    tail = ["-c", "import time; time.sleep(60)", "--model", "m"]
+    child = children([sys.executable, *tail])
+    _started(child, tail)
+    real = procfs.cmdline
+    monkeypatch.setattr(procfs, "cmdline", lambda pid: [])
+    inspector = ProcessInspector(proc_stat=True)
+    assert inspector.describe(child.pid).argv == ()
+    monkeypatch.setattr(procfs, "cmdline", real)
+    assert inspector.describe(child.pid).argv[-2:] == ("--model", "m")

@@ -336,7 +336,7 @@ class Collector:
             "model_source": how,
             "detail": info.detail,
         }
-        return fields, info.detail not in (GONE, DENIED, EXITED)
+        return fields, bool(info.argv) and info.detail not in (GONE, DENIED, EXITED)
 
 
 def _events(nvml: NvmlReading | None, remote: list[Any]) -> tuple[HealthEvent, ...]:

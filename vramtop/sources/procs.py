@@ -77,7 +77,9 @@ class ProcessInspector:
         if cached and cached[0] == st.started_at:
             return cached[1]
         info = self._read(pid, st)
-        if info.detail != EXITED:
+        # An empty command line without a reason is a process caught inside exec() (named,
+        # its new arguments not yet set up): read again next time, not kept for its lifetime.
+        if info.detail != EXITED and (info.argv or info.detail):
             self._cache[pid] = (st.started_at, info)
         return info
 

@@ -15,10 +15,10 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from vramtop.config import Settings
-from vramtop.export.screen import LOCAL, fits, overview
+from vramtop.export.screen import fits, overview
 from vramtop.fleet import is_fleet
 from vramtop.futures import FIRST_COMPLETED, Future, wait
-from vramtop.model import Frame
+from vramtop.model import LOCAL_SOURCES, Frame
 
 ENTER = "\x1b[?1049h\x1b[?25l\x1b[H\x1b[2J"  # the alternate screen, cursor hidden, cleared
 LEAVE = "\x1b[?1049l\x1b[?25h"
@@ -113,7 +113,7 @@ class FirstPaint:
 
     def _run(self) -> None:
         futures = self._collector.started
-        local = [f for name, f in futures.items() if name in LOCAL]
+        local = [f for name, f in futures.items() if name in LOCAL_SOURCES]
         try:
             while not self._stopped and not all(f.done() for f in local):
                 wait(local, timeout=POLL_S)

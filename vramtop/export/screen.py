@@ -35,7 +35,6 @@ from vramtop.model import LOCAL_SOURCES, Frame
 
 MIN_WIDTH, MIN_HEIGHT = 80, 24  # below this the live view alone draws the screen
 TALL = 40  # rows from which the overview also lists processes (tui.screens.overview)
-LOCAL = LOCAL_SOURCES
 ALERT_SOURCES = ("alerts", "alertmanager")
 _MARK = {"ok": "●", "stale": "▲", "error": "✗", "disabled": "○"}
 
@@ -170,7 +169,7 @@ def _models(
         m.latency_p95_seconds is None and p95_of(m)[0] is not None for m in models
     ):
         sub = serving.MEAN_LEGEND
-    if [n for n in waiting if n not in (*LOCAL, *ALERT_SOURCES, "silences")]:
+    if [n for n in waiting if n not in (*LOCAL_SOURCES, *ALERT_SOURCES, "silences")]:
         sub = "serving figures loading…"
     return table.fill([model_row(m) for m in models], sub)
 

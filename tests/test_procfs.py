@@ -57,7 +57,7 @@ def test_a_long_name_a_quoted_argument_and_the_start_time(children, tmp_path: Pa
     assert ours.argv[-1] == 'a "b" c' and ours.user == pwd.getpwuid(os.getuid()).pw_name
     assert procfs.stat(child.pid).started_at == psutil.Process(child.pid).create_time()
     assert procfs.stat(child.pid).ppid == os.getpid()
-    assert procfs.parent(child.pid, procfs.stat(child.pid).started_at)[0] == os.getpid()
+    assert procfs.parent(child.pid, procfs.stat(child.pid))[0] == os.getpid()
 
 
 def test_a_single_argument_with_spaces_splits_as_psutil_splits_it(children) -> None:

@@ -165,16 +165,14 @@ def statm_rss(pid: int) -> int:
         return int(f.read().split()[1]) * clock()[2]
 
 
-def parent(pid: int, started_at: float) -> tuple[int, Stat] | None:
-    """The parent (pid, stat), as psutil's Process.parent(): none for pid 1, and none where the
-    parent pid was reused by a process younger than the child."""
-    if pid <= 1:
-        return None
-    ppid = stat(pid).ppid
-    if ppid <= 0:
+def parent(pid: int, st: Stat) -> tuple[int, Stat] | None:
+    """The parent (pid, stat) of ``pid`` whose stat is ``st``, as psutil's Process.parent():
+    none for pid 1, and none where the parent pid was reused by a process younger than the
+    child."""
+    if pid <= 1 or st.ppid <= 0:
         return None
     try:
-        up = stat(ppid)
+        up = stat(st.ppid)
     except (FileNotFoundError, ProcessLookupError):
         return None
-    return (ppid, up) if up.started_at <= started_at else None
+    return (st.ppid, up) if up.started_at <= st.started_at else None

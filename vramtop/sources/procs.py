@@ -87,11 +87,11 @@ class ProcessInspector:
         """The same process with its launchers' command lines, cached with it."""
         if info.ancestors or info.detail:
             return info
-        started = self._start_time(info.pid)
-        if started is None:
+        found = _ancestors(info.pid) if self._proc else _ancestors_psutil(info.pid)
+        if found is None:
             return info
-        found = _ancestors(info.pid, started) if self._proc else _ancestors_psutil(info.pid)
-        full = replace(info, ancestors=found)
+        started, ancestors = found
+        full = replace(info, ancestors=ancestors)
         cached = self._cache.get(info.pid)
         if cached and cached[0] == started:
             self._cache[info.pid] = (started, full)
@@ -117,16 +117,6 @@ class ProcessInspector:
             return ProcUsage(None, rss, started, (("cpu_percent", FIRST_SAMPLE),))
         cpu = max(0.0, (cpu_seconds - prev[1]) / (now - prev[2]) * 100)
         return ProcUsage(cpu, rss, started)
-
-    def _start_time(self, pid: int) -> float | None:
-        try:
-            if self._proc:
-                return procfs.stat(pid).started_at
-            import psutil
-
-            return psutil.Process(pid).create_time()
-        except Exception:
-            return None
 
     def _read(self, pid: int, st: procfs.Stat) -> ProcInfo:
         details: list[str] = []
@@ -278,30 +268,44 @@ def _dead_psutil(proc: Any) -> bool:
         return True
 
 
-def _ancestors(pid: int, started: float) -> tuple[tuple[int, tuple[str, ...]], ...]:
+Ancestors = tuple[tuple[int, tuple[str, ...]], ...]
+
+
+def _ancestors(pid: int) -> tuple[float, Ancestors] | None:
+    """(the process's start time, its launchers' (pid, argv), nearest first); None when it
+    is gone. Each process's /proc stat is read once."""
+    try:
+        st = procfs.stat(pid)
+    except OSError:
+        return None
     out: list[tuple[int, tuple[str, ...]]] = []
     try:
-        up = procfs.parent(pid, started)
+        up = procfs.parent(pid, st)
         while up is not None and up[0] > 1 and len(out) < PARENT_DEPTH:
             out.append((up[0], redact.argv(procfs.cmdline(up[0]))))
-            up = procfs.parent(up[0], up[1].started_at)
+            up = procfs.parent(*up)
     except OSError:
         pass
-    return tuple(out)
+    return st.started_at, tuple(out)
 
 
-def _ancestors_psutil(pid: int) -> tuple[tuple[int, tuple[str, ...]], ...]:
+def _ancestors_psutil(pid: int) -> tuple[float, Ancestors] | None:
     import psutil
 
     out: list[tuple[int, tuple[str, ...]]] = []
     try:
-        parent = psutil.Process(pid).parent()
+        proc = psutil.Process(pid)
+        started = proc.create_time()
+    except Exception:
+        return None
+    try:
+        parent = proc.parent()
         while parent is not None and parent.pid > 1 and len(out) < PARENT_DEPTH:
             out.append((parent.pid, redact.argv(parent.cmdline())))
             parent = parent.parent()
     except (psutil.Error, OSError):
         pass
-    return tuple(out)
+    return started, tuple(out)
 
 
 def _container_of(pid: int) -> str | None:

@@ -105,12 +105,18 @@ def read_all(master: int, until: str = "", timeout: float = 10.0) -> str:
     return out.decode("utf-8", "replace")
 
 
-def test_the_painter_draws_then_stops_writing(demo, terminal):
-    master, slave = terminal
+def painting(demo, slave: int) -> tuple[FirstPaint, list]:
+    """A painter started on a 100x30 terminal, and the terminal's modes from before it."""
     set_size(slave, 100, 30)
     before = termios.tcgetattr(slave)
     paint = FirstPaint.start(demo, Settings(), {"TERM": "xterm"}, fd=slave, stdin=slave)
     assert paint is not None
+    return paint, before
+
+
+def test_the_painter_draws_then_stops_writing(demo, terminal):
+    master, slave = terminal
+    paint, before = painting(demo, slave)
     drawn = read_all(master, until=SYNC_OFF)  # the end of one screen
     assert drawn.startswith(SYNC_ON + ENTER)
     assert "GPUs (4) · sort #▲" in drawn and "Host & sources" in drawn
@@ -127,10 +133,7 @@ def test_the_painter_draws_then_stops_writing(demo, terminal):
 
 def test_a_failed_start_gives_the_terminal_back(demo, terminal):
     master, slave = terminal
-    set_size(slave, 100, 30)
-    before = termios.tcgetattr(slave)
-    paint = FirstPaint.start(demo, Settings(), {"TERM": "xterm"}, fd=slave, stdin=slave)
-    assert paint is not None
+    paint, before = painting(demo, slave)
     read_all(master, until=SYNC_OFF)
     paint.abandon()
     assert read_all(master, until=LEAVE) == LEAVE  # the main screen back, cursor shown

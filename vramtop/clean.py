@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 from vramtop.units import NA
 
@@ -40,6 +41,11 @@ def width(text: str) -> int:
     """Terminal columns: wide (East Asian) characters take two, combining marks none."""
     if text.isascii():
         return len(text)
+    return _wide(text)
+
+
+@lru_cache(maxsize=1024)  # a frame's bars, dashes and ellipses are the same few strings
+def _wide(text: str) -> int:
     return sum(
         0 if unicodedata.combining(ch) else 2 if unicodedata.east_asian_width(ch) in "WF" else 1
         for ch in text

@@ -57,6 +57,8 @@ class Source(Protocol):
 
 @dataclass(slots=True)
 class _Last:
+    """A source's last answer and when it came."""
+
     value: Any = None
     at: float | None = None
 

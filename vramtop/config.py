@@ -61,6 +61,8 @@ class Targets:
 
 @dataclass(frozen=True)
 class Settings:
+    """Every setting: defaults < TOML file < VRAMTOP_* environment < flags."""
+
     interval: float = 2.0  # seconds between refreshes
     timeout: float = 5.0  # seconds a source may take before it is reported stale
     format: str = "text"  # text, markdown or json for one-shot output

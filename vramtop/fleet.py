@@ -65,6 +65,8 @@ class Worst:
 
 @dataclass(frozen=True, slots=True)
 class HostRow:
+    """One row of the Hosts screen and export: a host's figures, worst first."""
+
     instance: str  # the host's key
     local: bool  # this machine (NVML), not a fleet host
     up: bool  # False: its exporter did not answer (``detail`` says why)

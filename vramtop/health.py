@@ -50,6 +50,8 @@ def decode_throttle(mask: int) -> tuple[str, ...]:
 
 @dataclass(frozen=True, slots=True)
 class XidInfo:
+    """What an XID code means, how bad it is, and whether it is critical."""
+
     meaning: str
     severity: str
     critical: bool

@@ -27,6 +27,8 @@ class LinkError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Link:
+    """A named URL template, filled for a model, GPU or alert."""
+
     name: str
     url: str
 

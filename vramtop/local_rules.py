@@ -322,6 +322,8 @@ def fill(template: str, values: Mapping[str, str]) -> str:
 
 @dataclass(frozen=True, slots=True)
 class _Subject:
+    """What one rule is evaluated on: its labels, its reading and the words of its text."""
+
     labels: tuple[tuple[str, str], ...]
     reading: Any
     words: Mapping[str, str]  # placeholder values

@@ -87,6 +87,8 @@ class ProcessReading:
 
 @dataclass(frozen=True, slots=True)
 class MigReading:
+    """A MIG instance of a GPU: its own UUID and memory."""
+
     uuid: str
     gpu_instance_id: int | None
     memory_used_bytes: int | None
@@ -95,6 +97,8 @@ class MigReading:
 
 @dataclass(frozen=True, slots=True)
 class GpuReading:
+    """One GPU as a source saw it: memory, load, health and the processes on it."""
+
     index: int
     uuid: str | None
     name: str | None
@@ -273,6 +277,8 @@ class SilenceReading:
 
 @dataclass(frozen=True, slots=True)
 class Frame:
+    """Everything one refresh saw: the only thing screens, exports and recordings read."""
+
     time: float
     host: HostReading
     gpus: tuple[GpuReading, ...] = ()

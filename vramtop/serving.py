@@ -22,6 +22,8 @@ MEAN_LEGEND = "~ mean, the server exports no quantiles"
 
 @dataclass(frozen=True, slots=True)
 class Figure:
+    """A serving figure beyond latency, queue and rate (TTFT, KV cache...)."""
+
     key: str  # the extras key
     label: str  # in panels and exports: "TTFT p95"
     unit: str  # one of UNITS

@@ -20,6 +20,8 @@ INF = math.inf
 
 @dataclass(frozen=True)
 class Style:
+    """How a figure is written: SPACED for exports and panels, COMPACT for table cells."""
+
     sep: str  # between a figure and its unit
     huge_in_base: bool  # a huge value is shown in the quantity's own unit, not the ladder's
 

@@ -16,12 +16,16 @@ VRAM_CRITICAL = 0.95  # the monitoring overview's VRAMExhausted threshold
 
 @dataclass(frozen=True, slots=True)
 class Cell:
+    """A table cell: text already cut to its column, and a style hint."""
+
     text: str
     style: str | None = None  # "bad", "warn", "good" or "dim": a hint, colour is optional
 
 
 @dataclass(slots=True)
 class Table:
+    """A titled table every export format writes in its own way."""
+
     title: str
     headers: tuple[str, ...]
     rows: list[tuple[Cell, ...]] = field(default_factory=list)

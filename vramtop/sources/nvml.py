@@ -30,6 +30,8 @@ __all__ = ["LOST", "GpuSelection", "NvmlReading", "NvmlSource", "explain"]
 
 @dataclass(frozen=True, slots=True)
 class NvmlReading:
+    """One NVML poll: the GPUs, the driver, and why anything is missing."""
+
     gpus: tuple[GpuReading, ...]
     driver_version: str | None
     note: str = ""  # e.g. GPU selection that matched nothing
@@ -77,6 +79,8 @@ _Lost = Lost
 
 @dataclass(slots=True)
 class _Device:
+    """A GPU's handle and what is read of it once or on the slow schedule."""
+
     index: int
     handle: Any
     name: str | None = None

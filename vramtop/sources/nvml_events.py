@@ -31,6 +31,8 @@ UNSUPPORTED = "not supported on this GPU"
 
 @dataclass(frozen=True, slots=True)
 class Watched:
+    """A GPU registered with the event set."""
+
     index: int
     uuid: str | None
     handle: Any

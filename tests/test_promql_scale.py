@@ -284,3 +284,89 @@ def test_slow_health_counters_are_asked_every_30_s_the_rest_every_refresh(promet
     assert gpu.health.ecc_uncorrected_volatile == 1, "ECC: the answer of 30 s ago, reused"
     assert second.queries == 1, "the same one request"
     assert now.health.ecc_uncorrected_volatile == 5
+
+
+class _Spy(PromSource):
+    """The real source; the expressions it sent are kept."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.sent: list[str] = []
+
+    def _split(self, expr, *args, **kwargs):
+        self.sent.append(expr)
+        return super()._split(expr, *args, **kwargs)
+
+    def refresh(self):
+        self.sent.clear()
+        reading = self.poll()
+        return reading, sum(e.count("unless on") for e in self.sent)
+
+
+def _gpu_text(kind: str, gpus: dict[str, dict[str, float]]) -> str:
+    label = "UUID" if kind == "dcgm" else "gpu_uuid"
+    return "".join(
+        f'{name}{{gpu="{i}",{label}="{uuid}"}} {value}\n'
+        for i, (uuid, fields) in enumerate(gpus.items())
+        for name, value in fields.items()
+    )
+
+
+def test_a_figure_every_gpu_has_from_dcgm_is_not_asked_of_the_second_exporter(prometheus):
+    """Where DCGM covers every GPU, the join that asks vramtop's exporter for what DCGM lacks
+    answers nothing: after one refresh shows it, it is left out, and a GPU DCGM stops
+    reporting gets vramtop's figures in the refresh that sees it (one more request)."""
+    full = {"DCGM_FI_DEV_FB_USED": 1000, "DCGM_FI_DEV_FB_FREE": 79000, "DCGM_FI_DEV_GPU_TEMP": 50}
+    dcgm_gpus = {
+        "GPU-dead-0000": {**full, "DCGM_FI_DEV_GPU_UTIL": 90},  # no power from either exporter
+        "GPU-dead-0001": {**full, "DCGM_FI_DEV_GPU_UTIL": 10, "DCGM_FI_DEV_POWER_USAGE": 300},
+    }
+    own = {
+        "vramtop_gpu_memory_used_bytes": 7 * GIB,
+        "vramtop_gpu_memory_total_bytes": 80 * GIB,
+        "vramtop_gpu_utilization_ratio": 0.25,
+        "vramtop_gpu_temperature_celsius": 33,
+    }
+    vramtop_gpus = {
+        "GPU-dead-0000": own,
+        "GPU-dead-0001": {**own, "vramtop_gpu_power_watts": 150},
+    }
+    dcgm = StaticExposition(_gpu_text("dcgm", dcgm_gpus))
+    mine = StaticExposition(_gpu_text("vramtop", vramtop_gpus))
+    targets = [prometheus.add_target(s.address, job="scale-cover") for s in (dcgm, mine)]
+    instance = f"{dcgm.address}|{mine.address}"
+    every = load_all()
+    src = _Spy(Endpoint(prometheus.url), [every["dcgm"], every["vramtop_gpus"]], True, instance)
+    try:
+        for t in targets:
+            prometheus.wait_until_scraped(t)
+        first, joins_first = src.refresh()
+        second, joins_second = src.refresh()
+        third, joins_third = src.refresh()  # nothing changed: still left out
+        dcgm.text = _gpu_text("dcgm", {"GPU-dead-0000": dcgm_gpus["GPU-dead-0000"]})
+        prometheus.wait_for(
+            f'count(DCGM_FI_DEV_FB_USED{{instance="{dcgm.address}"}})',
+            lambda r: bool(r) and r[0].value == 1,
+        )
+        gone, joins_gone = src.refresh()
+        after, joins_after = src.refresh()
+    finally:
+        src.close()
+        for t in targets:
+            t.remove()
+        dcgm.stop()
+        mine.stop()
+    assert joins_first == 4, "asked once: nothing known yet"
+    assert (joins_second, joins_third) == (0, 0), "DCGM covers every GPU: not asked again"
+    assert first.gpus == second.gpus == third.gpus, "and the frame is the same"
+    assert second.queries == first.queries
+    a, b = second.gpus
+    assert (a.memory_used_bytes, a.utilization_percent, a.power_watts) == (1000 * MIB, 90, None)
+    assert (b.memory_used_bytes, b.power_watts) == (1000 * MIB, 300)
+    # DCGM stops reporting GPU 1: its figures come from vramtop's exporter at once
+    assert joins_gone == 4 and gone.queries == second.queries + 1
+    _, b = gone.gpus
+    assert (b.memory_used_bytes, b.temperature_c, b.power_watts) == (7 * GIB, 33, 150)
+    assert b.utilization_percent == 25.0
+    # and from then on the join is asked with the rest, every refresh
+    assert joins_after == 4 and after.queries == second.queries and after.gpus == gone.gpus

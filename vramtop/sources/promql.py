@@ -18,7 +18,7 @@ from typing import Any
 from vramtop.model import GpuReading, HealthEvent, HostReading, ModelReading
 from vramtop.profiles import Profile
 from vramtop.serving import HISTORY_KEYS
-from vramtop.sources import gcpause
+from vramtop.sources import gcpause, promshadow
 from vramtop.sources import promreadings as read
 from vramtop.sources.base import SourceError
 from vramtop.sources.http import Endpoint, QueryError, client, get_json
@@ -102,6 +102,11 @@ class PromSource:
         self._cached_groups = (None, [], [])
         self._late = LateRequest(self._pool, self._batch)
         self._kept: dict[Query, tuple[float, _Answer]] = {}  # Query.every: (monotonic, answer)
+        # Queries deferring to another GPU exporter (promshadow.py): left out while the last
+        # check found them answering nothing, for at most RECHECK s after they were last asked.
+        self._covered = False
+        self._deferring_at = -math.inf
+        self._absent: set[promshadow.Gap] = set()  # asked for, and none had it: see gaps()
 
     def close(self) -> None:
         self._pool.shutdown()
@@ -163,6 +168,7 @@ class PromSource:
         for batch, sent in self._pool.map(lambda g: self._batch(g, at), groups):
             answers += batch
             self._requests += sent
+        answers += self._check_deferring(queries, answers + kept, at, started)
         for a in answers:
             if a.query.every and not a.error:
                 self._kept[a.query] = (started, a)
@@ -201,6 +207,29 @@ class PromSource:
             note=note,
             events=self._xids.update(xids, at),
         )
+
+    def _check_deferring(
+        self, queries: list[Query], answers: list[_Answer], at: float, started: float
+    ) -> list[_Answer]:
+        """Whether the queries deferring to another exporter may be left out next refresh
+        (promshadow.py); where this refresh left them out and they would answer something now,
+        their answers (added to ``queries``), in one more request."""
+        deferring = [q for g in self._groups()[0] for q in g if q.defers_to]
+        if not deferring:
+            return []
+        profiles = {p.name: p for p in self._active}
+        more: list[_Answer] = []
+        if not any(q.defers_to for q in queries):  # left out by _due
+            found = promshadow.gaps(answers, profiles, deferring)
+            if found is not None and found <= self._absent:
+                return []
+            more, sent = self._batch(deferring, at)
+            self._requests += sent
+            queries += deferring
+        self._deferring_at = started
+        found = promshadow.gaps(answers + more, profiles, deferring)
+        self._covered, self._absent = found is not None, found or set()
+        return more
 
     def _collect_late(
         self,
@@ -319,9 +348,10 @@ class PromSource:
         wanted = {q for g in groups for q in g}
         fresh = {q: a for q, (t, a) in self._kept.items() if q in wanted and now - t < q.every}
         self._kept = {q: self._kept[q] for q in fresh}  # detection may have dropped some
-        if not fresh:
+        skip = self._covered and now - self._deferring_at < promshadow.RECHECK
+        if not fresh and not skip:
             return groups, heavy, []
-        due = [[q for q in g if q not in fresh] for g in groups]
+        due = [[q for q in g if q not in fresh and not (skip and q.defers_to)] for g in groups]
         return [g for g in due if g], heavy, list(fresh.values())
 
     def _batch(self, group: list[Query], at: float) -> tuple[list[_Answer], int]:

@@ -40,6 +40,9 @@ class Query:
     # profile's request, so that Prometheus evaluates it in parallel (one request is one
     # evaluation)
     heavy: bool = False
+    # A field an earlier GPU exporter also reports: (its metric, its UUID label) for each;
+    # this query asks only for the GPUs none of them has a number for (see promshadow.py).
+    defers_to: tuple[tuple[str, str], ...] = ()
 
 
 def _sel(base: str, series_match: tuple[tuple[str, str], ...] = ()) -> str:
@@ -202,7 +205,7 @@ def field_queries(
                     f" unless on ({p.uuid_label}) label_replace({metric}{{{sel}}} >= -Inf, "
                     f'{quote(p.uuid_label or "")}, "$1", {quote(uuid)}, "(.*)")'
                 )
-            out.append(Query(p.name, p.kind, expr))
+            out.append(Query(p.name, p.kind, expr, defers_to=tuple(by)))
     for key, f in p.fields.items():
         if f.match:
             out.append(Query(p.name, f"{p.kind}.{key}", f"{f.metric}{{{_sel(sel, f.match)}}}"))

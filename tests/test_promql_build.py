@@ -201,9 +201,14 @@ def test_a_series_names_its_host_by_label_instance_or_as_this_machine():
 
 def test_a_gpus_every_refresh_fields_keep_only_the_labels_read():
     """dcgm-exporter's device, PCI bus and driver labels are a third of a fleet's answer."""
-    fast, slow = field_queries(load_all()["dcgm"], "s", "2m", host_label="node")[:2]
-    labels = "__name__, instance, UUID, modelName, gpu, hostname, Hostname, node, GPU_I_ID"
-    assert fast.expr.startswith(f'max by ({labels}) ({{__name__=~"DCGM_FI_DEV_FB_USED|')
+    own, fast, slow = field_queries(load_all()["dcgm"], "s", "2m", host_label="node")[:3]
+    assert fast.expr.startswith(
+        'max by (__name__, instance, GPU_I_ID, UUID, node) ({__name__=~"DCGM_FI_DEV_FB_USED|'
+    )
+    # a GPU's name, index and host once per GPU, from its memory series
+    labels = "instance, GPU_I_ID, UUID, modelName, gpu, hostname, Hostname, node"
+    memory = "DCGM_FI_DEV_FB_USED|DCGM_FI_DEV_FB_FREE|DCGM_FI_DEV_FB_RESERVED"
+    assert own.expr == f'group by ({labels}) ({{__name__=~"{memory}",s}})'
     # the slow health fields whole: NVLink's one series per link are summed per GPU
     assert slow.every and slow.expr.startswith('{__name__=~"DCGM_FI_DEV_ECC_CURRENT|')
     host = field_queries(load_all()["node_exporter"], "s", "2m")[0]
@@ -231,6 +236,31 @@ def test_a_gpus_kept_health_follows_its_counters_across_refreshes():
     assert refresh("0").ecc_uncorrected_volatile == 0
     assert refresh("3").ecc_uncorrected_volatile == 3, "a changed counter is read anew"
     assert refresh("0").ecc_uncorrected_volatile == 0
+
+
+def test_a_gpus_name_index_and_host_come_from_its_own_labels_series():
+    """The figures' series carry only what tells them apart; a GPU's name, index and host
+    labels come once per GPU (queries._gpu_labels), whichever answer is read first, and also
+    where a series has no instance (the host from the exporter's own label)."""
+    from vramtop.sources.promreadings import Answer, gpus_and_xids
+    from vramtop.sources.queries import Query
+
+    dcgm = load_all()["dcgm"]
+    own = {"UUID": "GPU-1", "modelName": "NVIDIA H100", "gpu": "3", "Hostname": "node-7"}
+    figures = [({"UUID": "GPU-1", "__name__": "DCGM_FI_DEV_FB_USED"}, 5.0)]
+    for answers in (
+        [
+            Answer(Query("dcgm", "gpu", "f"), figures),
+            Answer(Query("dcgm", "gpu", "o"), [(own, 1.0)]),
+        ],
+        [
+            Answer(Query("dcgm", "gpu", "o"), [(own, 1.0)]),
+            Answer(Query("dcgm", "gpu", "f"), figures),
+        ],
+    ):
+        (gpu,), _ = gpus_and_xids(answers, {"dcgm": dcgm})
+        assert (gpu.name, gpu.index, gpu.host) == ("NVIDIA H100", 3, "node-7")
+        assert gpu.memory_used_bytes == 5 * 2**20
 
 
 def test_an_answer_is_read_in_one_pass_split_by_its_tag():

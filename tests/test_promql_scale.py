@@ -207,9 +207,12 @@ def test_a_gpu_both_exporters_report_is_asked_for_once_per_figure(prometheus, se
     every = load_all()
     sel = instance_selector(instance)
     asked: dict[str, set[str]] = {}
-    for q in field_queries(every["vramtop_gpus"], sel, "5s", [every["dcgm"]]):
+    own, *figures = field_queries(every["vramtop_gpus"], sel, "5s", [every["dcgm"]])
+    for q in figures:
         for r in prometheus.query(q.expr):
             asked.setdefault(r.labels["gpu_uuid"], set()).add(r.labels["__name__"])
+    # and each GPU's own labels once, with no figure
+    assert sorted(r.labels["gpu_uuid"] for r in prometheus.query(own.expr)) == sorted(gpus)
     shared = {"vramtop_gpu_memory_total_bytes"}
     assert asked["GPU-5ca1-0000"] == asked["GPU-5ca1-0001"] == shared
     assert asked["GPU-5ca1-0002"] == {

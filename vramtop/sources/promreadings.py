@@ -258,6 +258,8 @@ def gpus_and_xids(
             if g is None:  # once per GPU: a fleet answer has tens of series per GPU
                 g = mine[uuid] = {"profile": p.name, "host": _gpu_host(labels, p, naming)}
                 seen.setdefault(uuid, {})[p.name] = g
+            elif g["host"] == "?":  # no instance: the host labels are on the GPU's own series
+                g["host"] = _gpu_host(labels, p, naming)
             if name_label and (text := labels.get(name_label)):
                 g["name"] = text
             if index_label and (text := labels.get(index_label)):

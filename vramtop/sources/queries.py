@@ -193,8 +193,9 @@ def field_queries(
             if keys:
                 names = quote(names_regex([plain[k].metric for k in keys]))
                 expr = f"{{__name__=~{names},{sel}}}"
-                if not every:
+                if not every and p.kind == "gpu" and p.uuid_label:
                     expr = _read_labels(p, expr, host_label)
+                    out.append(Query(p.name, p.kind, _gpu_labels(p, plain, keys, sel, host_label)))
                 out.append(Query(p.name, p.kind, expr, every=every))
         # One query each, not joined with ``or``: that matches series without their names,
         # and would drop one GPU's temperature for having its memory.
@@ -219,16 +220,31 @@ def field_queries(
 
 
 def _read_labels(p: Profile, expr: str, host_label: str | None) -> str:
-    """A GPU exporter's every-refresh fields with only the labels promreadings.gpus reads:
-    dcgm-exporter's series also carry the device, PCI bus id, driver version, job and
-    Kubernetes labels, a third of the answer's bytes at 8,000 GPUs. MIG instances (GPU_I_ID)
-    stay apart; series that differ only in dropped labels (a GPU scraped by two jobs) hold
-    the same reading. The slow health fields are left whole: NVLink's are one per link."""
-    if p.kind != "gpu" or not p.uuid_label:
-        return expr
-    kept = ("__name__", "instance", p.uuid_label, p.name_label, p.index_label, *p.host_labels)
-    by = ", ".join(dict.fromkeys(x for x in (*kept, host_label, "GPU_I_ID") if x))
+    """A GPU exporter's every-refresh fields with only the labels that tell its series apart:
+    dcgm-exporter's also carry the GPU's name and index, the host, device, PCI bus id, driver
+    version, job and Kubernetes labels, the same on each of a GPU's series: at 8,000 GPUs more
+    than half of the answer's bytes, and Prometheus's aggregation over them most of its CPU
+    for the request. The GPU's own labels come once per GPU from _gpu_labels. MIG instances
+    (GPU_I_ID) stay apart; series that differ only in dropped labels (a GPU scraped by two
+    jobs) hold the same reading. The slow health fields are left whole: NVLink's are one per
+    link."""
+    by = ", ".join(dict.fromkeys(x for x in ("__name__", *_KEY, p.uuid_label, host_label) if x))
     return f"max by ({by}) ({expr})"
+
+
+_KEY = ("instance", "GPU_I_ID")  # with the UUID: which GPU (or MIG instance) a series is
+
+
+def _gpu_labels(
+    p: Profile, plain: dict[str, Field], keys: list[str], sel: str, host_label: str | None
+) -> str:
+    """Each GPU's name, index and host labels, once per GPU (value 1, no metric name): from its
+    memory series, which every GPU exporter has for every GPU (else from every field asked)."""
+    memory = [plain[k].metric for k in keys if k.startswith("memory_")]
+    names = quote(names_regex(memory or [plain[k].metric for k in keys]))
+    labels = (*_KEY, p.uuid_label, p.name_label, p.index_label, *p.host_labels, host_label)
+    by = ", ".join(dict.fromkeys(x for x in labels if x))
+    return f"group by ({by}) ({{__name__=~{names},{sel}}})"
 
 
 def _shadowed(

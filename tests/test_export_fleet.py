@@ -392,3 +392,23 @@ def test_the_users_p95_target_shapes_the_hosts_table():
     relaxed = render(fleet(), "text", rules=Rules(p95_target=60.0))
     assert "x target)" in default and "x target)" not in relaxed
     assert json.loads(render(fleet(), "json", rules=Rules(p95_target=60.0)))["hosts"]
+
+
+def test_a_reason_many_gpus_share_is_one_line_naming_them():
+    """A fleet whose exporters lack the same fields says so once, not once per GPU; a GPU's
+    own reason still names it, host included."""
+    no_health = freeze({"health": "the exporter sends no GPU health metrics"})
+    alike = [
+        replace(gpu(host, i, 40 * GIB, 50.0), unavailable=no_health)
+        for host in ("gpu-a", "gpu-b")
+        for i in range(8)
+    ]
+    own = replace(gpu("gpu-c", 0, None, None), unavailable=freeze({"temperature_c": "absent"}))
+    gpus = (*alike, own)
+    frame = Frame(time=NOW, host=HostReading("laptop", cpu_percent=3.0, cpu_count=8), gpus=gpus)
+    for fmt in ("text", "markdown"):
+        out = render(frame, fmt).replace("\\_", "_")  # Markdown escapes the underscores
+        lines = [line for line in out.splitlines() if "no GPU health metrics" in line]
+        assert len(lines) == 1, lines
+        assert "16 GPUs (gpu-a/0 … gpu-b/7) health:" in lines[0]
+        assert "GPU gpu-c/0 temperature_c: absent" in out

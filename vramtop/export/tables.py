@@ -107,17 +107,39 @@ def _gpus(frame: Frame) -> Table:
                 gpu_health.cell(g, frame),
             )
         )
-        table.notes += _gpu_notes(g)
+    table.notes += _missing(frame.gpus)
+    for g in frame.gpus:
+        for m in g.mig_devices:
+            used = fmt.used_of(m.memory_used_bytes, m.memory_total_bytes)
+            table.notes.append(f"{_gpu(g)} MIG {clean.shorten(m.uuid, NAME_WIDTH)}: {used}")
         table.notes += gpu_health.notes(g, frame)
     return table
 
 
-def _gpu_notes(g: GpuReading) -> list[str]:
-    notes = [note(f"GPU {g.index} {k}: {clean.literal(v)}") for k, v in g.unavailable.items()]
-    for m in g.mig_devices:
-        used = fmt.used_of(m.memory_used_bytes, m.memory_total_bytes)
-        notes.append(f"GPU {g.index} MIG {clean.shorten(m.uuid, NAME_WIDTH)}: {used}")
-    return notes
+def _missing(gpus: tuple[GpuReading, ...]) -> list[str]:
+    """Why a figure is missing, one line per figure and reason whatever the number of GPUs
+    it holds for: a fleet's exporters lack the same fields on thousands of GPUs."""
+    grouped: dict[tuple[str, str], list[GpuReading]] = {}
+    for g in gpus:
+        for key, reason in g.unavailable.items():
+            grouped.setdefault((key, reason), []).append(g)
+    return [
+        note(
+            f"{_gpu(*which) if len(which) == 1 else _several(which)} {key}: {clean.literal(reason)}"
+        )
+        for (key, reason), which in grouped.items()
+    ]
+
+
+def _gpu(g: GpuReading) -> str:
+    return gpu_health.gpu_label(g)
+
+
+def _several(which: list[GpuReading]) -> str:
+    names = [gpu_health.gpu_label(g).removeprefix("GPU ") for g in which]
+    if len(names) <= 4:
+        return f"GPUs {', '.join(names)}"
+    return f"{len(names)} GPUs ({names[0]} … {names[-1]})"
 
 
 def _processes(frame: Frame) -> Table:

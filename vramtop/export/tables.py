@@ -111,7 +111,9 @@ def _gpus(frame: Frame) -> Table:
     for g in frame.gpus:
         for m in g.mig_devices:
             used = fmt.used_of(m.memory_used_bytes, m.memory_total_bytes)
-            table.notes.append(f"{_gpu(g)} MIG {clean.shorten(m.uuid, NAME_WIDTH)}: {used}")
+            table.notes.append(
+                f"{gpu_health.gpu_label(g)} MIG {clean.shorten(m.uuid, NAME_WIDTH)}: {used}"
+            )
         table.notes += gpu_health.notes(g, frame)
     return table
 
@@ -124,18 +126,14 @@ def _missing(gpus: tuple[GpuReading, ...]) -> list[str]:
         for key, reason in g.unavailable.items():
             grouped.setdefault((key, reason), []).append(g)
     return [
-        note(
-            f"{_gpu(*which) if len(which) == 1 else _several(which)} {key}: {clean.literal(reason)}"
-        )
+        note(f"{_which_gpus(which)} {key}: {clean.literal(reason)}")
         for (key, reason), which in grouped.items()
     ]
 
 
-def _gpu(g: GpuReading) -> str:
-    return gpu_health.gpu_label(g)
-
-
-def _several(which: list[GpuReading]) -> str:
+def _which_gpus(which: list[GpuReading]) -> str:
+    if len(which) == 1:
+        return gpu_health.gpu_label(which[0])
     names = [gpu_health.gpu_label(g).removeprefix("GPU ") for g in which]
     if len(names) <= 4:
         return f"GPUs {', '.join(names)}"

@@ -104,9 +104,9 @@ class PromSource:
         self._kept: dict[Query, tuple[float, _Answer]] = {}  # Query.every: (monotonic, answer)
         # Queries deferring to another GPU exporter (promshadow.py): left out while the last
         # check found them answering nothing, for at most RECHECK s after they were last asked.
-        self._covered = False
+        # _absent: what they asked for and no exporter had (see gaps()); None: not known, ask.
         self._deferring_at = -math.inf
-        self._absent: set[promshadow.Gap] = set()  # asked for, and none had it: see gaps()
+        self._absent: set[promshadow.Gap] | None = None
 
     def close(self) -> None:
         self._pool.shutdown()
@@ -221,14 +221,13 @@ class PromSource:
         more: list[_Answer] = []
         if not any(q.defers_to for q in queries):  # left out by _due
             found = promshadow.gaps(answers, profiles, deferring)
-            if found is not None and found <= self._absent:
+            if found is not None and self._absent is not None and found <= self._absent:
                 return []
             more, sent = self._batch(deferring, at)
             self._requests += sent
             queries += deferring
         self._deferring_at = started
-        found = promshadow.gaps(answers + more, profiles, deferring)
-        self._covered, self._absent = found is not None, found or set()
+        self._absent = promshadow.gaps(answers + more, profiles, deferring)
         return more
 
     def _collect_late(
@@ -348,7 +347,7 @@ class PromSource:
         wanted = {q for g in groups for q in g}
         fresh = {q: a for q, (t, a) in self._kept.items() if q in wanted and now - t < q.every}
         self._kept = {q: self._kept[q] for q in fresh}  # detection may have dropped some
-        skip = self._covered and now - self._deferring_at < promshadow.RECHECK
+        skip = self._absent is not None and now - self._deferring_at < promshadow.RECHECK
         if not fresh and not skip:
             return groups, heavy, []
         due = [[q for q in g if q not in fresh and not (skip and q.defers_to)] for g in groups]

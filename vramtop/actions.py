@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import os
 import signal
-from dataclasses import dataclass
 
 from vramtop import clean
 from vramtop.model import Frame, GpuReading, ProcessReading, iso_utc
+from vramtop.records import record
 from vramtop.units import gib
 
 # What the user asks for -> the signal. Interrupt is what Ctrl-C in the server's terminal sends.
@@ -30,7 +30,7 @@ SAME_START_S = 1.0
 REMOTE = "Remote process, cannot be signalled from here"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Outcome:
     """What became of one request: ``sent`` True only when the kernel took the signal."""
 
@@ -40,7 +40,7 @@ class Outcome:
     signal: str  # SIGTERM, SIGKILL, SIGINT
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Peer:
     """Another process of the same model: pid, GPUs and VRAM over them."""
 
@@ -49,7 +49,7 @@ class Peer:
     vram_bytes: int | None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Stake:
     """What a signal would stop, as the confirmation shows it. Text is as read (the screen
     makes it literal). A pid on several GPUs is one process: VRAM is the sum."""

@@ -10,9 +10,9 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from vramtop.model import ProcInfo
+from vramtop.records import record
 
 # Flags that name the model in the servers people run, most specific first: a served name is
 # what the server reports in its metrics, so it wins over the weights' path.
@@ -33,7 +33,7 @@ _POSITIONAL_AFTER = {"vllm": "serve", "text-generation-server": "serve", "ollama
 _PYTHON = re.compile(r"^(python|pypy)[0-9.]*$")
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Rule:
     """``[[attribution]]`` in the config: a regex on the command line (or container) -> model."""
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import field, fields, replace
 from typing import Any
 
 from vramtop import durations
 from vramtop.attribution import Rule
 from vramtop.choices import FORMATS
 from vramtop.local_rules import DEFAULT_RULES, LocalRule
+from vramtop.records import record
 
 MIN_INTERVAL = 0.1
 MAX_DURATION = 7 * 86400.0
@@ -29,7 +30,7 @@ class Refused(ValueError):
     """A value refused for a reason that replaces "must be X, got Y": it would show a secret."""
 
 
-@dataclass(frozen=True)
+@record(slots=False)
 class Targets:
     """Where a value turns warning or critical; defaults are the monitoring overview's KPIs."""
 
@@ -59,7 +60,7 @@ class Targets:
         return self.inference_p95_seconds
 
 
-@dataclass(frozen=True)
+@record(slots=False)
 class Settings:
     """Every setting: defaults < TOML file < VRAMTOP_* environment < flags."""
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from functools import lru_cache
 from types import MappingProxyType
 
@@ -22,6 +22,7 @@ from vramtop.model import (
     InstanceFigures,
     ModelReading,
 )
+from vramtop.records import record
 
 LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1", "ip6-localhost"})
 _PORT = re.compile(r"^(?P<host>\[[^\]]*\]|[^:]*):\d+$")
@@ -54,7 +55,7 @@ def alert_host(alert: AlertReading, host_label: str | None = None) -> str | None
     return host_key(alert.labels.get("instance"))
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Worst:
     """A model's figure on a host, and how far it is past its target (value / target)."""
 
@@ -63,7 +64,7 @@ class Worst:
     ratio: float | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class HostRow:
     """One row of the Hosts screen and export: a host's figures, worst first."""
 
@@ -102,7 +103,7 @@ def target_of(target: P95Target, model: str) -> float | None:
     return target(model) if callable(target) else target
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Rules:
     """What the user set that shapes host rows: the p95 target (Targets.inference_p95_seconds)
     and the label naming a host (settings.host_label)."""

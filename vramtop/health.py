@@ -9,11 +9,11 @@ alerts from the ``nvml`` source, so they reach the Alerts panel without Promethe
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from functools import cache
 from types import MappingProxyType
 
 from vramtop.model import AlertReading, Frame, GpuHealth, GpuReading, HealthEvent
+from vramtop.records import record
 
 # NVML clock event (throttle) reason bits -> the words GpuHealth.throttle_reasons holds.
 THROTTLE_WORDS: tuple[tuple[int, str], ...] = (
@@ -48,7 +48,7 @@ def decode_throttle(mask: int) -> tuple[str, ...]:
     return tuple(words)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class XidInfo:
     """What an XID code means, how bad it is, and whether it is critical."""
 

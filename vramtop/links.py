@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import string
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from vramtop.model import AlertReading, Frame, GpuReading, ModelReading
+from vramtop.records import record
 
 PLACEHOLDERS = ("model", "instance", "gpu_uuid", "alertname")
 MODEL_LABELS = ("model", "model_name", "served_model_name", "model_id")
@@ -25,7 +25,7 @@ class LinkError(ValueError):
     """One sentence naming the link and what is wrong with it."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Link:
     """A named URL template, filled for a model, GPU or alert."""
 

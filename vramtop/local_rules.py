@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 import string
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
@@ -27,6 +26,7 @@ from vramtop.model import (
     ModelReading,
     alert_order,
 )
+from vramtop.records import record
 
 SOURCE = "local"
 
@@ -81,7 +81,7 @@ SEVERITIES = ("critical", "warning", "info")
 PLAIN_SUMMARY = "{figure} is {value} (limit {threshold})"  # a rule that gives none
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class LocalRule:
     """``threshold``: a number, or a target name (a field of config.Targets)."""
 
@@ -320,7 +320,7 @@ def fill(template: str, values: Mapping[str, str]) -> str:
 # ---- evaluation ----
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class _Subject:
     """What one rule is evaluated on: its labels, its reading and the words of its text."""
 

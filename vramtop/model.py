@@ -8,10 +8,12 @@ a missing value is never shown as 0.
 from __future__ import annotations
 
 import shlex
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Literal
+
+from vramtop.records import record
 
 SourceState = Literal["ok", "stale", "error", "disabled"]
 LOCAL_SOURCES = ("host", "nvml")  # this machine's own sources; the rest are remote
@@ -25,7 +27,7 @@ def freeze(reasons: dict[str, str]) -> MappingProxyType[str, str]:
     return MappingProxyType(dict(reasons)) if reasons else NOTHING_UNAVAILABLE
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SourceStatus:
     """How one source fared: ``detail`` is one sentence a person can act on."""
 
@@ -35,7 +37,7 @@ class SourceStatus:
     since: float | None = None  # for "stale": time of the last good reading
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class HostReading:
     """A machine: this one (psutil), or a fleet host seen through Prometheus or a scrape.
 
@@ -59,7 +61,7 @@ class HostReading:
     detail: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ProcessReading:
     """A process holding GPU memory, as NVML reported it plus what psutil could add."""
 
@@ -85,7 +87,7 @@ class ProcessReading:
     unavailable: MappingProxyType[str, str] = field(default_factory=lambda: NOTHING_UNAVAILABLE)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class MigReading:
     """A MIG instance of a GPU: its own UUID and memory."""
 
@@ -95,7 +97,7 @@ class MigReading:
     memory_total_bytes: int | None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class GpuReading:
     """One GPU as a source saw it: memory, load, health and the processes on it."""
 
@@ -125,7 +127,7 @@ class GpuReading:
         return self.memory_used_bytes / self.memory_total_bytes
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class GpuHealth:
     """Why a GPU slows down or fails. Counts are totals since boot (volatile) or over the GPU's
     life (aggregate); a field the GPU does not support is None with its reason in
@@ -161,7 +163,7 @@ class GpuHealth:
     unavailable: MappingProxyType[str, str] = field(default_factory=lambda: NOTHING_UNAVAILABLE)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class HealthEvent:
     """Something that happened to a GPU at one moment: an XID error, an ECC error, a GPU that
     fell off the bus. ``kind``: xid, ecc_sbe, ecc_dbe or gpu_lost; ``code``: the XID number;
@@ -176,7 +178,7 @@ class HealthEvent:
     severity: str = "warning"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class InstanceFigures:
     """One replica's share of a model: its figures on one fleet host (vramtop.fleet.host_key).
     Several servers of the model on one host add up (VRAM, queue, rate; p95 is the worst)."""
@@ -188,7 +190,7 @@ class InstanceFigures:
     requests_per_second: float | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ModelReading:
     """One model: VRAM from its processes (NVML) or its server, serving figures from PromQL or a
     direct scrape. Any figure may be None; ``unavailable`` says why where it is known."""
@@ -224,7 +226,7 @@ MODEL_FIGURES = (
 )
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class AlertReading:
     """A Prometheus or Alertmanager alert, a critical NVML finding, or a local rule's alert
     (vramtop.local_rules). ``state``: firing or pending; ``silenced`` covers Alertmanager's
@@ -241,7 +243,7 @@ class AlertReading:
     runbook_url: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SilenceMatcher:
     """One matcher of an Alertmanager silence: ``name`` = ``value`` (``is_regex``: a fully
     anchored regex; ``is_equal`` False: the negation, != or !~)."""
@@ -263,7 +265,7 @@ class SilenceMatcher:
         return f"{self.name}{self.op}{self.value}"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SilenceReading:
     """An active Alertmanager silence. Times are epoch seconds."""
 
@@ -275,7 +277,7 @@ class SilenceReading:
     ends_at: float | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Frame:
     """Everything one refresh saw: the only thing screens, exports and recordings read."""
 
@@ -317,7 +319,7 @@ def alert_order(a: AlertReading) -> tuple:
     )
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ProcInfo:
     """What the host says about a GPU process (psutil): the input of attribution. ``argv`` is
     already masked (vramtop.redact); ``detail`` says why something could not be read."""

@@ -10,9 +10,9 @@ stands in where a server exports no quantiles (Triton without its summaries): it
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from vramtop import units
+from vramtop.records import record
 
 # How a value is written: ratio (0..1 as %), seconds, per_second (events or tokens), count.
 UNITS = ("ratio", "seconds", "per_second", "count")
@@ -20,7 +20,7 @@ MEAN_MARK = "~"
 MEAN_LEGEND = "~ mean, the server exports no quantiles"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Figure:
     """A serving figure beyond latency, queue and rate (TTFT, KV cache...)."""
 

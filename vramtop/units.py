@@ -10,15 +10,16 @@ quantity's own unit as ``1e20s`` (narrow columns have no room for more).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import NamedTuple
+
+from vramtop.records import record
 
 NA = "n/a"
 HUGE = 1e15  # beyond this a number is shown in e-notation, never as all its digits
 INF = math.inf
 
 
-@dataclass(frozen=True)
+@record(slots=False)
 class Style:
     """How a figure is written: SPACED for exports and panels, COMPACT for table cells."""
 

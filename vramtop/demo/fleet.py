@@ -10,7 +10,6 @@ host whose exporter refuses connections (gpu-b3). demo/fleet_servers.py serves t
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from types import MappingProxyType
 
 from vramtop.demo.exporter import GIB, ModelLoad
@@ -23,6 +22,7 @@ from vramtop.model import (
     ProcessReading,
     SourceStatus,
 )
+from vramtop.records import record
 
 H100 = "NVIDIA H100 80GB HBM3"
 A100_80 = "NVIDIA A100-SXM4-80GB"
@@ -33,7 +33,7 @@ _IDLE = 4 * 2**20  # an idle GPU's used memory
 _LLM = {"ttft_p95": 0.35, "kv_cache_usage": 0.5, "preemptions_per_second": 0.0}
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Replica:
     """One model served on one host: a server of ``family`` with a process per GPU."""
 
@@ -46,7 +46,7 @@ class Replica:
     queue: int = 1
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class FleetHost:
     name: str  # its host key: what the scrape of its exporter and servers is named
     gpu: str

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from vramtop.demo.scenario import Gpu, Process, Scenario
@@ -19,6 +19,7 @@ from vramtop.demo.serving import squeeze
 from vramtop.demo.simnvml import SimulatedNvml
 from vramtop.health import xid_info
 from vramtop.model import HealthEvent, HostReading
+from vramtop.records import record
 from vramtop.sources.nvml import GpuSelection, NvmlReading, NvmlSource
 from vramtop.sources.procs import ProcessInspector, ProcInfo, ProcUsage
 from vramtop.sources.scrape import ScrapeReading, ScrapeSource
@@ -47,7 +48,7 @@ _VLLM = (
 )
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class DemoProcess:
     pid: int
     gpu: int

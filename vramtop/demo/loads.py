@@ -18,14 +18,15 @@ p50 = p95 / 2 and p99 = p95 * 1.25.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from itertools import pairwise
+
+from vramtop.records import record
 
 MIB = 2**20
 GIB = 2**30
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Latency:
     """A latency distribution (seconds) with a piecewise-linear CDF through
     (0, 0), (p50, .5), (p95, .95), (p99, .99) and (2 * p99, 1)."""
@@ -76,7 +77,7 @@ class Latency:
         return sorted({float(b) for b in usual} | {self.p50, self.p95, self.p99})
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ModelLoad:
     """What one served model is doing. Latencies in seconds, ratios in 0..1.
 
@@ -124,14 +125,14 @@ class ModelLoad:
         return Latency(self.latency_p50, self.latency_p95, self.latency_p99)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class GpuProcess:
     pid: int
     name: str
     used_bytes: int
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class GpuLoad:
     index: int = 0
     uuid: str | None = None  # default: a stable fake "GPU-..." derived from the index

@@ -40,10 +40,12 @@ import os
 import tempfile
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
+
+from vramtop.records import record
 
 MAX_GPUS = 64
 MAX_PROCESSES_PER_GPU = 256
@@ -223,7 +225,7 @@ def format_errors(errors: Mapping[str, str]) -> str:
     return ",".join(f"{fld}:{code}" for fld, code in errors.items())
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Process:
     """A process holding memory on a GPU. ``used_memory`` None: NVML cannot say how much."""
 
@@ -250,7 +252,7 @@ class Process:
         _check_int("mem_util", self.mem_util, 0, 100)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class MigDevice:
     """A MIG device; an empty ``uuid`` is derived from its position (see Scenario.mig_uuid)."""
 
@@ -268,7 +270,7 @@ class MigDevice:
         _check_int("compute_instance_id", self.compute_instance_id, 0, U32_MAX)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Gpu:
     """One GPU. Memory is in bytes, power in milliwatts, temperature in degrees C.
 
@@ -387,7 +389,7 @@ _HEALTH_LIMITS = {
 }
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Event:
     """At ``at_ms`` after the scenario is loaded: an XID (``data``: its number), a single- or
     double-bit ECC event for nvmlEventSetWait, or GPU ``gpu`` falls off the bus (lost)."""
@@ -405,7 +407,7 @@ class Event:
         _check_int("data", self.data, 0, U64_MAX)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Scenario:
     """A whole host; ``dataclasses.replace`` makes the next frame of an animation."""
 

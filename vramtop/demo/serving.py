@@ -16,19 +16,19 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from types import MappingProxyType
 
 from vramtop.demo.exporter import GIB, ModelLoad, SimulatedExporter
 from vramtop.demo.fleet import alerts_at as fleet_alerts
 from vramtop.model import AlertReading, SilenceMatcher, SilenceReading
+from vramtop.records import record
 
 # The llama.cpp server's model: its metrics carry no model label, so its scrape target is named
 # for it, as a Prometheus job would be (see host.DemoScrapeSource).
 LLAMACPP_MODEL = "Mistral-7B-Instruct-v0.3-Q4_K_M"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Incident:
     alert: str
     severity: str
@@ -203,7 +203,7 @@ BACKLOG = INCIDENTS[1]
 SILENCED_AFTER = 75.0  # seconds into the backlog when on-call silences it for an hour
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class DemoAlerts:
     """The alerts, and the silences a demo Alertmanager would hold."""
 

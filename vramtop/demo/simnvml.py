@@ -25,6 +25,7 @@ from typing import Any
 import pynvml
 
 from vramtop.demo.scenario import ERROR_CODES, NO_INSTANCE, Event, Gpu, MigDevice, Scenario
+from vramtop.records import record
 
 _MAX_MIG_DEVICE_COUNT = 7
 _U64_MAX = 0xFFFFFFFFFFFFFFFF
@@ -98,7 +99,7 @@ _MIG_FIELDS = frozenset(
 )
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SimulatedHandle:
     """An opaque device handle: GPU ``gpu``, or its MIG device ``mig`` when that is not None."""
 
@@ -106,7 +107,7 @@ class SimulatedHandle:
     mig: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class _Target:
     """What a handle resolves to in the scenario the call is answering from."""
 

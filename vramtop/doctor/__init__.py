@@ -11,10 +11,12 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 
+from vramtop.records import record
+
 PASS, WARN, FAIL = "PASS", "WARN", "FAIL"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Check:
     status: str  # PASS, WARN or FAIL
     name: str  # what was checked, e.g. "prometheus" or "profile vllm"

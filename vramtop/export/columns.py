@@ -3,13 +3,12 @@ The live view (vramtop.tui) and its first paint (vramtop.export.overview) both l
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from vramtop import serving
 from vramtop.model import ModelReading
+from vramtop.records import record
 
 
-@dataclass(frozen=True)
+@record(slots=False)
 class Col:
     key: str
     label: str

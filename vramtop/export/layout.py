@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from vramtop import clean
+from vramtop.records import record
 
 COMMAND_WIDTH = 60
 CELL_WIDTH = 80  # any cell: a 10,000-character label must not make a 10,000-column table
@@ -14,7 +15,7 @@ DETAIL_WIDTH = 200  # a source's sentence, and notes
 VRAM_CRITICAL = 0.95  # the monitoring overview's VRAMExhausted threshold
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Cell:
     """A table cell: text already cut to its column, and a style hint."""
 

@@ -13,16 +13,16 @@ below; the consumer (the Textual app, the headless recorder) decides what to do 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from vramtop.history import History, Point
 from vramtop.model import Frame
+from vramtop.records import record
 
 Kind = Literal["live", "replay"]
 
 
-@dataclass(frozen=True)
+@record(slots=False)
 class Arrived:
     """Frames for the consumer: show ``frame``; add ``added`` to the History, or, when
     ``history`` is set, replace the History with it (it already holds ``frame``). A live frame
@@ -35,7 +35,7 @@ class Arrived:
     replaceable: bool = False
 
 
-@dataclass(frozen=True)
+@record(slots=False)
 class Trouble:
     """``kind``: ``collect`` (collect() raised), ``record`` (a write failed) or ``replay`` (a
     frame could not be decoded). ``reason`` None: it works again."""
@@ -44,7 +44,7 @@ class Trouble:
     reason: str | None
 
 
-@dataclass(frozen=True)
+@record(slots=False)
 class Position:
     """Where a replay is: the frame shown (or asked for), of how many, playing at what speed."""
 
@@ -54,7 +54,7 @@ class Position:
     speed: float
 
 
-@dataclass(frozen=True)
+@record(slots=False)
 class FeedStatus:
     interval: float  # seconds between frames (a replay: the recording's own)
     waiting_since: float | None = None  # a frame is being collected since then

@@ -9,9 +9,11 @@ and the same definitions drive the direct scrape of a server's /metrics (sources
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
+
+from vramtop.records import record
 
 BUILTIN_DIR = Path(__file__).parent
 KINDS = ("model", "gpu", "host")
@@ -23,7 +25,7 @@ class ProfileError(ValueError):
     """A profile file is wrong; the message names the file and the key."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Series:
     """Where one figure comes from. ``metrics`` are alternatives: the first that exists wins."""
 
@@ -37,14 +39,14 @@ class Series:
     mean_count: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Field:
     metric: str
     scale: float = 1.0
     match: tuple[tuple[str, str], ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Profile:
     name: str
     kind: str

@@ -17,6 +17,7 @@ from typing import Any, BinaryIO
 
 from vramtop import __version__
 from vramtop.record.checks import MAX_EPOCH, valid_epoch
+from vramtop.records import record
 
 FORMAT_VERSION = 1
 MAGIC = b"\x89VRAMTOP-REC\r\n\x1a\n"
@@ -30,7 +31,7 @@ class RecordingError(Exception):
     """A recording cannot be read or written; the message is one sentence for the user."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Session:
     """One run of a recorder: frames ``first`` .. ``first + count - 1`` of the recording."""
 

@@ -4,13 +4,13 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
 from vramtop.links import is_web
 from vramtop.model import AlertReading, alert_order
+from vramtop.records import record
 from vramtop.sources.base import SourceError
 from vramtop.sources.http import Endpoint, client, get_json
 from vramtop.sources.promapi import api_data, not_api
@@ -19,7 +19,7 @@ from vramtop.sources.promapi import api_data, not_api
 _NOT_IDENTITY = {"alertstate", "prometheus", "prometheus_replica", "replica", "__replica__"}
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class AlertsReading:
     alerts: tuple[AlertReading, ...]
     note: str = ""

@@ -10,19 +10,20 @@ import base64
 import json
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from vramtop import redact
 from vramtop.clean import one_line
+from vramtop.records import record
 from vramtop.sources.base import SourceError
 
 if TYPE_CHECKING:
     import httpx
 
 
-@dataclass(frozen=True)
+@record(slots=False)
 class Endpoint:
     """Where a server is and how to talk to it. ``repr`` hides credentials."""
 
@@ -110,7 +111,7 @@ def _basic(user: str, password: str) -> tuple[str, str]:
 # -- one request -----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@record(slots=False)
 class Answer:
     """A whole (decoded, capped) response."""
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from vramtop.model import GpuReading, HealthEvent, MigReading, ProcessReading, freeze
+from vramtop.records import record
 from vramtop.sources.base import SourceError
 from vramtop.sources.nvml_calls import LOST, Calls, Lost, explain
 from vramtop.sources.nvml_events import EventLog, EventWatcher, Watched
@@ -28,7 +29,7 @@ INIT_RETRY = 30.0  # seconds between attempts to load a missing driver
 __all__ = ["LOST", "GpuSelection", "NvmlReading", "NvmlSource", "explain"]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class NvmlReading:
     """One NVML poll: the GPUs, the driver, and why anything is missing."""
 

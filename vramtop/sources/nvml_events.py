@@ -15,11 +15,11 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from vramtop.health import xid_info
 from vramtop.model import HealthEvent
+from vramtop.records import record
 from vramtop.sources.nvml_calls import LOST, Calls, Lost
 
 WAIT_MS = 1000
@@ -29,7 +29,7 @@ WANTED = SBE | DBE | XID
 UNSUPPORTED = "not supported on this GPU"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Watched:
     """A GPU registered with the event set."""
 

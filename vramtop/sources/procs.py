@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from vramtop import redact
 from vramtop.model import ProcessReading, ProcInfo, freeze
+from vramtop.records import record
 from vramtop.sources import procfs
 
 GONE = "not visible here: it exited, or it runs in another PID namespace (a container)"
@@ -30,7 +31,7 @@ _CONTAINER_ID = re.compile(
 )
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ProcUsage:
     """A process's host-side use: CPU % of one core since the last look, resident memory,
     start time (epoch seconds). None with a reason where unknown."""

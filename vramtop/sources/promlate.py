@@ -9,9 +9,9 @@ its age. Which fleets: by the size of its last answer, not by timings, so that a
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from vramtop.futures import Future, wait
+from vramtop.records import record
 from vramtop.sources.pool import DaemonPool
 from vramtop.sources.promreadings import Answer
 from vramtop.sources.queries import INSTANCE_P95, Query
@@ -31,7 +31,7 @@ EVERY = 15.0
 Batch = Callable[[list[Query], float], tuple[list[Answer], int]]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Late:
     """What a refresh gets of the slow request: ``answers``, evaluated at ``at`` (an earlier
     refresh's time where they are reused or came late); ``requests``: HTTP requests sent beyond

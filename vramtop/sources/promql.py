@@ -12,11 +12,11 @@ import math
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from vramtop.model import GpuReading, HealthEvent, HostReading, ModelReading
 from vramtop.profiles import Profile
+from vramtop.records import record
 from vramtop.serving import HISTORY_KEYS
 from vramtop.sources import gcpause, promshadow
 from vramtop.sources import promreadings as read
@@ -46,7 +46,7 @@ DETECT_TTL = 60.0  # seconds between re-checks of which profiles have data
 _TAG = "__vramtop_query"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class PromReading:
     models: tuple[ModelReading, ...] = ()
     gpus: tuple[GpuReading, ...] = ()

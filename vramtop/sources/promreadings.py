@@ -23,6 +23,7 @@ from vramtop.model import (
     freeze,
 )
 from vramtop.profiles import Profile
+from vramtop.records import record
 from vramtop.sources import remote_health
 from vramtop.sources.figures import MAX_BYTES, model_from_figures, serving_reasons
 from vramtop.sources.queries import INSTANCE_P95, PER_REPLICA, UP, Query
@@ -43,7 +44,7 @@ class Answer:
     error: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Naming:
     """How a series names its host: the value of ``label`` where the user named one and the
     series carries it, else its instance without the port. With ``local`` (this machine's name,
@@ -395,7 +396,7 @@ def _host(key: str, name: str, h: dict[str, float]) -> HostReading:
     )
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Target:
     """One scrape target as ``up`` reports it."""
 

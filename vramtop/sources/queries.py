@@ -4,9 +4,9 @@ every query groups by model (and instance) so one answer covers all of them."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from vramtop.profiles import Field, Profile, Series
+from vramtop.records import record
 from vramtop.sources import remote_health
 from vramtop.sources.promql_syntax import counter_names, either, matcher, names_regex, quote
 
@@ -22,7 +22,7 @@ ALT = "__vramtop_alt"  # which of a histogram's alternative names a bucket serie
 PER_REPLICA = frozenset({"vram", "queue", "requests", "successes", "errors"})
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Query:
     profile: str
     # latency, requests, extras.ttft_p95_seconds, gpu, host, host.cpu_percent, up; INSTANCE_P95:

@@ -12,13 +12,14 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from vramtop import redact
 from vramtop.fleet import host_key
 from vramtop.model import GpuReading, HealthEvent, HostReading, ModelReading
 from vramtop.profiles import Profile
+from vramtop.records import record
 from vramtop.sources import scrape_merge as merge
 from vramtop.sources.base import SourceError
 from vramtop.sources.exposition import Exposition, ExpositionError, Samples, TooManySeries, read
@@ -49,7 +50,7 @@ ACCEPT = (
 )
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ScrapeReading:
     models: tuple[ModelReading, ...]
     note: str = ""

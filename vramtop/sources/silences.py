@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
 from vramtop.model import SilenceMatcher, SilenceReading
+from vramtop.records import record
 from vramtop.silencing import MAX_KEPT, SilenceError
 from vramtop.sources.alerts import parse_time
 from vramtop.sources.base import SourceError
@@ -27,7 +27,7 @@ def rfc3339(epoch: float) -> str:
     )
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SilencesReading:
     silences: tuple[SilenceReading, ...]
     note: str = ""

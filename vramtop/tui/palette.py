@@ -7,15 +7,16 @@ the theme changes. In monochrome (``--no-color``, ``NO_COLOR``) severity is bold
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from rich.style import Style
 from textual.color import Color, ColorParseError
 
+from vramtop.records import record
+
 _SEVERITY_ROLE = {"critical": "bad", "warning": "warn", "info": "primary", "ok": "good"}
 
 
-@dataclass(frozen=True)
+@record(slots=False)
 class Palette:
     bad: Style
     warn: Style

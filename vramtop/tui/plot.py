@@ -11,25 +11,25 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from itertools import pairwise
 
 from rich.style import Style
 from rich.text import Text
 
 from vramtop.history import Point
+from vramtop.records import record
 
 _BITS = ((0x01, 0x08), (0x02, 0x10), (0x04, 0x20), (0x40, 0x80))  # [row][col]
 
 
-@dataclass(frozen=True)
+@record(slots=False)
 class Line:
     label: str
     points: Sequence[Point]
     style: Style
 
 
-@dataclass(frozen=True)
+@record(slots=False)
 class Band:
     """A condition over time: active where a point's value is above 0 (a bucket's mean of
     0/1 samples is the share of it spent so). Earlier bands win a column."""
@@ -40,7 +40,7 @@ class Band:
     tint: Style | None = None  # background over the plot's active columns
 
 
-@dataclass(frozen=True)
+@record(slots=False)
 class Mark:
     """A moment (a health event): ``▲`` at its time on the marker row, then its label."""
 
@@ -73,7 +73,7 @@ def _span_label(seconds: float) -> str:
     return f"-{seconds:g}s"
 
 
-@dataclass(frozen=True)
+@record(slots=False)
 class ChartSpec:
     """What a chart shows: its series over [t0, t1], how y values read, and a target line.
     Frozen and comparable, so a widget repaints only when the spec changed."""

@@ -17,13 +17,13 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 from textual.color import Color, ColorParseError
 from textual.theme import Theme
 
 import vramtop
+from vramtop.records import record
 
 DEFAULT_THEME = "vramtop-dark"
 NO_COLOR_THEME = "vramtop-mono"
@@ -47,7 +47,7 @@ class ThemeError(ValueError):
     """One sentence naming the file and what is wrong with it."""
 
 
-@dataclass(frozen=True)
+@record(slots=False)
 class LoadedThemes:
     themes: dict[str, Theme]
     problems: tuple[str, ...]  # one sentence per file that was skipped

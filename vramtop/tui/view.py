@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from vramtop import fleet
 from vramtop.config import Targets
 from vramtop.history import History
 from vramtop.model import Frame
+from vramtop.records import record
 from vramtop.tui.palette import Palette
 
 
-@dataclass(frozen=True)
+@record(slots=False)
 class View:
     frame: Frame
     history: History

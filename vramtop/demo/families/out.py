@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from vramtop.demo.loads import MIB, GpuLoad, Latency, ModelLoad
+from vramtop.records import record
 
 TRITON_SUMMARY_QUANTILES = (0.5, 0.9, 0.95, 0.99)
 
@@ -70,7 +71,7 @@ def at(labels: dict[str, str], instance: str | None) -> dict[str, str]:
     return labels if instance is None else {**labels, "instance": instance}
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Options:
     host: str
     legacy: bool

@@ -4,8 +4,6 @@ recording and how it plays."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from rich.text import Text
 from textual.widget import Widget
 
@@ -14,11 +12,12 @@ from vramtop.actions import Outcome
 from vramtop.export import fmt
 from vramtop.feeds import Position
 from vramtop.model import Frame, iso_utc
+from vramtop.records import record
 from vramtop.tui import cells
 from vramtop.tui.palette import Palette
 
 
-@dataclass(frozen=True)
+@record(slots=False)
 class Status:
     shown: Frame | None  # on screen (frozen while paused)
     latest: Frame | None  # newest collected

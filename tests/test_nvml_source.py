@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 from fakenvml import call_counts, reset_counts
 
@@ -351,3 +354,19 @@ def test_nvml_start_failing_is_the_sources_error(scenario, loaded_fake, monkeypa
         nvml.close()
     status = frame.source("nvml")
     assert status.state == "error" and status.detail
+
+
+def test_pynvml_imported_without_ctypes_util_which_then_imports_whole():
+    # A fresh interpreter: pynvml's import skips ctypes.util (and its subprocess, tempfile),
+    # and both ctypes.util and pynvml's find_library work afterwards.
+    code = (
+        "import sys\n"
+        "from vramtop.sources.nvml_start import import_pynvml\n"
+        "p = import_pynvml()\n"
+        "print(sorted(m for m in ('ctypes.util', 'subprocess', 'tempfile') if m in sys.modules))\n"
+        "import ctypes.util\n"
+        "print(ctypes.util.find_library('c') == p.find_library('c') != None)\n"
+        "print(callable(ctypes.util._findSoname_ldconfig), import_pynvml() is p)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split("\n") == ["[]", "True", "True True", ""], out.stdout + out.stderr

@@ -22,7 +22,7 @@ from vramtop.sources.nvml_calls import LOST, Calls, Lost, explain
 from vramtop.sources.nvml_events import EventLog, EventWatcher, Watched
 from vramtop.sources.nvml_health import HealthReader, HealthState
 from vramtop.sources.nvml_pcie import PcieSampler
-from vramtop.sources.nvml_start import take_early
+from vramtop.sources.nvml_start import import_pynvml, take_early
 
 SLOW_FIELD_TTL = 30.0  # seconds: power limit and MIG mode change only by an admin's hand
 INIT_RETRY = 30.0  # seconds between attempts to load a missing driver
@@ -123,9 +123,7 @@ class NvmlSource:
 
     def _nvml(self) -> Any:
         if self._backend is None:
-            import pynvml
-
-            self._backend = pynvml
+            self._backend = import_pynvml()
         return self._backend
 
     def _ensure_init(self) -> list[_Device]:

@@ -9,7 +9,9 @@ first NvmlSource takes the started NVML over; a source built without it starts N
 from __future__ import annotations
 
 import contextlib
+import sys
 import threading
+import types
 from typing import Any
 
 _thread: threading.Thread | None = None
@@ -41,10 +43,40 @@ def take_early() -> tuple[Any, BaseException | None] | None:
     return result
 
 
+def import_pynvml() -> Any:
+    """pynvml, imported without running ctypes.util: pynvml imports its find_library and never
+    calls it on Linux, and ctypes.util imports subprocess, tempfile, shutil and random, 8 ms of
+    a 145 ms one-shot (issue 14). While pynvml imports, ctypes.util is a module holding only a
+    find_library that imports the real one when called; after, the real one imports as ever."""
+    if "pynvml" in sys.modules or "ctypes.util" in sys.modules:
+        import pynvml
+
+        return pynvml
+    with _import_lock:
+        stub = types.ModuleType("ctypes.util")
+        stub.find_library = _find_library  # type: ignore[attr-defined]
+        sys.modules["ctypes.util"] = stub
+        try:
+            import pynvml
+        finally:
+            if sys.modules.get("ctypes.util") is stub:
+                del sys.modules["ctypes.util"]
+    return pynvml
+
+
+_import_lock = threading.Lock()
+
+
+def _find_library(name: str) -> str | None:
+    from ctypes.util import find_library
+
+    return find_library(name)
+
+
 def _start() -> None:
     global _result
     try:
-        import pynvml
+        pynvml = import_pynvml()
     except ImportError:
         return  # the source's own import says why
     try:

@@ -373,3 +373,36 @@ def test_a_figure_every_gpu_has_from_dcgm_is_not_asked_of_the_second_exporter(pr
     assert b.utilization_percent == 25.0
     # and from then on the join is asked with the rest, every refresh
     assert joins_after == 4 and after.queries == second.queries and after.gpus == gone.gpus
+
+
+def test_a_query_with_a_big_answer_goes_in_a_request_of_its_own(prometheus, served, monkeypatch):
+    """A query whose last answer held ALONE_FROM series or more is asked alone, untagged and
+    not joined with ``or``; the frame is the same (all evaluated at one instant)."""
+    from vramtop.sources import promql
+
+    monkeypatch.setattr(promql, "ALONE_FROM", 3)  # at a test's size: the GPU figures, not up
+    every = load_all()
+    chosen = [every["dcgm"], every["vramtop_gpus"], every["vllm"]]
+    instance = "|".join(served[k] for k in ("dcgm", "vramtop", "vllm"))
+    at = time.time()
+    src = _Spy(Endpoint(prometheus.url), chosen, True, instance, "5s", clock=lambda: at)
+    try:
+        first, _ = src.refresh()
+        batched = list(src.sent)
+        second, _ = src.refresh()
+        alone = [e for e in src.sent if promql._TAG not in e]
+        third, _ = src.refresh()
+        third_sent = list(src.sent)
+    finally:
+        src.close()
+    queries = [q for g in src._groups()[0] for q in g]
+    big = {q.expr for q in queries if len(prometheus.query(q.expr)) >= 3}
+    assert all(any(b in e and promql._TAG in e for e in batched) for b in big), "first: batched"
+    # DCGM's fields, vramtop's exporter's fields and labels, and up (3 targets): each alone,
+    # untagged, in no batch; the rest as before (DCGM's labels, now alone in its request too)
+    assert big <= set(alone) and len(big) == 4
+    assert not any(b in e for e in third_sent if promql._TAG in e for b in big)
+    assert any("DCGM_FI_DEV_GPU_TEMP" in e for e in alone)
+    assert second.queries == third.queries == first.queries + 4  # the rest stay batched
+    assert second.gpus == third.gpus == first.gpus
+    assert second.models == first.models

@@ -233,15 +233,16 @@ def test_a_host_with_one_target_down_stays_up_and_says_which(stack):
 
 
 def test_requests_per_refresh_do_not_grow_with_hosts(stack):
-    # auto: detection, then one request per profile found, and one more for the histogram
-    # rates (each replica's p95, the buckets of every histogram); `up` rides along in the first
-    assert stack.poll().queries == 6
+    # auto: detection, then one request per profile found, one more for each GPU exporter's
+    # figures (Query.alone) and one for the histogram rates (each replica's p95, the buckets of
+    # every histogram); `up` rides along in the first
+    assert stack.poll().queries == 8
     every = "dcgm,vllm,vramtop,vramtop_gpus"
     three_hosts, one_host = stack.poll(every), stack.poll(every, instance="gpu-b:.*")
-    assert three_hosts.queries == one_host.queries == 5
+    assert three_hosts.queries == one_host.queries == 7
     assert len(three_hosts.gpus) == 4 and len(one_host.gpus) == 1
     without_vramtop = stack.poll("dcgm,vllm")
-    assert without_vramtop.queries == 3 and stack.poll("vllm").queries == 2
+    assert without_vramtop.queries == 4 and stack.poll("vllm").queries == 2
     assert {m.name for m in one_host.models} == {"llama"}
     assert [f.instance for f in one_host.models[0].by_instance] == ["gpu-b"]
 
@@ -318,8 +319,8 @@ def test_a_stopped_exporter_is_a_host_down_with_when_it_was_last_seen(stack):
     assert down.hostname == "gpu-c"
     assert kept.up is False and seen <= kept.last_seen <= stopped
     assert stopped - 15 <= down.last_seen <= stopped, "to 10 s, from its own up series"
-    # detection, 4 profiles in 5 requests, and the look-back asked once; then the 5 alone
-    assert first.queries == 7 and second.queries == 5, "asked once, not every refresh"
+    # detection, 4 profiles in 7 requests, and the look-back asked once; then the 7 alone
+    assert first.queries == 9 and second.queries == 7, "asked once, not every refresh"
     assert {h.instance: h for h in second.hosts}["gpu-c"].last_seen == down.last_seen
     assert "gpu-c" not in {g.host for g in first.gpus}
     # the whole path: settings -> wiring -> collector -> the Hosts rows

@@ -259,7 +259,7 @@ def _dcgm(used_mib: int, ecc: int, xid: int) -> str:
 def test_slow_health_counters_are_asked_every_30_s_the_rest_every_refresh(prometheus):
     """ECC, retired pages, remapped rows, PCIe and NVLink counters are read every 30 s, as
     NVML's are (dcgm-exporter collects every 30 s): within that, a refresh reuses them while
-    memory and the XID are fresh; requests per refresh do not change (the same batch)."""
+    memory and the XID are fresh; requests per refresh do not change."""
     server = StaticExposition(_dcgm(1000, 1, 0))
     target = prometheus.add_target(server.address, job="scale-health")
     try:
@@ -285,7 +285,7 @@ def test_slow_health_counters_are_asked_every_30_s_the_rest_every_refresh(promet
     assert gpu.memory_used_bytes == 2000 * MIB, "memory: every refresh"
     assert [e.code for e in second.events] == [79], "the XID: every refresh"
     assert gpu.health.ecc_uncorrected_volatile == 1, "ECC: the answer of 30 s ago, reused"
-    assert second.queries == 1, "the same one request"
+    assert second.queries == 2, "the same requests: the figures, the GPU's labels and up"
     assert now.health.ecc_uncorrected_volatile == 5
 
 
@@ -375,34 +375,30 @@ def test_a_figure_every_gpu_has_from_dcgm_is_not_asked_of_the_second_exporter(pr
     assert joins_after == 4 and after.queries == second.queries and after.gpus == gone.gpus
 
 
-def test_a_query_with_a_big_answer_goes_in_a_request_of_its_own(prometheus, served, monkeypatch):
-    """A query whose last answer held ALONE_FROM series or more is asked alone, untagged and
-    not joined with ``or``; the frame is the same (all evaluated at one instant)."""
+def test_a_gpu_exporters_figures_go_in_a_request_of_their_own(prometheus, served):
+    """One series per GPU and field, a fleet's largest answer: asked alone, untagged and not
+    joined with ``or`` (the tag and the join cost Prometheus per series); the other queries
+    batched per profile as before; as many requests every refresh."""
     from vramtop.sources import promql
 
-    monkeypatch.setattr(promql, "ALONE_FROM", 3)  # at a test's size: the GPU figures, not up
     every = load_all()
     chosen = [every["dcgm"], every["vramtop_gpus"], every["vllm"]]
     instance = "|".join(served[k] for k in ("dcgm", "vramtop", "vllm"))
-    at = time.time()
-    src = _Spy(Endpoint(prometheus.url), chosen, True, instance, "5s", clock=lambda: at)
+    src = _Spy(Endpoint(prometheus.url), chosen, True, instance, "5s")
     try:
         first, _ = src.refresh()
-        batched = list(src.sent)
+        sent = list(src.sent)
         second, _ = src.refresh()
-        alone = [e for e in src.sent if promql._TAG not in e]
-        third, _ = src.refresh()
-        third_sent = list(src.sent)
     finally:
         src.close()
-    queries = [q for g in src._groups()[0] for q in g]
-    big = {q.expr for q in queries if len(prometheus.query(q.expr)) >= 3}
-    assert all(any(b in e and promql._TAG in e for e in batched) for b in big), "first: batched"
-    # DCGM's fields, vramtop's exporter's fields and labels, and up (3 targets): each alone,
-    # untagged, in no batch; the rest as before (DCGM's labels, now alone in its request too)
-    assert big <= set(alone) and len(big) == 4
-    assert not any(b in e for e in third_sent if promql._TAG in e for b in big)
-    assert any("DCGM_FI_DEV_GPU_TEMP" in e for e in alone)
-    assert second.queries == third.queries == first.queries + 4  # the rest stay batched
-    assert second.gpus == third.gpus == first.gpus
-    assert second.models == first.models
+    figures = [
+        q.expr for g in src._groups()[0] for q in g if q.key == "gpu" and not q.every and q.alone
+    ]
+    assert len(figures) == 2, "DCGM's and vramtop's exporter's"
+    for expr in figures:
+        assert expr in sent and expr.startswith("max by (__name__, instance, GPU_I_ID, ")
+        assert not any(expr in e and e != expr for e in sent), "alone, untagged"
+    # each profile's other queries, and the histograms' rates: one tagged batch each
+    assert sum(promql._TAG in e for e in sent) == 4 == len(sent) - len(figures)
+    assert first.queries == second.queries == len(sent)
+    assert {g.uuid for g in second.gpus} == {"GPU-5ca1-0000", "GPU-5ca1-0001", "GPU-5ca1-0002"}

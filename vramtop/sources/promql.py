@@ -44,11 +44,6 @@ __all__ = ["PromReading", "PromSource", "backfill", "normalise_uuid"]
 
 DETECT_TTL = 60.0  # seconds between re-checks of which profiles have data
 _TAG = "__vramtop_query"
-# A query whose last answer held this many series goes in a request of its own (_alone). At
-# 1000 hosts, tagging DCGM's 48,000 figures (label_replace) and joining them (``or``) cost
-# Prometheus ~100 ms of CPU over the ~250 ms of the figures themselves, and put 1.2 MB more in
-# the answer; one more request costs it and vramtop a few milliseconds.
-ALONE_FROM = 2000
 
 
 @record
@@ -107,7 +102,6 @@ class PromSource:
         self._cached_groups = (None, [], [])
         self._late = LateRequest(self._pool, self._batch)
         self._kept: dict[Query, tuple[float, _Answer]] = {}  # Query.every: (monotonic, answer)
-        self._sizes: dict[Query, int] = {}  # series in each query's last answer (ALONE_FROM)
         # Queries deferring to another GPU exporter (promshadow.py): left out while the last
         # check found them answering nothing, for at most RECHECK s after they were last asked.
         # _absent: what they asked for and no exporter had (see gaps()); None: not known, ask.
@@ -176,10 +170,8 @@ class PromSource:
             self._requests += sent
         answers += self._check_deferring(queries, answers + kept, at, started)
         for a in answers:
-            if not a.error:
-                self._sizes[a.query] = len(a.samples)
-                if a.query.every:
-                    self._kept[a.query] = (started, a)
+            if a.query.every and not a.error:
+                self._kept[a.query] = (started, a)
         reused, late_note = self._collect_late(heavy, at, started, queries, answers)
         by_profile = {p.name: p for p in self._active}
         failed = [a for a in answers if a.error]
@@ -320,14 +312,16 @@ class PromSource:
         return out
 
     def _groups(self) -> tuple[list[list[Query]], list[Query]]:
-        """The requests of a refresh, each a list of queries: one per active profile, and the
-        heavy one of every profile's rates over a histogram's buckets (each replica's p95, each
-        histogram's buckets), which Prometheus evaluates in parallel with the rest and which
-        may answer late (promlate.py). Not one each: at a few models, requests cost vramtop
-        more than they save. They change only when detection does."""
+        """The requests of a refresh, each a list of queries: one per active profile, one for
+        each GPU exporter's figures (Query.alone), and the heavy one of every profile's rates
+        over a histogram's buckets (each replica's p95, each histogram's buckets), which
+        Prometheus evaluates in parallel with the rest and which may answer late (promlate.py).
+        Not one each: at a few models, requests cost vramtop more than they save. They change
+        only when detection does."""
         key = tuple(p.name for p in self._active)
         if self._cached_groups[0] != key:
             groups: list[list[Query]] = []
+            alone: list[list[Query]] = []  # Query.alone: each in a request of its own
             heavy: list[Query] = []
             for i, p in enumerate(self._active):
                 queries = (
@@ -337,14 +331,16 @@ class PromSource:
                         p, self._sel, self._window, self._active[:i], self._host_label
                     )
                 )
-                light = [q for q in queries if not q.heavy]
+                light = [q for q in queries if not q.heavy and not q.alone]
                 groups += [light] if light else []
+                alone += [[q] for q in queries if q.alone]
                 heavy += [q for q in queries if q.heavy]
             # Which hosts are down rides along in the first request: none of its own.
             if groups:
                 groups[0].append(up_query(self._sel))
             else:
                 groups.append([up_query(self._sel)])
+            groups = alone + groups  # the largest answers asked first
             self._cached_groups = (key, groups, heavy)
         return self._cached_groups[1], self._cached_groups[2]
 
@@ -356,18 +352,10 @@ class PromSource:
         fresh = {q: a for q, (t, a) in self._kept.items() if q in wanted and now - t < q.every}
         self._kept = {q: self._kept[q] for q in fresh}  # detection may have dropped some
         skip = self._absent is not None and now - self._deferring_at < promshadow.RECHECK
+        if not fresh and not skip:
+            return groups, heavy, []
         due = [[q for q in g if q not in fresh and not (skip and q.defers_to)] for g in groups]
-        return self._alone(due), heavy, list(fresh.values())
-
-    def _alone(self, groups: list[list[Query]]) -> list[list[Query]]:
-        """The groups with each query whose last answer held ALONE_FROM series or more in a
-        request of its own: the tag and the ``or`` of _batch cost Prometheus per series."""
-        out: list[list[Query]] = []
-        for g in groups:
-            big = [q for q in g if self._sizes.get(q, 0) >= ALONE_FROM]
-            rest = [q for q in g if q not in big] if big else g
-            out += [[q] for q in big] + ([rest] if rest else [])
-        return out
+        return [g for g in due if g], heavy, list(fresh.values())
 
     def _batch(self, group: list[Query], at: float) -> tuple[list[_Answer], int]:
         """A group's queries in ONE request (see _groups): each tagged with label_replace and

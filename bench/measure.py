@@ -152,15 +152,33 @@ def once(
     timer: Path, argv: Sequence[str], env: Mapping[str, str], reps: int, ok: Callable[[str], bool]
 ) -> OnceResult:
     """Median of ``reps`` runs after one discarded warm-up run (page cache, .pyc files)."""
-    runs = [run_once(timer, argv, env) for _ in range(reps + 1)][1:]
-    good = all(code == 0 and ok(text) for _, _, _, code, text in runs)
-    return OnceResult(
-        wall=statistics.median(r[0] for r in runs),
-        cpu=statistics.median(r[1] for r in runs),
-        max_rss=int(statistics.median(r[2] for r in runs)),
-        ok=good,
-        output=runs[-1][4],
-    )
+    return once_each({"": argv}, timer, env, reps, ok)[""]
+
+
+def once_each(
+    argvs: Mapping[str, Sequence[str]],
+    timer: Path,
+    env: Mapping[str, str],
+    reps: int,
+    ok: Callable[[str], bool],
+) -> dict[str, OnceResult]:
+    """``once`` for several commands, run in turn (one of each per round): a drift in the
+    machine's speed during the runs reaches every command alike, not the last ones."""
+    runs: dict[str, list[tuple[float, float, int, int, str]]] = {label: [] for label in argvs}
+    for _ in range(reps + 1):  # the first round is the warm-up, discarded
+        for label, argv in argvs.items():
+            runs[label].append(run_once(timer, argv, env))
+    out = {}
+    for label, rs in runs.items():
+        rs = rs[1:]
+        out[label] = OnceResult(
+            wall=statistics.median(r[0] for r in rs),
+            cpu=statistics.median(r[1] for r in rs),
+            max_rss=int(statistics.median(r[2] for r in rs)),
+            ok=all(code == 0 and ok(text) for _, _, _, code, text in rs),
+            output=rs[-1][4],
+        )
+    return out
 
 
 def first_frame(

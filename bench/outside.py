@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from host import MODELS
-from measure import TIMER_C, Tree, Window, compile_c, first_frame, once, wait_gone, watch
+from measure import TIMER_C, Tree, Window, compile_c, first_frame, once, once_each, wait_gone, watch
 from peers import Tool, version
 from plan import PEERS_VENV, Bench
 from report import mib, ms, pct, ratio, table
@@ -225,10 +225,7 @@ def phase_once(b: Bench) -> None:
         *((f"{t.name} {' '.join(t.once[1:])}".strip(), t.once) for t in b.peers if t.once),
     ]
     timer = compile_c(TIMER_C, b.work / "bin" / "rusage")
-    results = {
-        label: once(timer, argv, b.env, b.plan.once_reps, lambda s: "H100" in s)
-        for label, argv in runs
-    }
+    results = once_each(dict(runs), timer, b.env, b.plan.once_reps, lambda s: "H100" in s)
     nvitop = results.get("nvitop --once")
     rows = []
     for label, r in results.items():
@@ -247,7 +244,10 @@ def phase_once(b: Bench) -> None:
         )
     b.results["once"] = {k: v.wall for k, v in results.items()}
     head = ["command", "wall", "CPU", "max RSS", "drew GPUs", "wall / nvitop's"]
-    note = f"Each alone, median of {b.plan.once_reps} after one warm-up run; output to a file."
+    note = (
+        f"Each alone, median of {b.plan.once_reps} runs after one warm-up round, the commands "
+        "in turn (one of each per round); output to a file."
+    )
     b.report.section("One-shot frame", table(head, rows), note)
     startup(b, timer)
 

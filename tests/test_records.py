@@ -105,3 +105,31 @@ def test_records_pickle_like_frozen_slotted_dataclasses() -> None:
 
     s = SourceStatus("nvml", "ok")
     assert pickle.loads(pickle.dumps(s)) == s
+
+
+@pytest.mark.parametrize("slots", [True, False])
+def test_assigning_or_deleting_fails_as_on_a_frozen_dataclass(slots: bool) -> None:
+    def body() -> type:
+        class Point:
+            x: int = 0
+
+        return Point
+
+    plain = dataclasses.dataclass(frozen=True, slots=slots)(body())
+    rec = record(slots=slots)(body())
+
+    def outcome(obj: object, act) -> tuple[str, str]:
+        try:
+            act(obj)
+        except Exception as err:  # the exception itself is what is compared
+            return type(err).__name__, str(err)
+        return "none", ""
+
+    for act in (
+        lambda o: setattr(o, "x", 1),
+        lambda o: delattr(o, "x"),
+        lambda o: setattr(o, "y", 1),  # not a field
+        lambda o: delattr(o, "y"),
+    ):
+        assert outcome(rec(), act) == outcome(plain(), act)
+    assert outcome(rec(), lambda o: setattr(o, "x", 1))[0] == "FrozenInstanceError"

@@ -2,7 +2,7 @@
 
 On Python 3.11 dataclass() compiles each method it writes with an exec of its own, six for a
 frozen class: the 34 records a one-shot imports took ~35 ms of its ~150 ms (issue 14). Here
-dataclass() writes ``__init__`` and the frozen ``__setattr__``/``__delattr__`` only; the
+dataclass() compiles ``__init__`` only (the frozen ``__setattr__``/``__delattr__``: below); the
 ``__eq__`` and ``__hash__`` that dataclass would have written (the fields with compare=True, in
 order, between records of the same class) are compiled when a class is first compared or
 hashed, and ``__repr__`` (the fields with repr=True) is one function for all.
@@ -12,6 +12,7 @@ hashed, and ``__repr__`` (the fields with repr=True) is one function for all.
 from __future__ import annotations
 
 import dataclasses
+import threading
 from collections.abc import Callable
 from typing import Any, TypeVar, overload
 
@@ -68,6 +69,39 @@ def record(cls: type[T] | None = None, /, *, slots: bool = True) -> Any:
         for name, fn in _SHARED.items():
             if name not in c.__dict__:  # a class's own method stays
                 setattr(c, name, fn)
-        return dataclasses.dataclass(c, frozen=True, slots=slots, repr=False, eq=False)
+        with _writing_frozen:
+            if _WRITES_FROZEN is not None:
+                dataclasses._frozen_get_del_attr = _frozen_methods  # type: ignore[attr-defined]
+            try:
+                return dataclasses.dataclass(c, frozen=True, slots=slots, repr=False, eq=False)
+            finally:
+                if _WRITES_FROZEN is not None:
+                    dataclasses._frozen_get_del_attr = _WRITES_FROZEN  # type: ignore[attr-defined]
 
     return make if cls is None else make(cls)
+
+
+# dataclass() writes a frozen class's __setattr__ and __delattr__ with an exec each, through
+# this private function (Python 3.11 and 3.12: 7 ms of a one-shot's imports). While a record
+# is made, it is replaced by one that returns the same two methods as closures, made without
+# compiling; another thread's dataclass made meanwhile gets the same methods. Where the
+# function is missing (3.13 compiles a class's methods in one exec), dataclass() writes them.
+_WRITES_FROZEN = getattr(dataclasses, "_frozen_get_del_attr", None)
+_writing_frozen = threading.Lock()
+
+
+def _frozen_methods(cls: type, fields: list[dataclasses.Field], globals: Any) -> tuple[Any, Any]:
+    """dataclass's frozen ``__setattr__`` and ``__delattr__`` for ``cls``, word for word."""
+    names = tuple(f.name for f in fields)
+
+    def __setattr__(self: Any, name: str, value: Any) -> None:
+        if type(self) is cls or name in names:
+            raise dataclasses.FrozenInstanceError(f"cannot assign to field {name!r}")
+        super(cls, self).__setattr__(name, value)
+
+    def __delattr__(self: Any, name: str) -> None:
+        if type(self) is cls or name in names:
+            raise dataclasses.FrozenInstanceError(f"cannot delete field {name!r}")
+        super(cls, self).__delattr__(name)
+
+    return __setattr__, __delattr__

@@ -42,13 +42,15 @@ def test_no_core_module_imports_textual():
 
 
 def test_one_shot_path_imports_no_http_or_tui_stack():
-    # --once must stay cheap: it loads neither Textual nor an HTTP client it does not use.
+    # --once must stay cheap: it loads neither Textual nor an HTTP client it does not use, nor
+    # what pynvml's unused find_library (subprocess) and argparse's terminal width (shutil) cost.
     code = (
         "import sys\n"
         "from vramtop.cli import main\n"
         "main(['--once', '--format', 'json', '--output', '/dev/null'])\n"
         "heavy = sorted(m for m in sys.modules if m.split('.')[0] in "
-        "('textual', 'httpx', 'requests', 'rich', 'prometheus_api_client'))\n"
+        "('textual', 'httpx', 'requests', 'rich', 'prometheus_api_client', 'subprocess', "
+        "'shutil'))\n"
         "print(heavy)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

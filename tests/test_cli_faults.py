@@ -198,12 +198,19 @@ def test_a_signal_to_the_live_view_restores_the_terminal(tmp_path, sig, delay):
         time.sleep(delay)
         child.send_signal(sig)
         screen = b""
-        while child.poll() is None and time.monotonic() < deadline:
+        # Read until the child's side is closed, not only while it runs: what it wrote just
+        # before exiting (giving the screen back) may still wait in the pty.
+        while time.monotonic() < deadline:
             if select.select([master], [], [], 0.1)[0]:
                 try:
-                    screen += os.read(master, 1 << 16)
-                except OSError:
+                    chunk = os.read(master, 1 << 16)
+                except OSError:  # EIO: the child's side is closed, everything read
                     break
+                if not chunk:
+                    break
+                screen += chunk
+            elif child.poll() is not None:
+                break
         child.wait(timeout=5)
     finally:
         os.close(master)

@@ -49,10 +49,15 @@ class _Formatter(argparse.HelpFormatter):
     importing shutil (which imports zlib, bz2 and lzma: ~2.5 ms of every start; argparse makes
     a formatter for each flag it adds)."""
 
-    def __init__(self, prog: str, *args: Any, **kwargs: Any) -> None:
-        if kwargs.get("width") is None and len(args) < 3:
-            kwargs["width"] = _columns() - 2
-        super().__init__(prog, *args, **kwargs)
+    def __init__(
+        self,
+        prog: str,
+        indent_increment: int = 2,
+        max_help_position: int = 24,
+        width: int | None = None,
+    ) -> None:
+        width = _columns() - 2 if width is None else width
+        super().__init__(prog, indent_increment, max_help_position, width)
 
 
 def _columns() -> int:

@@ -99,6 +99,19 @@ def test_a_class_keeps_its_own_methods() -> None:
     assert repr(Named("a")) == "<a>"
     assert Named("a") == Named("a")
 
+    def with_eq() -> type:
+        class Loose:
+            x: int = 0
+
+            def __eq__(self, other: object) -> bool:
+                return getattr(other, "x", None) == self.x
+
+        return Loose
+
+    # its own __eq__ stays; its hash is the fields', as dataclass(frozen=True) gives it
+    plain, rec = dataclasses.dataclass(frozen=True, slots=True)(with_eq()), record(with_eq())
+    assert rec(1) == plain(1) and hash(rec(1)) == hash(plain(1)) == hash((1,))
+
 
 def test_records_pickle_like_frozen_slotted_dataclasses() -> None:
     from vramtop.model import SourceStatus

@@ -58,6 +58,14 @@ def _repr(self: Any) -> str:
 _SHARED = {"__eq__": _eq, "__hash__": _hash, "__repr__": _repr}
 
 
+def _written(cls: type, name: str) -> bool:
+    """Whether the class body wrote the method. The None that Python puts in ``__hash__`` for
+    a body's ``__eq__`` is not, as dataclass reads it: a frozen record still hashes its fields."""
+    if name == "__hash__" and cls.__dict__.get(name, 0) is None and "__eq__" in cls.__dict__:
+        return False
+    return name in cls.__dict__
+
+
 @overload
 def record(cls: type[T], /) -> type[T]: ...
 @overload
@@ -67,7 +75,7 @@ def record(cls: type[T] | None = None, /, *, slots: bool = True) -> Any:
 
     def make(c: type[T]) -> type[T]:
         for name, fn in _SHARED.items():
-            if name not in c.__dict__:  # a class's own method stays
+            if not _written(c, name):  # a class's own method stays
                 setattr(c, name, fn)
         with _writing_frozen:
             if _WRITES_FROZEN is not None:
